@@ -1,0 +1,254 @@
+//! Layout: shape + strides (in elements; 0 for a broadcast dim) + start offset into the storage.
+//! Every view is a pure function from one Layout to another; nothing here touches data.
+
+use crate::{Error, Result, Shape, StridedBlocks, StridedIndex};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Layout {
+    shape: Shape,
+    strides: Vec<usize>,
+    offset: usize,
+}
+
+impl Layout {
+    pub fn new(shape: Shape, strides: Vec<usize>, offset: usize) -> Self {
+        assert_eq!(shape.rank(), strides.len(), "layout: one stride per dim");
+        Layout { shape, strides, offset }
+    }
+
+    /// The row-major layout of a fresh tensor.
+    pub fn contiguous(shape: impl Into<Shape>) -> Self {
+        let shape = shape.into();
+        let strides = shape.contiguous_strides();
+        Layout { shape, strides, offset: 0 }
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    pub fn dims(&self) -> &[usize] {
+        self.shape.dims()
+    }
+
+    pub fn strides(&self) -> &[usize] {
+        &self.strides
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.rank()
+    }
+
+    pub fn elem_count(&self) -> usize {
+        self.shape.elem_count()
+    }
+
+    /// Row-major contiguous, i.e. elements are `offset..offset + elem_count` in order.
+    /// Dims of size 1 may have any stride.
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1;
+        for (&d, &s) in self.dims().iter().zip(&self.strides).rev() {
+            if d != 1 && s != expected {
+                return false;
+            }
+            expected *= d;
+        }
+        true
+    }
+
+    /// The storage range of a contiguous layout.
+    pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
+        self.is_contiguous().then(|| self.offset..self.offset + self.elem_count())
+    }
+
+    /// One past the largest storage index this layout can touch (0 for an empty tensor).
+    pub fn storage_span(&self) -> usize {
+        if self.elem_count() == 0 {
+            return 0;
+        }
+        self.offset + self.dims().iter().zip(&self.strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>() + 1
+    }
+
+    pub fn strided_index(&self) -> StridedIndex {
+        StridedIndex::new(self)
+    }
+
+    pub fn strided_blocks(&self) -> StridedBlocks {
+        StridedBlocks::new(self)
+    }
+
+    pub fn transpose(&self, d0: isize, d1: isize) -> Result<Layout> {
+        let a = self.shape.resolve_axis(d0, "transpose")?;
+        let b = self.shape.resolve_axis(d1, "transpose")?;
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+
+    /// `perm[i]` is the source dim that becomes dim `i`.
+    pub fn permute(&self, perm: &[usize]) -> Result<Layout> {
+        let mut seen = vec![false; self.rank()];
+        if perm.len() != self.rank() || perm.iter().any(|&p| p >= self.rank() || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(Error::invalid(
+                "permute",
+                format!("{perm:?} is not a permutation of the {} dims of {}", self.rank(), self.shape),
+            ));
+        }
+        let dims = perm.iter().map(|&p| self.dims()[p]).collect::<Vec<_>>();
+        let strides = perm.iter().map(|&p| self.strides[p]).collect();
+        Ok(Layout { shape: dims.into(), strides, offset: self.offset })
+    }
+
+    /// Elements `start..start + len` along `dim`.
+    pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Layout> {
+        let d = self.shape.resolve_axis(dim, "narrow")?;
+        let size = self.dims()[d];
+        if start.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::invalid(
+                "narrow",
+                format!(
+                    "range {start}..{} is out of bounds for dim {d} of size {size} (shape {})",
+                    start + len,
+                    self.shape
+                ),
+            ));
+        }
+        let mut dims = self.dims().to_vec();
+        dims[d] = len;
+        let offset = if len == 0 { self.offset } else { self.offset + start * self.strides[d] };
+        Ok(Layout { shape: dims.into(), strides: self.strides.clone(), offset })
+    }
+
+    /// A view with `shape` where dims of size 1 (or missing on the left) are repeated with stride 0.
+    pub fn broadcast_as(&self, shape: &Shape) -> Result<Layout> {
+        let err = || Error::BroadcastIncompatible { op: "broadcast_to", lhs: self.shape.clone(), rhs: shape.clone() };
+        if shape.rank() < self.rank() {
+            return Err(err());
+        }
+        let lead = shape.rank() - self.rank();
+        let mut strides = vec![0; shape.rank()];
+        for (i, &target) in shape.dims().iter().enumerate() {
+            if i < lead {
+                continue;
+            }
+            let (src_dim, src_stride) = (self.dims()[i - lead], self.strides[i - lead]);
+            strides[i] = if src_dim == target {
+                src_stride
+            } else if src_dim == 1 {
+                0
+            } else {
+                return Err(err());
+            };
+        }
+        Ok(Layout { shape: shape.clone(), strides, offset: self.offset })
+    }
+
+    pub fn squeeze(&self, dim: isize) -> Result<Layout> {
+        let d = self.shape.resolve_axis(dim, "squeeze")?;
+        if self.dims()[d] != 1 {
+            return Err(Error::invalid(
+                "squeeze",
+                format!("dim {d} of {} has size {}, not 1", self.shape, self.dims()[d]),
+            ));
+        }
+        let mut dims = self.dims().to_vec();
+        let mut strides = self.strides.clone();
+        dims.remove(d);
+        strides.remove(d);
+        Ok(Layout { shape: dims.into(), strides, offset: self.offset })
+    }
+
+    /// Inserts a dim of size 1 at `dim` (which may equal the rank: append).
+    pub fn unsqueeze(&self, dim: isize) -> Result<Layout> {
+        let rank = self.rank() as isize;
+        let d = if dim < 0 { dim + rank + 1 } else { dim };
+        if d < 0 || d > rank {
+            return Err(Error::AxisOutOfRange {
+                op: "unsqueeze",
+                axis: dim,
+                rank: self.rank(),
+                shape: self.shape.clone(),
+            });
+        }
+        let d = d as usize;
+        let mut dims = self.dims().to_vec();
+        let mut strides = self.strides.clone();
+        let stride = if d < self.rank() { self.strides[d] * self.dims()[d] } else { 1 };
+        dims.insert(d, 1);
+        strides.insert(d, stride);
+        Ok(Layout { shape: dims.into(), strides, offset: self.offset })
+    }
+
+    /// A reshaped view when the layout is contiguous, `None` when the caller must copy first.
+    /// Trade-off: PyTorch also finds views for some strided layouts; kiln keeps the one rule
+    /// that is easy to check and copies otherwise.
+    pub fn reshape(&self, shape: &Shape) -> Result<Option<Layout>> {
+        if shape.elem_count() != self.elem_count() {
+            return Err(Error::ReshapeIncompatible {
+                from: self.shape.clone(),
+                to: shape.clone(),
+                from_count: self.elem_count(),
+                to_count: shape.elem_count(),
+            });
+        }
+        Ok(self.is_contiguous().then(|| Layout {
+            shape: shape.clone(),
+            strides: shape.contiguous_strides(),
+            offset: self.offset,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_strides_and_breaks_contiguity() {
+        let l = Layout::contiguous([2, 3]);
+        let t = l.transpose(0, 1).unwrap();
+        assert_eq!(t.dims(), &[3, 2]);
+        assert_eq!(t.strides(), &[1, 3]);
+        assert!(!t.is_contiguous());
+        assert_eq!(t.strided_index().collect::<Vec<_>>(), vec![0, 3, 1, 4, 2, 5]);
+    }
+
+    #[test]
+    fn narrow_moves_the_offset() {
+        let l = Layout::contiguous([4, 5]).narrow(1, 2, 2).unwrap();
+        assert_eq!(l.offset(), 2);
+        assert_eq!(l.strided_index().collect::<Vec<_>>(), vec![2, 3, 7, 8, 12, 13, 17, 18]);
+        assert!(Layout::contiguous([4, 5]).narrow(1, 4, 2).is_err());
+    }
+
+    #[test]
+    fn broadcast_uses_zero_strides() {
+        let l = Layout::contiguous([3, 1]).broadcast_as(&[2, 3, 4].into()).unwrap();
+        assert_eq!(l.strides(), &[0, 1, 0]);
+        assert!(Layout::contiguous([3, 2]).broadcast_as(&[3, 4].into()).is_err());
+    }
+
+    #[test]
+    fn squeeze_unsqueeze_round_trip() {
+        let l = Layout::contiguous([2, 3]);
+        let u = l.unsqueeze(1).unwrap();
+        assert_eq!(u.dims(), &[2, 1, 3]);
+        assert!(u.is_contiguous());
+        assert_eq!(u.squeeze(1).unwrap(), l);
+        assert_eq!(l.unsqueeze(-1).unwrap().dims(), &[2, 3, 1]);
+        assert!(l.squeeze(0).is_err());
+    }
+
+    #[test]
+    fn reshape_is_a_view_only_when_contiguous() {
+        let l = Layout::contiguous([2, 6]);
+        assert!(l.reshape(&[3, 4].into()).unwrap().is_some());
+        assert!(l.transpose(0, 1).unwrap().reshape(&[3, 4].into()).unwrap().is_none());
+        assert!(l.reshape(&[5].into()).is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! Storage: the flat buffer behind one or more tensors. CPU storage is a typed `Vec`; the CUDA
+//! backend adds a device-buffer variant. Views share one storage through `Arc<RwLock<_>>` (the lock
+//! lets optimizers update parameters in place); nothing here knows about shapes or strides.
+
+use crate::{DType, Device, Element, Error, Result};
+use half::{bf16, f16};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CpuStorage {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
+    I64(Vec<i64>),
+    U32(Vec<u32>),
+}
+
+/// Applies `$body` with `$v` bound to the typed vector inside a `CpuStorage`, whatever its dtype.
+#[macro_export]
+macro_rules! with_cpu_storage {
+    ($storage:expr, $v:ident => $body:expr) => {
+        match $storage {
+            $crate::CpuStorage::F32($v) => $body,
+            $crate::CpuStorage::F64($v) => $body,
+            $crate::CpuStorage::F16($v) => $body,
+            $crate::CpuStorage::BF16($v) => $body,
+            $crate::CpuStorage::I64($v) => $body,
+            $crate::CpuStorage::U32($v) => $body,
+        }
+    };
+}
+
+impl CpuStorage {
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::BF16(_) => DType::BF16,
+            CpuStorage::I64(_) => DType::I64,
+            CpuStorage::U32(_) => DType::U32,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        with_cpu_storage!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn zeros(dtype: DType, len: usize) -> Self {
+        match dtype {
+            DType::F32 => CpuStorage::F32(vec![0.0; len]),
+            DType::F64 => CpuStorage::F64(vec![0.0; len]),
+            DType::F16 => CpuStorage::F16(vec![f16::ZERO; len]),
+            DType::BF16 => CpuStorage::BF16(vec![bf16::ZERO; len]),
+            DType::I64 => CpuStorage::I64(vec![0; len]),
+            DType::U32 => CpuStorage::U32(vec![0; len]),
+        }
+    }
+
+    /// The typed slice, or a dtype error naming what was asked for and what is stored.
+    pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
+        T::slice(self).ok_or(Error::DTypeMismatch { op: "storage access", lhs: self.dtype(), rhs: T::DTYPE })
+    }
+
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T]> {
+        let dtype = self.dtype();
+        T::slice_mut(self).ok_or(Error::DTypeMismatch { op: "storage access", lhs: dtype, rhs: T::DTYPE })
+    }
+
+    /// The raw little-endian bytes (for checkpoints and hashing).
+    pub fn as_bytes(&self) -> &[u8] {
+        with_cpu_storage!(self, v => bytemuck::cast_slice(v))
+    }
+}
+
+#[derive(Debug)]
+pub enum Storage {
+    Cpu(CpuStorage),
+}
+
+impl Storage {
+    pub fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(s) => s.dtype(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The host storage, or an error naming the device the data lives on.
+    pub fn cpu(&self) -> Result<&CpuStorage> {
+        match self {
+            Storage::Cpu(s) => Ok(s),
+        }
+    }
+
+    pub fn cpu_mut(&mut self) -> Result<&mut CpuStorage> {
+        match self {
+            Storage::Cpu(s) => Ok(s),
+        }
+    }
+}

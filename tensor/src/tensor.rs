@@ -1,0 +1,355 @@
+//! Tensor = shared storage + layout + dtype + device: construction, views (layout changes only),
+//! `contiguous()` (copies only when needed), host reads and dtype conversion. Arithmetic lives in
+//! kiln-kernels; this file must not grow kernels.
+
+use crate::copy::{gather, gather_convert};
+use crate::{with_cpu_storage, CpuStorage, DType, Device, Element, Error, Layout, Result, Rng, Shape, Storage};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Arc<RwLock<Storage>>,
+    layout: Layout,
+    dtype: DType,
+    device: Device,
+}
+
+impl Tensor {
+    /// Wraps host storage with a contiguous layout of `shape`; the element count must match.
+    pub fn from_cpu_storage(storage: CpuStorage, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        if storage.len() != shape.elem_count() {
+            return Err(Error::ElementCount {
+                op: "from_storage",
+                expected: shape.elem_count(),
+                got: storage.len(),
+                shape,
+            });
+        }
+        let dtype = storage.dtype();
+        Ok(Tensor {
+            storage: Arc::new(RwLock::new(Storage::Cpu(storage))),
+            layout: Layout::contiguous(shape),
+            dtype,
+            device: Device::Cpu,
+        })
+    }
+
+    /// A new tensor viewing the same storage through another layout. The layout must stay inside
+    /// the storage; this is checked so that no later kernel can read out of bounds.
+    pub fn with_layout(&self, layout: Layout) -> Result<Tensor> {
+        let len = self.storage().len();
+        if layout.storage_span() > len {
+            return Err(Error::invalid(
+                "with_layout",
+                format!("layout {layout:?} reaches past the storage of {len} elements"),
+            ));
+        }
+        Ok(Tensor { storage: self.storage.clone(), layout, dtype: self.dtype, device: self.device })
+    }
+
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
+        Self::from_cpu_storage(T::into_storage(data), shape)
+    }
+
+    pub fn from_slice<T: Element>(data: &[T], shape: impl Into<Shape>) -> Result<Tensor> {
+        Self::from_vec(data.to_vec(), shape)
+    }
+
+    pub fn scalar<T: Element>(value: T) -> Tensor {
+        Self::from_vec(vec![value], ()).expect("one element for a scalar")
+    }
+
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        let shape = shape.into();
+        let storage = CpuStorage::zeros(dtype, shape.elem_count());
+        Self::from_cpu_storage(storage, shape).expect("zeros: storage sized from shape")
+    }
+
+    pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        let shape = shape.into();
+        let n = shape.elem_count();
+        let storage = match dtype {
+            DType::F32 => CpuStorage::F32(vec![value as f32; n]),
+            DType::F64 => CpuStorage::F64(vec![value; n]),
+            DType::F16 => CpuStorage::F16(vec![half::f16::from_f64(value); n]),
+            DType::BF16 => CpuStorage::BF16(vec![half::bf16::from_f64(value); n]),
+            DType::I64 => CpuStorage::I64(vec![value as i64; n]),
+            DType::U32 => CpuStorage::U32(vec![value as u32; n]),
+        };
+        Self::from_cpu_storage(storage, shape).expect("full: storage sized from shape")
+    }
+
+    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        Self::full(1.0, shape, dtype)
+    }
+
+    pub fn zeros_like(&self) -> Tensor {
+        Self::zeros(self.shape(), self.dtype)
+    }
+
+    pub fn ones_like(&self) -> Tensor {
+        Self::ones(self.shape(), self.dtype)
+    }
+
+    /// `start, start + step, ...` below `end` (above it for a negative step).
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(Error::invalid(
+                "arange",
+                format!("start {start}, end {end}, step {step} do not describe a range"),
+            ));
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        Ok(Self::from_f64_values((0..n).map(|i| start + i as f64 * step), [n], dtype))
+    }
+
+    /// Uniform in `[lo, hi)` from the seeded generator.
+    pub fn rand_uniform(shape: impl Into<Shape>, lo: f64, hi: f64, dtype: DType, rng: &mut Rng) -> Tensor {
+        let shape = shape.into();
+        let n = shape.elem_count();
+        Self::from_f64_values((0..n).map(|_| rng.uniform(lo, hi)), shape, dtype)
+    }
+
+    /// Normal with the given mean and standard deviation from the seeded generator.
+    pub fn randn(shape: impl Into<Shape>, mean: f64, std: f64, dtype: DType, rng: &mut Rng) -> Tensor {
+        let shape = shape.into();
+        let n = shape.elem_count();
+        Self::from_f64_values((0..n).map(|_| mean + std * rng.normal()), shape, dtype)
+    }
+
+    fn from_f64_values(values: impl Iterator<Item = f64>, shape: impl Into<Shape>, dtype: DType) -> Tensor {
+        fn collect<T: Element>(values: impl Iterator<Item = f64>) -> CpuStorage {
+            T::into_storage(values.map(T::from_f64).collect())
+        }
+        let storage = match dtype {
+            DType::F32 => collect::<f32>(values),
+            DType::F64 => collect::<f64>(values),
+            DType::F16 => collect::<half::f16>(values),
+            DType::BF16 => collect::<half::bf16>(values),
+            DType::I64 => collect::<i64>(values),
+            DType::U32 => collect::<u32>(values),
+        };
+        let shape = shape.into();
+        Self::from_cpu_storage(storage, shape).expect("values counted from shape")
+    }
+
+    // ---- accessors -------------------------------------------------------------------------
+
+    pub fn shape(&self) -> &Shape {
+        self.layout.shape()
+    }
+
+    pub fn dims(&self) -> &[usize] {
+        self.layout.dims()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.layout.rank()
+    }
+
+    pub fn elem_count(&self) -> usize {
+        self.layout.elem_count()
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn strides(&self) -> &[usize] {
+        self.layout.strides()
+    }
+
+    pub fn is_contiguous(&self) -> bool {
+        self.layout.is_contiguous()
+    }
+
+    /// Size of dimension `axis` (negative counts from the end).
+    pub fn dim(&self, axis: isize) -> Result<usize> {
+        Ok(self.dims()[self.shape().resolve_axis(axis, "dim")?])
+    }
+
+    /// True when both tensors view the same storage (a view never copies).
+    pub fn same_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+    }
+
+    pub fn storage(&self) -> RwLockReadGuard<'_, Storage> {
+        self.storage.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn storage_mut(&self) -> RwLockWriteGuard<'_, Storage> {
+        self.storage.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Calls `f` with the typed host slice and this tensor's layout.
+    pub fn with_slice<T: Element, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {
+        let guard = self.storage();
+        let slice = guard.cpu()?.as_slice::<T>()?;
+        Ok(f(slice, &self.layout))
+    }
+
+    /// Checks the dtype before a typed access, naming the op.
+    pub fn expect_dtype(&self, dtype: DType, op: &'static str) -> Result<()> {
+        if self.dtype != dtype {
+            return Err(Error::DTypeMismatch { op, lhs: self.dtype, rhs: dtype });
+        }
+        Ok(())
+    }
+
+    // ---- views -----------------------------------------------------------------------------
+
+    fn view(&self, layout: Layout) -> Tensor {
+        Tensor { storage: self.storage.clone(), layout, dtype: self.dtype, device: self.device }
+    }
+
+    pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
+        Ok(self.view(self.layout.transpose(d0, d1)?))
+    }
+
+    /// Transpose of the last two dims.
+    pub fn t(&self) -> Result<Tensor> {
+        self.transpose(-2, -1)
+    }
+
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
+        Ok(self.view(self.layout.permute(perm)?))
+    }
+
+    pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
+        Ok(self.view(self.layout.narrow(dim, start, len)?))
+    }
+
+    pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        Ok(self.view(self.layout.broadcast_as(&shape.into())?))
+    }
+
+    /// Same as [`Tensor::broadcast_to`] (PyTorch's name).
+    pub fn expand(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        self.broadcast_to(shape)
+    }
+
+    pub fn squeeze(&self, dim: isize) -> Result<Tensor> {
+        Ok(self.view(self.layout.squeeze(dim)?))
+    }
+
+    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
+        Ok(self.view(self.layout.unsqueeze(dim)?))
+    }
+
+    /// A view when the layout is contiguous, a copy otherwise.
+    pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
+        let shape = shape.into();
+        match self.layout.reshape(&shape)? {
+            Some(layout) => Ok(self.view(layout)),
+            None => self.contiguous()?.reshape(shape),
+        }
+    }
+
+    pub fn flatten_all(&self) -> Result<Tensor> {
+        self.reshape([self.elem_count()])
+    }
+
+    /// This tensor if already contiguous (no copy), else a dense row-major copy.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        let guard = self.storage();
+        let storage = with_cpu_storage!(guard.cpu()?, v => v.gather_storage(&self.layout));
+        Tensor::from_cpu_storage(storage, self.shape())
+    }
+
+    /// A dense copy that never shares storage with `self`.
+    pub fn deep_copy(&self) -> Result<Tensor> {
+        let guard = self.storage();
+        let storage = with_cpu_storage!(guard.cpu()?, v => v.gather_storage(&self.layout));
+        Tensor::from_cpu_storage(storage, self.shape())
+    }
+
+    // ---- host reads and conversion ---------------------------------------------------------
+
+    /// The elements in logical row-major order; the dtype must be `T`'s.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.expect_dtype(T::DTYPE, "to_vec")?;
+        self.with_slice(|s: &[T], l| gather(s, l))
+    }
+
+    /// The elements converted to f64, whatever the dtype (for tests and printing).
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        let guard = self.storage();
+        Ok(with_cpu_storage!(guard.cpu()?, v => gather_convert::<_, f64>(v, &self.layout)))
+    }
+
+    /// The value of a one-element tensor.
+    pub fn to_scalar<T: Element>(&self) -> Result<T> {
+        if self.elem_count() != 1 {
+            return Err(Error::invalid(
+                "to_scalar",
+                format!("tensor of shape {} has {} elements, not 1", self.shape(), self.elem_count()),
+            ));
+        }
+        Ok(self.to_vec::<T>()?[0])
+    }
+
+    /// A copy in another dtype (a contiguous clone of `self` when the dtype is the same).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype {
+            return self.contiguous();
+        }
+        fn convert<D: Element>(s: &CpuStorage, l: &Layout) -> CpuStorage {
+            D::into_storage(with_cpu_storage!(s, v => gather_convert::<_, D>(v, l)))
+        }
+        let guard = self.storage();
+        let s = guard.cpu()?;
+        let storage = match dtype {
+            DType::F32 => convert::<f32>(s, &self.layout),
+            DType::F64 => convert::<f64>(s, &self.layout),
+            DType::F16 => convert::<half::f16>(s, &self.layout),
+            DType::BF16 => convert::<half::bf16>(s, &self.layout),
+            DType::I64 => convert::<i64>(s, &self.layout),
+            DType::U32 => convert::<u32>(s, &self.layout),
+        };
+        Tensor::from_cpu_storage(storage, self.shape())
+    }
+
+    /// Moves the tensor to `device`. Only the CPU holds storage until the CUDA backend lands.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        match device {
+            Device::Cpu => Ok(self.clone()),
+            Device::Cuda(_) => {
+                Err(Error::DeviceUnavailable { device, reason: "kiln was built without CUDA storage".into() })
+            }
+        }
+    }
+}
+
+trait GatherStorage {
+    fn gather_storage(&self, layout: &Layout) -> CpuStorage;
+}
+
+impl<T: Element> GatherStorage for Vec<T> {
+    fn gather_storage(&self, layout: &Layout) -> CpuStorage {
+        T::into_storage(gather(self, layout))
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor[{}, {:?}, {}]", self.shape(), self.dtype, self.device)?;
+        if self.elem_count() <= 16 {
+            if let Ok(v) = self.to_vec_f64() {
+                write!(f, " {v:?}")?;
+            }
+        }
+        Ok(())
+    }
+}
