@@ -1,1 +1,14 @@
-//! placeholder
+//! kiln-kernels: every computation in kiln, one folder per op family.
+//!
+//! Each family exposes tensor-level functions (`mod.rs`: argument checks, dtype dispatch, choice of
+//! implementation) over a `reference.rs` of scalar, obviously-correct loops that every faster
+//! version is tested against. Kernels take any layout (strided, broadcast) and return fresh
+//! contiguous tensors. Nothing here records gradients: that is kiln-autograd's job.
+
+pub mod backend;
+mod check;
+pub mod elementwise;
+pub mod reduce;
+pub mod softmax;
+
+pub use backend::{backend, set_backend, Backend};

@@ -197,6 +197,25 @@ impl Tensor {
         Ok(f(slice, &self.layout))
     }
 
+    /// Calls `f` with the typed host slices of several tensors (all of dtype `T`) and their layouts.
+    /// A storage shared by several of them is locked once, so `x * x` cannot self-deadlock.
+    pub fn with_slices<T: Element, R>(tensors: &[&Tensor], f: impl FnOnce(&[(&[T], &Layout)]) -> R) -> Result<R> {
+        let mut guards: Vec<(*const RwLock<Storage>, RwLockReadGuard<'_, Storage>)> = Vec::new();
+        for t in tensors {
+            let ptr = Arc::as_ptr(&t.storage);
+            if !guards.iter().any(|(p, _)| *p == ptr) {
+                guards.push((ptr, t.storage()));
+            }
+        }
+        let mut views = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            let ptr = Arc::as_ptr(&t.storage);
+            let guard = &guards.iter().find(|(p, _)| *p == ptr).expect("guard taken above").1;
+            views.push((guard.cpu()?.as_slice::<T>()?, &t.layout));
+        }
+        Ok(f(&views))
+    }
+
     /// Checks the dtype before a typed access, naming the op.
     pub fn expect_dtype(&self, dtype: DType, op: &'static str) -> Result<()> {
         if self.dtype != dtype {

@@ -1,0 +1,80 @@
+//! Argument checks shared by every op family: same dtype, same device, float compute dtype, and
+//! the dtype dispatch macro. Checks return typed errors naming both operands; they never panic.
+
+use kiln_tensor::{DType, Error, Result, Tensor};
+
+pub(crate) fn same_dtype(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op, lhs: a.dtype(), rhs: b.dtype() });
+    }
+    Ok(())
+}
+
+pub(crate) fn same_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.device() != b.device() {
+        return Err(Error::DeviceMismatch { op, lhs: a.device(), rhs: b.device() });
+    }
+    Ok(())
+}
+
+pub(crate) fn float_dtype(op: &'static str, a: &Tensor) -> Result<()> {
+    if !a.dtype().is_compute_float() {
+        return Err(Error::UnsupportedDType { op, dtype: a.dtype(), expected: "f32 or f64" });
+    }
+    Ok(())
+}
+
+/// Same dtype, same device, and a float compute dtype.
+pub(crate) fn float_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    same_device(op, a, b)?;
+    same_dtype(op, a, b)?;
+    float_dtype(op, a)
+}
+
+/// An integer index tensor (i64 or u32).
+pub(crate) fn index_dtype(op: &'static str, a: &Tensor) -> Result<()> {
+    if !a.dtype().is_int() {
+        return Err(Error::UnsupportedDType { op, dtype: a.dtype(), expected: "i64 or u32 indices" });
+    }
+    Ok(())
+}
+
+pub(crate) fn unsupported(op: &'static str, dtype: DType) -> Error {
+    Error::UnsupportedDType { op, dtype, expected: "f32 or f64" }
+}
+
+/// Runs `$body` with `$T` bound to the Rust float type of `$dtype` (f32 or f64).
+#[macro_export]
+macro_rules! float_dispatch {
+    ($dtype:expr, $op:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            kiln_tensor::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            kiln_tensor::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            other => Err($crate::check::unsupported($op, other)),
+        }
+    };
+}
+
+/// Reads an index tensor (i64 or u32) as usize values in logical order, checking each is `< bound`.
+pub(crate) fn read_indices(op: &'static str, idx: &Tensor, bound: usize) -> Result<Vec<usize>> {
+    index_dtype(op, idx)?;
+    let raw: Vec<i64> = match idx.dtype() {
+        DType::I64 => idx.to_vec::<i64>()?,
+        _ => idx.to_vec::<u32>()?.into_iter().map(i64::from).collect(),
+    };
+    raw.into_iter()
+        .map(|i| {
+            if i < 0 || i as usize >= bound {
+                Err(Error::invalid(op, format!("index {i} is out of range 0..{bound}")))
+            } else {
+                Ok(i as usize)
+            }
+        })
+        .collect()
+}

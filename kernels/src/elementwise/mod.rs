@@ -1,0 +1,163 @@
+//! Elementwise ops on tensors: unary maps, binary ops with NumPy broadcasting, comparisons,
+//! `where` and `masked_fill`, plus the fused backward maps the autograd rules use. Checks and
+//! dispatch live here; the loops live in `reference.rs` (and faster files beside it).
+
+mod ops;
+pub mod reference;
+
+pub use ops::{BinaryOp, CompareOp, UnaryOp};
+
+use crate::{check, float_dispatch};
+use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
+
+pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    float_dispatch!(x.dtype(), op.name(), T => {
+        let out = x.with_slice(|s: &[T], l| reference::unary(op, s, l))?;
+        Tensor::from_vec(out, x.shape())
+    })
+}
+
+/// `grad * f'(x)` where `y = f(x)` is the saved forward output; all three share one shape.
+pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    let name = op.name();
+    check::float_pair(name, x, grad)?;
+    check::float_pair(name, x, y)?;
+    if x.shape() != grad.shape() || x.shape() != y.shape() {
+        return Err(Error::ShapeMismatch { op: name, lhs: x.shape().clone(), rhs: grad.shape().clone() });
+    }
+    float_dispatch!(x.dtype(), name, T => {
+        let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| reference::unary_backward(op, v[0], v[1], v[2]))?;
+        Tensor::from_vec(out, x.shape())
+    })
+}
+
+/// The output shape and both operands' layouts broadcast to it.
+pub fn broadcast_layouts(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(Shape, Layout, Layout)> {
+    let shape = broadcast_shapes(a.shape(), b.shape(), op)?;
+    let al = a.layout().broadcast_as(&shape)?;
+    let bl = b.layout().broadcast_as(&shape)?;
+    Ok((shape, al, bl))
+}
+
+pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let name = op.name();
+    check::float_pair(name, a, b)?;
+    let (shape, al, bl) = broadcast_layouts(name, a, b)?;
+    float_dispatch!(a.dtype(), name, T => {
+        let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::binary(op, v[0].0, &al, v[1].0, &bl))?;
+        Tensor::from_vec(out, shape)
+    })
+}
+
+/// Gradients of `op(a, b)` w.r.t. `a` and `b` at the broadcast output shape (not yet summed back to
+/// the inputs' shapes; see [`crate::reduce::sum_to`]).
+pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    let name = op.name();
+    check::float_pair(name, a, b)?;
+    check::float_pair(name, a, grad)?;
+    let (shape, al, bl) = broadcast_layouts(name, a, b)?;
+    if &shape != grad.shape() {
+        return Err(Error::ShapeMismatch { op: name, lhs: shape, rhs: grad.shape().clone() });
+    }
+    float_dispatch!(a.dtype(), name, T => {
+        let (ga, gb) = Tensor::with_slices(&[a, b, grad], |v: &[(&[T], &Layout)]| {
+            reference::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2])
+        })?;
+        Ok((Tensor::from_vec(ga, shape.clone())?, Tensor::from_vec(gb, shape)?))
+    })
+}
+
+/// Elementwise comparison with broadcasting; the result is a u32 mask of 0s and 1s.
+pub fn compare(op: CompareOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    check::float_pair("compare", a, b)?;
+    let (shape, al, bl) = broadcast_layouts("compare", a, b)?;
+    float_dispatch!(a.dtype(), "compare", T => {
+        let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::compare(op, v[0].0, &al, v[1].0, &bl))?;
+        Tensor::from_vec(out, shape)
+    })
+}
+
+/// `cond ? a : b` elementwise with three-way broadcasting; `cond` is a u32 mask (nonzero = true).
+pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    check::float_pair("where", a, b)?;
+    check::same_device("where", cond, a)?;
+    cond.expect_dtype(kiln_tensor::DType::U32, "where (condition)")?;
+    let ab = broadcast_shapes(a.shape(), b.shape(), "where")?;
+    let shape = broadcast_shapes(cond.shape(), &ab, "where")?;
+    let cl = Layout::contiguous(cond.shape().clone()).broadcast_as(&shape)?;
+    let (al, bl) = (a.layout().broadcast_as(&shape)?, b.layout().broadcast_as(&shape)?);
+    let c = cond.to_vec::<u32>()?;
+    float_dispatch!(a.dtype(), "where", T => {
+        let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::where_cond(&c, &cl, v[0].0, &al, v[1].0, &bl))?;
+        Tensor::from_vec(out, shape)
+    })
+}
+
+/// `x` with `value` wherever `mask` (u32, broadcastable to x) is nonzero.
+pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
+    let fill = Tensor::full(value, (), x.dtype());
+    let out = where_cond(mask, &fill, x)?;
+    if out.shape() != x.shape() {
+        return Err(Error::BroadcastIncompatible {
+            op: "masked_fill",
+            lhs: x.shape().clone(),
+            rhs: mask.shape().clone(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f64], shape: &[usize]) -> Tensor {
+        Tensor::from_vec(v.to_vec(), shape.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn binary_broadcasts_and_reads_strided_views() {
+        let a = t(&[1., 2., 3., 4., 5., 6.], &[2, 3]);
+        let b = t(&[10., 20., 30.], &[3]);
+        assert_eq!(binary(BinaryOp::Add, &a, &b).unwrap().to_vec::<f64>().unwrap(), vec![11., 22., 33., 14., 25., 36.]);
+        let at = a.t().unwrap(); // [3, 2]: [[1,4],[2,5],[3,6]]
+        let col = t(&[1., 2., 3.], &[3, 1]);
+        let out = binary(BinaryOp::Mul, &at, &col).unwrap();
+        assert_eq!(out.to_vec::<f64>().unwrap(), vec![1., 4., 4., 10., 9., 18.]);
+        assert!(matches!(binary(BinaryOp::Add, &a, &t(&[1., 2.], &[2])), Err(Error::BroadcastIncompatible { .. })));
+        let f = Tensor::from_vec(vec![1f32; 3], [3]).unwrap();
+        assert!(matches!(binary(BinaryOp::Add, &b, &f), Err(Error::DTypeMismatch { .. })));
+    }
+
+    #[test]
+    fn self_aliasing_operands_do_not_deadlock() {
+        let a = t(&[1., 2., 3.], &[3]);
+        assert_eq!(binary(BinaryOp::Mul, &a, &a).unwrap().to_vec::<f64>().unwrap(), vec![1., 4., 9.]);
+    }
+
+    #[test]
+    fn unary_ops_match_their_formulas() {
+        let x = t(&[-2., -0.5, 0.5, 2.], &[4]);
+        let y = unary(UnaryOp::LeakyRelu(0.1), &x).unwrap().to_vec::<f64>().unwrap();
+        assert_eq!(y, vec![-0.2, -0.05, 0.5, 2.]);
+        let s = unary(UnaryOp::Sigmoid, &t(&[-800., 0., 800.], &[3])).unwrap().to_vec::<f64>().unwrap();
+        assert_eq!(s, vec![0., 0.5, 1.]);
+        let i = Tensor::from_vec(vec![1i64], [1]).unwrap();
+        assert!(matches!(unary(UnaryOp::Exp, &i), Err(Error::UnsupportedDType { .. })));
+    }
+
+    #[test]
+    fn where_and_masked_fill_broadcast() {
+        let cond = Tensor::from_vec(vec![1u32, 0], [2, 1]).unwrap();
+        let a = t(&[1., 2., 3.], &[3]);
+        let b = t(&[-1.], &[1]);
+        let w = where_cond(&cond, &a, &b).unwrap();
+        assert_eq!(w.to_vec::<f64>().unwrap(), vec![1., 2., 3., -1., -1., -1.]);
+        let x = t(&[1., 2., 3., 4.], &[2, 2]);
+        let m = compare(CompareOp::Gt, &x, &t(&[2.5], &[1])).unwrap();
+        assert_eq!(m.to_vec::<u32>().unwrap(), vec![0, 0, 1, 1]);
+        assert_eq!(masked_fill(&x, &m, 0.0).unwrap().to_vec::<f64>().unwrap(), vec![1., 2., 0., 0.]);
+        let big = Tensor::from_vec(vec![1u32; 8], [2, 2, 2]).unwrap();
+        assert!(masked_fill(&x, &big, 0.0).is_err());
+    }
+}

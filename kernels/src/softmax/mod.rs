@@ -1,0 +1,71 @@
+//! Softmax and log-softmax along one axis (max-subtracted, so large logits are safe) and their
+//! backward maps from the saved output. Losses built on them live in `loss`.
+
+pub mod reference;
+
+use crate::{check, float_dispatch};
+use kiln_tensor::{Error, Layout, Result, Tensor};
+
+/// The permutation that moves `axis` last.
+fn axis_last(rank: usize, axis: usize) -> Vec<usize> {
+    (0..rank).filter(|&d| d != axis).chain([axis]).collect()
+}
+
+fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+    let name = if log { "log_softmax" } else { "softmax" };
+    let a = x.shape().resolve_axis(axis, name)?;
+    let perm = axis_last(x.rank(), a);
+    let xl = x.layout().permute(&perm)?;
+    let ol = Layout::contiguous(x.shape().clone()).permute(&perm)?;
+    let n = x.dims()[a];
+    float_dispatch!(x.dtype(), name, T => {
+        let out = x.with_slice(|s: &[T], _| reference::softmax(s, &xl, &ol, n, log))?;
+        Tensor::from_vec(out, x.shape())
+    })
+}
+
+pub fn softmax(x: &Tensor, axis: isize) -> Result<Tensor> {
+    run(x, axis, false)
+}
+
+pub fn log_softmax(x: &Tensor, axis: isize) -> Result<Tensor> {
+    run(x, axis, true)
+}
+
+/// Gradient w.r.t. the input of softmax (`log = false`) or log-softmax, from its output `y`.
+pub fn softmax_backward(y: &Tensor, grad: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+    let name = if log { "log_softmax_backward" } else { "softmax_backward" };
+    check::float_pair(name, y, grad)?;
+    if y.shape() != grad.shape() {
+        return Err(Error::ShapeMismatch { op: name, lhs: y.shape().clone(), rhs: grad.shape().clone() });
+    }
+    let a = y.shape().resolve_axis(axis, name)?;
+    let perm = axis_last(y.rank(), a);
+    let (yl, gl) = (y.layout().permute(&perm)?, grad.layout().permute(&perm)?);
+    let ol = Layout::contiguous(y.shape().clone()).permute(&perm)?;
+    let n = y.dims()[a];
+    float_dispatch!(y.dtype(), name, T => {
+        let out = Tensor::with_slices(&[y, grad], |v: &[(&[T], &Layout)]| {
+            reference::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log)
+        })?;
+        Tensor::from_vec(out, y.shape())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_rows_sum_to_one_on_a_middle_axis() {
+        let x = Tensor::from_vec((0..24).map(|i| (i as f64) * 0.37 - 3.0).collect::<Vec<_>>(), [2, 3, 4]).unwrap();
+        let s = softmax(&x, 1).unwrap();
+        let sums = crate::reduce::sum(&s, &[1], false).unwrap().to_vec::<f64>().unwrap();
+        assert!(sums.iter().all(|v| (v - 1.0).abs() < 1e-12));
+        let ls = log_softmax(&x, 1).unwrap().to_vec::<f64>().unwrap();
+        let sv = s.to_vec::<f64>().unwrap();
+        assert!(ls.iter().zip(&sv).all(|(l, s)| (l.exp() - s).abs() < 1e-12));
+        let big = Tensor::from_vec(vec![1000f32, 0.], [2]).unwrap();
+        assert_eq!(softmax(&big, 0).unwrap().to_vec::<f32>().unwrap(), vec![1., 0.]);
+    }
+}
