@@ -19,7 +19,9 @@ pub const CIFAR_RECORDS_PER_BATCH: usize = 10_000;
 /// The original release's batch file names for a split.
 pub fn cifar_batch_names(split: Split) -> &'static [&'static str] {
     match split {
-        Split::Train => &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"],
+        Split::Train => {
+            &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+        }
         Split::Test => &["test_batch.bin"],
     }
 }
@@ -27,7 +29,7 @@ pub fn cifar_batch_names(split: Split) -> &'static [&'static str] {
 /// Splits the bytes of a record file into (CHW pixels, labels); `path` names the file in errors.
 /// Labels must be below `classes`.
 pub fn parse_cifar_records(bytes: &[u8], path: &Path, classes: usize) -> Result<(Vec<u8>, Vec<u8>)> {
-    if bytes.len() % CIFAR_RECORD != 0 {
+    if !bytes.len().is_multiple_of(CIFAR_RECORD) {
         return Err(DataError::RecordLength { path: path.into(), got: bytes.len() as u64, record: CIFAR_RECORD });
     }
     let n = bytes.len() / CIFAR_RECORD;
@@ -85,7 +87,7 @@ pub fn read_cifar_binary_dir(dir: &Path, split: Split) -> Result<ImageDataset> {
 pub fn check_record_count(path: &Path, records: usize) -> Result<()> {
     let len = fs::metadata(path).map_err(|e| DataError::io(path, e))?.len();
     let expected = (records * CIFAR_RECORD) as u64;
-    if len % CIFAR_RECORD as u64 != 0 {
+    if !len.is_multiple_of(CIFAR_RECORD as u64) {
         return Err(DataError::RecordLength { path: path.into(), got: len, record: CIFAR_RECORD });
     }
     if len != expected {

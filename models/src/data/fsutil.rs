@@ -18,7 +18,9 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = fs::read(path).map_err(|e| DataError::io(path, e))?;
     if raw.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|source| DataError::Gzip { path: path.into(), source })?;
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|source| DataError::Gzip { path: path.into(), source })?;
         Ok(out)
     } else {
         Ok(raw)

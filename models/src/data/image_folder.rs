@@ -3,13 +3,12 @@
 //! CHW, ordered by path, and labelled by class: the canonical CIFAR-10 order when the class names
 //! are exactly CIFAR-10's, else sorted names. All images must share one size. No caching here.
 
+use super::archive::{for_each_file, read_member};
 use super::dataset::{ImageDataset, CIFAR10_CLASSES};
 use super::error::{DataError, Result};
-use flate2::read::GzDecoder;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 /// One image file found in a folder or an archive, not yet decoded.
@@ -40,21 +39,22 @@ pub fn class_order(names: &BTreeSet<String>) -> Vec<String> {
 
 /// Reads `root/split/class/*.{jpg,jpeg,png}` into one dataset per split folder.
 pub fn read_image_folder(root: &Path) -> Result<BTreeMap<String, ImageDataset>> {
-    let mut items = Vec::new();
+    let mut files = ImageFiles::default();
     for split in sorted_subdirs(root)? {
         for class in sorted_subdirs(&root.join(&split))? {
             let dir = root.join(&split).join(&class);
             for name in sorted_entries(&dir)? {
                 let path = dir.join(&name);
-                if path.is_file() && is_image_name(&name) {
-                    let bytes = fs::read(&path).map_err(|e| DataError::io(&path, e))?;
-                    let name = path.display().to_string();
-                    items.push(Item { split: split.clone(), class: class.clone(), name, bytes });
+                if path.is_file() {
+                    let rel = Path::new(&split).join(&class).join(&name);
+                    files.add(&rel, path.display().to_string(), || {
+                        fs::read(&path).map_err(|e| DataError::io(&path, e))
+                    })?;
                 }
             }
         }
     }
-    build(items, root)
+    files.decode(root)
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<String>> {
@@ -72,34 +72,41 @@ fn sorted_subdirs(dir: &Path) -> Result<Vec<String>> {
     Ok(sorted_entries(dir)?.into_iter().filter(|n| !n.starts_with('.') && dir.join(n).is_dir()).collect())
 }
 
-/// Reads a `.tar.gz` holding `.../split/class/*.{jpg,jpeg,png}` into one dataset per split.
-pub fn read_image_archive(path: &Path) -> Result<BTreeMap<String, ImageDataset>> {
-    let file = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    read_image_archive_from(file, path)
+/// Reads a `.tar.gz` holding `.../split/class/*.{jpg,jpeg,png}` into one dataset per split;
+/// `show` asks for a progress bar.
+pub fn read_image_archive(path: &Path, show: bool) -> Result<BTreeMap<String, ImageDataset>> {
+    let mut files = ImageFiles::default();
+    for_each_file(path, show, |member, reader| {
+        let name = format!("{}:{}", path.display(), member.display());
+        files.add(member, name, || read_member(path, member, reader)).map(|_| ())
+    })?;
+    files.decode(path)
 }
 
-/// [`read_image_archive`] from any reader of the gzipped tar (for progress wrappers); `path` names
-/// the archive in errors.
-pub fn read_image_archive_from(reader: impl Read, path: &Path) -> Result<BTreeMap<String, ImageDataset>> {
-    let mut archive = tar::Archive::new(GzDecoder::new(reader));
-    let mut items = Vec::new();
-    for entry in archive.entries().map_err(|e| DataError::archive(path, e))? {
-        let mut entry = entry.map_err(|e| DataError::archive(path, e))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
+/// Image files gathered from a folder or an archive, not yet decoded.
+#[derive(Default)]
+pub struct ImageFiles {
+    items: Vec<Item>,
+}
+
+impl ImageFiles {
+    /// Keeps the file when its path ends in `split/class/name.{jpg,jpeg,png}` (reading it with
+    /// `bytes` only then); returns whether it was kept. `name` identifies it in errors.
+    pub fn add(&mut self, path: &Path, name: String, bytes: impl FnOnce() -> Result<Vec<u8>>) -> Result<bool> {
+        let parts: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let [.., split, class, file] = parts.as_slice() else { return Ok(false) };
+        if !is_image_name(file) {
+            return Ok(false);
         }
-        let member = entry.path().map_err(|e| DataError::archive(path, e))?.into_owned();
-        let parts: Vec<String> = member.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        let [.., split, class, name] = parts.as_slice() else { continue };
-        if !is_image_name(name) {
-            continue;
-        }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| DataError::archive(path, format!("{}: {e}", member.display())))?;
-        let name = format!("{}:{}", path.display(), member.display());
-        items.push(Item { split: split.clone(), class: class.clone(), name, bytes });
+        self.items.push(Item { split: split.clone(), class: class.clone(), name, bytes: bytes()? });
+        Ok(true)
     }
-    build(items, path)
+
+    /// Decodes everything (in parallel) into one dataset per split; `source` names the folder or
+    /// archive in errors.
+    pub fn decode(self, source: &Path) -> Result<BTreeMap<String, ImageDataset>> {
+        build(self.items, source)
+    }
 }
 
 /// Decodes one image to (width, height, RGB CHW pixels).

@@ -33,7 +33,8 @@ struct Review {
 /// that each review's `s` agrees with the sentiment its position implies.
 pub fn read_reviews_json(path: &Path, split: Split) -> Result<TextDataset> {
     let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let mut reviews: Vec<Review> = serde_json::from_slice(&bytes).map_err(|source| DataError::Json { path: path.into(), source })?;
+    let mut reviews: Vec<Review> =
+        serde_json::from_slice(&bytes).map_err(|source| DataError::Json { path: path.into(), source })?;
     if reviews.len() != IMDB_JSON_SIZE {
         let what = format!("reviews in {}", path.display());
         return Err(DataError::Count { what, expected: IMDB_JSON_SIZE, got: reviews.len() });

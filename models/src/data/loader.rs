@@ -116,7 +116,7 @@ impl<S: BatchSource> Loader<S> {
                 }
             }
         });
-        Epoch { inner: Inner::Prefetch { rx: Some(rx), handle: Some(handle) } }
+        Epoch { inner: Inner::Prefetch { rx: Some(rx), handle: Some(handle), received: 0, count } }
     }
 }
 
@@ -150,7 +150,7 @@ impl<S: BatchSource> BatchSourceDyn for S {
 
 enum Inner {
     Inline { source: Arc<dyn BatchSourceDyn + Send + Sync>, plan: Plan, next: usize, count: usize },
-    Prefetch { rx: Option<Receiver<Result<Batch>>>, handle: Option<JoinHandle<()>> },
+    Prefetch { rx: Option<Receiver<Result<Batch>>>, handle: Option<JoinHandle<()>>, received: usize, count: usize },
 }
 
 /// One epoch's batches, in order. Dropping it early stops the background thread.
@@ -170,14 +170,29 @@ impl Iterator for Epoch {
                 *next += 1;
                 Some(plan.build(&**source, *next - 1))
             }
-            Inner::Prefetch { rx, .. } => rx.as_ref()?.recv().ok(),
+            Inner::Prefetch { rx, received, count, .. } => {
+                if *received >= *count {
+                    return None;
+                }
+                let item = match rx.as_ref()?.recv() {
+                    Ok(item) => item,
+                    // The producer only hangs up early if a source panicked: say so, do not end quietly.
+                    Err(_) => Err(DataError::Config {
+                        what: "loader",
+                        msg: format!("the prefetch thread stopped after {received} of {count} batches"),
+                    }),
+                };
+                // After an error the epoch is over: the producer stops at its first error.
+                *received = if item.is_ok() { *received + 1 } else { *count };
+                Some(item)
+            }
         }
     }
 }
 
 impl Drop for Epoch {
     fn drop(&mut self) {
-        if let Inner::Prefetch { rx, handle } = &mut self.inner {
+        if let Inner::Prefetch { rx, handle, .. } = &mut self.inner {
             drop(rx.take()); // the producer's next send fails, so it stops
             if let Some(handle) = handle.take() {
                 let _ = handle.join();

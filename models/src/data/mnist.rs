@@ -26,13 +26,18 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 }
 
 /// Checks the header length and magic; `path` only names the file in errors.
+/// The magic is checked first (as soon as 4 bytes are there): it says more than a length would.
 fn check_header(bytes: &[u8], path: &Path, header: usize, magic: u32, what: &'static str) -> Result<()> {
-    if bytes.len() < header {
-        return Err(DataError::Length { path: path.into(), expected: header as u64, got: bytes.len() as u64 });
+    let short = || DataError::Length { path: path.into(), expected: header as u64, got: bytes.len() as u64 };
+    if bytes.len() < 4 {
+        return Err(short());
     }
     let got = be_u32(bytes, 0);
     if got != magic {
         return Err(DataError::BadMagic { path: path.into(), what, expected: magic, got });
+    }
+    if bytes.len() < header {
+        return Err(short());
     }
     Ok(())
 }

@@ -30,9 +30,7 @@ pub fn tokenize(text: &str) -> Vec<String> {
     for (i, &c) in chars.iter().enumerate() {
         if c.is_alphanumeric() {
             word.push(c);
-        } else if (c == '\'' || c == '’')
-            && !word.is_empty()
-            && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric())
+        } else if (c == '\'' || c == '’') && !word.is_empty() && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric())
         {
             word.push('\'');
         } else if !word.is_empty() {
@@ -160,7 +158,7 @@ impl Vocab {
             Truncate::KeepFirst => &ids[..ids.len().min(opts.seq_len)],
             Truncate::KeepLast => &ids[ids.len().saturating_sub(opts.seq_len)..],
         };
-        let pads = std::iter::repeat(PAD_ID).take(opts.seq_len - kept.len());
+        let pads = std::iter::repeat_n(PAD_ID, opts.seq_len - kept.len());
         let out = match opts.pad {
             Pad::Right => kept.iter().copied().chain(pads).collect(),
             Pad::Left => pads.chain(kept.iter().copied()).collect(),
@@ -204,10 +202,11 @@ impl Vocab {
         let file: VocabFile =
             serde_json::from_slice(&bytes).map_err(|source| DataError::Json { path: path.into(), source })?;
         if file.format != FORMAT || file.version != VERSION || file.pad != PAD_TOKEN || file.oov != OOV_TOKEN {
-            let msg = format!(
-                "header is format {:?} version {} pad {:?} oov {:?}; expected {FORMAT:?} {VERSION} {PAD_TOKEN:?} {OOV_TOKEN:?}",
-                file.format, file.version, file.pad, file.oov
+            let (got, want) = (
+                format!("{:?} {} {:?} {:?}", file.format, file.version, file.pad, file.oov),
+                format!("{FORMAT:?} {VERSION} {PAD_TOKEN:?} {OOV_TOKEN:?}"),
             );
+            let msg = format!("header (format, version, pad, oov) is {got}, expected {want}");
             return Err(DataError::Vocab { path: path.into(), msg });
         }
         Self::from_words(file.words, path)
