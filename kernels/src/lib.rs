@@ -7,7 +7,15 @@
 
 pub mod backend;
 mod check;
+pub mod conv;
+pub mod dropout;
 pub mod elementwise;
+pub mod embedding;
+pub mod join;
+pub mod loss;
+pub mod matmul;
+pub mod optim;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 

@@ -9,15 +9,15 @@ pub fn softmax<T: Float>(x: &[T], xl: &Layout, ol: &Layout, n: usize, log: bool)
     let (mut xi, mut oi) = (xl.strided_index(), ol.strided_index());
     let mut row = vec![T::ZERO; n];
     let mut pos = vec![0usize; n];
-    for _ in 0..(if n == 0 { 0 } else { xl.elem_count() / n }) {
-        for k in 0..n {
-            row[k] = x[xi.next().expect("row fits")];
-            pos[k] = oi.next().expect("row fits");
+    for _ in 0..xl.elem_count().checked_div(n).unwrap_or(0) {
+        for (r, p) in row.iter_mut().zip(pos.iter_mut()) {
+            *r = x[xi.next().expect("row fits")];
+            *p = oi.next().expect("row fits");
         }
         let m = row.iter().fold(T::NEG_INFINITY, |a, &v| a.max(v));
         let sum = row.iter().fold(T::ZERO, |a, &v| a + (v - m).exp());
-        for k in 0..n {
-            out[pos[k]] = if log { row[k] - m - sum.ln() } else { (row[k] - m).exp() / sum };
+        for (&r, &p) in row.iter().zip(&pos) {
+            out[p] = if log { r - m - sum.ln() } else { (r - m).exp() / sum };
         }
     }
     out
@@ -29,21 +29,21 @@ pub fn softmax_backward<T: Float>(y: (&[T], &Layout), g: (&[T], &Layout), ol: &L
     let mut out = vec![T::ZERO; ol.elem_count()];
     let (mut yi, mut gi, mut oi) = (y.1.strided_index(), g.1.strided_index(), ol.strided_index());
     let (mut yr, mut gr, mut pos) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![0usize; n]);
-    for _ in 0..(if n == 0 { 0 } else { ol.elem_count() / n }) {
-        for k in 0..n {
-            yr[k] = y.0[yi.next().expect("row fits")];
-            gr[k] = g.0[gi.next().expect("row fits")];
-            pos[k] = oi.next().expect("row fits");
+    for _ in 0..ol.elem_count().checked_div(n).unwrap_or(0) {
+        for ((yv, gv), p) in yr.iter_mut().zip(gr.iter_mut()).zip(pos.iter_mut()) {
+            *yv = y.0[yi.next().expect("row fits")];
+            *gv = g.0[gi.next().expect("row fits")];
+            *p = oi.next().expect("row fits");
         }
         if log {
             let gsum = gr.iter().fold(T::ZERO, |a, &v| a + v);
-            for k in 0..n {
-                out[pos[k]] = gr[k] - yr[k].exp() * gsum;
+            for ((&yv, &gv), &p) in yr.iter().zip(&gr).zip(&pos) {
+                out[p] = gv - yv.exp() * gsum;
             }
         } else {
             let dot = yr.iter().zip(&gr).fold(T::ZERO, |a, (&y, &g)| a + y * g);
-            for k in 0..n {
-                out[pos[k]] = yr[k] * (gr[k] - dot);
+            for ((&yv, &gv), &p) in yr.iter().zip(&gr).zip(&pos) {
+                out[p] = yv * (gv - dot);
             }
         }
     }

@@ -1,0 +1,204 @@
+//! 2-D convolution (NCHW, zero padding, square stride) and its two backward maps. Checks, the
+//! geometry and dispatch live here; `reference.rs` holds the direct nested loops (the oracle) and
+//! `im2col.rs` the im2col/col2im + GEMM path. No autograd here; the rule that calls the backward
+//! maps lives in kiln-autograd.
+
+mod im2col;
+pub mod reference;
+
+use crate::{check, float_dispatch, Backend};
+use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
+
+/// Every size a conv2d needs, resolved and checked once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeom {
+    /// Checks an input shape `[N, C, H, W]` against a weight shape `[O, C, KH, KW]`.
+    pub fn new(op: &'static str, x: &Shape, w: &Shape, stride: usize, padding: usize) -> Result<ConvGeom> {
+        if x.rank() != 4 || w.rank() != 4 {
+            return Err(Error::invalid(
+                op,
+                format!("expected input [N, C, H, W] and weight [O, C, KH, KW], got {x} and {w}"),
+            ));
+        }
+        let (xd, wd) = (x.dims(), w.dims());
+        if xd[1] != wd[1] {
+            return Err(Error::ShapeMismatch { op, lhs: x.clone(), rhs: w.clone() });
+        }
+        if stride == 0 {
+            return Err(Error::invalid(op, format!("stride must be at least 1 (input {x}, weight {w})")));
+        }
+        let (ph, pw) = (xd[2] + 2 * padding, xd[3] + 2 * padding);
+        if wd[2] == 0 || wd[3] == 0 || wd[2] > ph || wd[3] > pw {
+            return Err(Error::invalid(
+                op,
+                format!("kernel of weight {w} does not fit input {x} padded by {padding} ({ph} x {pw})"),
+            ));
+        }
+        Ok(ConvGeom {
+            n: xd[0],
+            c: xd[1],
+            h: xd[2],
+            w: xd[3],
+            o: wd[0],
+            kh: wd[2],
+            kw: wd[3],
+            oh: (ph - wd[2]) / stride + 1,
+            ow: (pw - wd[3]) / stride + 1,
+            stride,
+            padding,
+        })
+    }
+
+    pub fn out_shape(&self) -> Shape {
+        [self.n, self.o, self.oh, self.ow].into()
+    }
+
+    pub fn in_shape(&self) -> Shape {
+        [self.n, self.c, self.h, self.w].into()
+    }
+
+    pub fn weight_shape(&self) -> Shape {
+        [self.o, self.c, self.kh, self.kw].into()
+    }
+
+    /// Input row `ih` or column `iw` read by output position `out` and kernel tap `k`, or `None`
+    /// when it falls in the zero padding. `size` is H or W.
+    #[inline]
+    pub fn input_pos(&self, out: usize, k: usize, size: usize) -> Option<usize> {
+        (out * self.stride + k).checked_sub(self.padding).filter(|&i| i < size)
+    }
+}
+
+/// Storage index of element (a, b, c, d) of a rank-4 layout.
+#[inline]
+pub(crate) fn at4(l: &Layout, a: usize, b: usize, c: usize, d: usize) -> usize {
+    let s = l.strides();
+    l.offset() + a * s[0] + b * s[1] + c * s[2] + d * s[3]
+}
+
+fn check_grad_out(op: &'static str, g: &ConvGeom, grad_out: &Tensor) -> Result<()> {
+    if grad_out.shape() != &g.out_shape() {
+        return Err(Error::ShapeMismatch { op, lhs: g.out_shape(), rhs: grad_out.shape().clone() });
+    }
+    Ok(())
+}
+
+/// `x [N, C, H, W]` convolved with `w [O, C, KH, KW]` (+ `bias [O]`) -> `[N, O, OH, OW]` with
+/// `OH = (H + 2 padding - KH) / stride + 1`.
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
+    conv2d_with(crate::backend(), x, w, bias, stride, padding)
+}
+
+pub fn conv2d_with(
+    backend: Backend,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d";
+    check::float_pair(OP, x, w)?;
+    let g = ConvGeom::new(OP, x.shape(), w.shape(), stride, padding)?;
+    if let Some(b) = bias {
+        check::float_pair(OP, w, b)?;
+        if b.dims() != [g.o] {
+            return Err(Error::ShapeMismatch { op: OP, lhs: w.shape().clone(), rhs: b.shape().clone() });
+        }
+    }
+    // Trade-off: the GEMM wants the weight as an [O, C*KH*KW] matrix, which a strided weight view
+    // cannot always express; weights are small, so a non-contiguous one is copied once.
+    let w = w.contiguous()?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let bias: Option<Vec<T>> = bias.map(|b| b.to_vec::<T>()).transpose()?;
+        let out = Tensor::with_slices(&[x, &w], |v: &[(&[T], &Layout)]| match backend {
+            Backend::Reference => reference::conv2d(&g, v[0], v[1], bias.as_deref()),
+            Backend::Cpu => im2col::conv2d(&g, v[0], v[1], bias.as_deref()),
+        })?;
+        Tensor::from_vec(out, g.out_shape())
+    })
+}
+
+/// Gradient w.r.t. the input of `conv2d`, of shape `input_shape`.
+pub fn conv2d_backward_input(
+    grad_out: &Tensor,
+    w: &Tensor,
+    input_shape: &Shape,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    conv2d_backward_input_with(crate::backend(), grad_out, w, input_shape, stride, padding)
+}
+
+pub fn conv2d_backward_input_with(
+    backend: Backend,
+    grad_out: &Tensor,
+    w: &Tensor,
+    input_shape: &Shape,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_input";
+    check::float_pair(OP, grad_out, w)?;
+    let g = ConvGeom::new(OP, input_shape, w.shape(), stride, padding)?;
+    check_grad_out(OP, &g, grad_out)?;
+    // Same trade-off as the forward: the GEMM reads both as plain matrices (no copy when contiguous).
+    let (w, grad_out) = (w.contiguous()?, grad_out.contiguous()?);
+    float_dispatch!(w.dtype(), OP, T => {
+        let out = Tensor::with_slices(&[&grad_out, &w], |v: &[(&[T], &Layout)]| match backend {
+            Backend::Reference => reference::conv2d_backward_input(&g, v[0], v[1]),
+            Backend::Cpu => im2col::conv2d_backward_input(&g, v[0], v[1]),
+        })?;
+        Tensor::from_vec(out, g.in_shape())
+    })
+}
+
+/// Gradient w.r.t. the weight of `conv2d`, of shape `weight_shape`.
+pub fn conv2d_backward_weight(
+    x: &Tensor,
+    grad_out: &Tensor,
+    weight_shape: &Shape,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    conv2d_backward_weight_with(crate::backend(), x, grad_out, weight_shape, stride, padding)
+}
+
+pub fn conv2d_backward_weight_with(
+    backend: Backend,
+    x: &Tensor,
+    grad_out: &Tensor,
+    weight_shape: &Shape,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_weight";
+    check::float_pair(OP, x, grad_out)?;
+    let g = ConvGeom::new(OP, x.shape(), weight_shape, stride, padding)?;
+    check_grad_out(OP, &g, grad_out)?;
+    let grad_out = grad_out.contiguous()?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let out = Tensor::with_slices(&[x, &grad_out], |v: &[(&[T], &Layout)]| match backend {
+            Backend::Reference => reference::conv2d_backward_weight(&g, v[0], v[1]),
+            Backend::Cpu => im2col::conv2d_backward_weight(&g, v[0], v[1]),
+        })?;
+        Tensor::from_vec(out, g.weight_shape())
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Indexing along an axis, the kernels behind embeddings and label lookups: `index_select` (rows
+//! by a 1-D index list) with its backward `index_add`, and torch-style `gather` with its backward
+//! `scatter_add`. Checks and dispatch here, loops in `reference.rs`. The selects only move
+//! elements, so they take any dtype; the adds accumulate and need f32/f64. No autograd here.
+
+pub mod reference;
+
+use crate::join::element_dispatch;
+use crate::{check, float_dispatch};
+use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
+
+/// A 1-D index tensor, read and range-checked against `bound`.
+fn index_list(op: &'static str, x_shape: &Shape, indices: &Tensor, bound: usize) -> Result<Vec<usize>> {
+    if indices.rank() != 1 {
+        return Err(Error::invalid(op, format!("indices must be 1-D, got {} (for tensor {x_shape})", indices.shape())));
+    }
+    check::read_indices(op, indices, bound)
+}
+
+/// `x` with only the entries `indices` (1-D, i64 or u32) along `axis`, in that order; output dim
+/// `axis` has `len(indices)` entries. An embedding lookup is `index_select(table, 0, ids)`.
+pub fn index_select(x: &Tensor, axis: isize, indices: &Tensor) -> Result<Tensor> {
+    const OP: &str = "index_select";
+    check::same_device(OP, x, indices)?;
+    let a = x.shape().resolve_axis(axis, OP)?;
+    let idx = index_list(OP, x.shape(), indices, x.dims()[a])?;
+    let mut dims = x.dims().to_vec();
+    dims[a] = idx.len();
+    element_dispatch!(x.dtype(), T => {
+        let out = x.with_slice(|s: &[T], l| reference::index_select(s, l, a, &idx))?;
+        Tensor::from_vec(out, dims)
+    })
+}
+
+/// Zeros of `shape` (dtype of `src`) with slice `i` of `src` along `axis` added at `indices[i]`:
+/// the backward of [`index_select`]; repeated indices accumulate.
+pub fn index_add(shape: &Shape, axis: isize, indices: &Tensor, src: &Tensor) -> Result<Tensor> {
+    const OP: &str = "index_add";
+    check::float_dtype(OP, src)?;
+    check::same_device(OP, src, indices)?;
+    let a = shape.resolve_axis(axis, OP)?;
+    let idx = index_list(OP, shape, indices, shape.dims()[a])?;
+    let mut expected = shape.dims().to_vec();
+    expected[a] = idx.len();
+    if src.dims() != expected {
+        return Err(Error::ShapeMismatch { op: OP, lhs: shape.clone(), rhs: src.shape().clone() });
+    }
+    float_dispatch!(src.dtype(), OP, T => {
+        let out = src.with_slice(|s: &[T], l| reference::index_add(shape.dims(), a, &idx, s, l))?;
+        Tensor::from_vec(out, shape)
+    })
+}
+
+/// Checks that `index` has `rank` dims, none larger than `limit`'s (except at `axis` when
+/// `skip_axis`); names both shapes otherwise.
+fn fits_within(op: &'static str, index: &Shape, limit: &Shape, axis: usize, skip_axis: bool) -> Result<()> {
+    let ok = index.rank() == limit.rank()
+        && index.dims().iter().zip(limit.dims()).enumerate().all(|(d, (i, l))| (skip_axis && d == axis) || i <= l);
+    if !ok {
+        return Err(Error::ShapeMismatch { op, lhs: limit.clone(), rhs: index.clone() });
+    }
+    Ok(())
+}
+
+/// torch.gather: the output has `index`'s shape and `out[p] = x[p with coordinate axis = index[p]]`
+/// (for axis 0 and rank 2: `out[i][j] = x[index[i][j]][j]`). `index` has x's rank and is no
+/// larger than x in the other dims.
+pub fn gather(x: &Tensor, axis: isize, index: &Tensor) -> Result<Tensor> {
+    const OP: &str = "gather";
+    check::same_device(OP, x, index)?;
+    let a = x.shape().resolve_axis(axis, OP)?;
+    fits_within(OP, index.shape(), x.shape(), a, true)?;
+    let idx = check::read_indices(OP, index, x.dims()[a])?;
+    element_dispatch!(x.dtype(), T => {
+        let out = x.with_slice(|s: &[T], l| reference::gather(s, l, a, &idx, index.dims()))?;
+        Tensor::from_vec(out, index.shape())
+    })
+}
+
+/// `zeros(shape).scatter_add_(axis, index, src)`: for every position `p` of `index`,
+/// `out[p with coordinate axis = index[p]] += src[p]`. The backward of [`gather`]. `index` is no
+/// larger than `src` in any dim and no larger than `shape` outside `axis`.
+pub fn scatter_add(shape: &Shape, axis: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+    const OP: &str = "scatter_add";
+    check::float_dtype(OP, src)?;
+    check::same_device(OP, src, index)?;
+    let a = shape.resolve_axis(axis, OP)?;
+    fits_within(OP, index.shape(), src.shape(), a, false)?;
+    fits_within(OP, index.shape(), shape, a, true)?;
+    let idx = check::read_indices(OP, index, shape.dims()[a])?;
+    // src restricted to the index's extent: same strides and offset, smaller dims.
+    let sl = Layout::new(index.shape().clone(), src.strides().to_vec(), src.layout().offset());
+    float_dispatch!(src.dtype(), OP, T => {
+        let out = src.with_slice(|s: &[T], _| reference::scatter_add(shape.dims(), a, &idx, s, &sl))?;
+        Tensor::from_vec(out, shape)
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Loss functions, all mean-reduced to a scalar (shape `[]`), and their gradients scaled by the
+//! scalar upstream gradient: cross-entropy over logits with class-index targets, binary
+//! cross-entropy on probabilities and on logits, and mean squared error. Checks and dispatch
+//! here; the formulas in `reference.rs`. No autograd here.
+
+pub mod reference;
+
+use crate::{check, float_dispatch};
+use kiln_tensor::{Element, Error, Layout, Result, Shape, Tensor};
+
+/// The value of the scalar upstream gradient (any one-element tensor of `x`'s dtype and device).
+fn scalar_grad<T: Element>(op: &'static str, x: &Tensor, grad: &Tensor) -> Result<T> {
+    check::float_pair(op, x, grad)?;
+    if grad.elem_count() != 1 {
+        return Err(Error::ShapeMismatch { op, lhs: Shape::scalar(), rhs: grad.shape().clone() });
+    }
+    Ok(grad.to_vec::<T>()?[0])
+}
+
+/// Logits `[N, C]` (f32/f64) and targets `[N]` (i64/u32, each `< C`): the targets as usize.
+fn class_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<Vec<usize>> {
+    check::float_dtype(op, logits)?;
+    check::same_device(op, logits, targets)?;
+    if logits.rank() != 2 {
+        return Err(Error::invalid(
+            op,
+            format!("expected logits [N, C] and targets [N], got {} and {}", logits.shape(), targets.shape()),
+        ));
+    }
+    if targets.dims() != [logits.dims()[0]] {
+        return Err(Error::ShapeMismatch { op, lhs: logits.shape().clone(), rhs: targets.shape().clone() });
+    }
+    check::read_indices(op, targets, logits.dims()[1])
+}
+
+/// Two float operands of one shape.
+fn same_shape_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    check::float_pair(op, a, b)?;
+    if a.shape() != b.shape() {
+        return Err(Error::ShapeMismatch { op, lhs: a.shape().clone(), rhs: b.shape().clone() });
+    }
+    Ok(())
+}
+
+fn scalar<T: Element>(v: T) -> Result<Tensor> {
+    Ok(Tensor::scalar(v))
+}
+
+/// `mean_n( -log_softmax(logits[n])[targets[n]] )`, computed through log-sum-exp so large
+/// logits cannot overflow.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    const OP: &str = "cross_entropy";
+    let t = class_targets(OP, logits, targets)?;
+    float_dispatch!(logits.dtype(), OP, T => scalar(logits.with_slice(|s: &[T], l| reference::cross_entropy(s, l, &t))?))
+}
+
+/// Gradient w.r.t. the logits: `(softmax(logits) - onehot(targets)) * grad / N`.
+pub fn cross_entropy_backward(logits: &Tensor, targets: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    const OP: &str = "cross_entropy_backward";
+    let t = class_targets(OP, logits, targets)?;
+    float_dispatch!(logits.dtype(), OP, T => {
+        let g: T = scalar_grad(OP, logits, grad)?;
+        let out = logits.with_slice(|s: &[T], l| reference::cross_entropy_backward(s, l, &t, g))?;
+        Tensor::from_vec(out, logits.shape())
+    })
+}
+
+/// Binary cross-entropy on probabilities `p` against targets `y` (same shape), each log
+/// clamped at -100 as in PyTorch.
+pub fn bce(p: &Tensor, y: &Tensor) -> Result<Tensor> {
+    same_shape_pair("bce", p, y)?;
+    float_dispatch!(p.dtype(), "bce", T => {
+        scalar(Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| reference::bce(v[0], v[1]))?)
+    })
+}
+
+/// Gradient of [`bce`] w.r.t. `p`: `(p - y) / max(p (1 - p), 1e-12) * grad / N` (PyTorch's form).
+pub fn bce_backward(p: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    const OP: &str = "bce_backward";
+    same_shape_pair(OP, p, y)?;
+    float_dispatch!(p.dtype(), OP, T => {
+        let g: T = scalar_grad(OP, p, grad)?;
+        let out = Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| reference::bce_backward(v[0], v[1], g))?;
+        Tensor::from_vec(out, p.shape())
+    })
+}
+
+/// Binary cross-entropy of `sigmoid(x)` against `y`, in the stable form
+/// `max(x, 0) - x y + ln(1 + e^-|x|)`.
+pub fn bce_with_logits(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    same_shape_pair("bce_with_logits", x, y)?;
+    float_dispatch!(x.dtype(), "bce_with_logits", T => {
+        scalar(Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| reference::bce_with_logits(v[0], v[1]))?)
+    })
+}
+
+/// Gradient of [`bce_with_logits`] w.r.t. `x`: `(sigmoid(x) - y) * grad / N`.
+pub fn bce_with_logits_backward(x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    const OP: &str = "bce_with_logits_backward";
+    same_shape_pair(OP, x, y)?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let g: T = scalar_grad(OP, x, grad)?;
+        let out = Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| reference::bce_with_logits_backward(v[0], v[1], g))?;
+        Tensor::from_vec(out, x.shape())
+    })
+}
+
+/// Mean squared error `mean((a - b)^2)` of two same-shaped tensors.
+pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_shape_pair("mse", a, b)?;
+    float_dispatch!(a.dtype(), "mse", T => {
+        scalar(Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::mse(v[0], v[1]))?)
+    })
+}
+
+/// Gradients of [`mse`] w.r.t. `a` and `b`: `(2 (a - b) grad / N, -2 (a - b) grad / N)`.
+pub fn mse_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "mse_backward";
+    same_shape_pair(OP, a, b)?;
+    float_dispatch!(a.dtype(), OP, T => {
+        let g: T = scalar_grad(OP, a, grad)?;
+        let (ga, gb) = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::mse_backward(v[0], v[1], g))?;
+        Ok((Tensor::from_vec(ga, a.shape())?, Tensor::from_vec(gb, a.shape())?))
+    })
+}
+
+#[cfg(test)]
+mod tests;
