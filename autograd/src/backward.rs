@@ -1,0 +1,130 @@
+//! The backward pass: topological order of the graph below an output (iterative, so depth is
+//! unbounded), the seed, and accumulation of gradients over fan-out. The per-op formulas live in
+//! `rules/`; this file only walks the graph and adds up what the rules return.
+
+use crate::grad_store::GradStore;
+use crate::no_grad::NoGradGuard;
+use crate::op::Op;
+use crate::rules;
+use crate::var::{Var, VarId};
+use kiln_kernels::elementwise::{binary, BinaryOp};
+use kiln_tensor::{Error, Result, Tensor};
+use std::collections::{HashMap, HashSet};
+
+/// Gradients of a one-element `loss` (seeded with 1) w.r.t. every leaf below it that requires one.
+pub fn backward(loss: &Var) -> Result<GradStore> {
+    if loss.elem_count() != 1 {
+        return Err(Error::invalid(
+            "backward",
+            format!("the output has shape {}; give a seed with backward_with for non-scalar outputs", loss.shape()),
+        ));
+    }
+    let seed = Tensor::ones(loss.shape(), loss.dtype());
+    run(loss, seed, false)
+}
+
+/// Gradients of `sum(out * seed)`: `seed` is the gradient flowing into `out` (same shape and dtype).
+pub fn backward_with(out: &Var, seed: Tensor) -> Result<GradStore> {
+    run(out, seed, false)
+}
+
+/// Like [`backward_with`], but keeps the gradient of every Var in the graph, not only the leaves
+/// (for studying a graph; costs memory proportional to the whole graph).
+pub fn backward_retain_all(out: &Var, seed: Tensor) -> Result<GradStore> {
+    run(out, seed, true)
+}
+
+impl Var {
+    /// Same as [`backward`].
+    pub fn backward(&self) -> Result<GradStore> {
+        backward(self)
+    }
+}
+
+/// Every Var below `root` that requires a gradient, inputs before the Vars made from them.
+/// Depth-first with an explicit stack: a node is emitted after all its inputs.
+fn topological_order(root: &Var) -> Vec<Var> {
+    let mut order = Vec::new();
+    let mut seen: HashSet<VarId> = HashSet::new();
+    let mut stack: Vec<(Var, bool)> = vec![(root.clone(), false)];
+    while let Some((var, inputs_done)) = stack.pop() {
+        if inputs_done {
+            order.push(var);
+            continue;
+        }
+        if !seen.insert(var.id()) {
+            continue;
+        }
+        let inputs: Vec<Var> =
+            var.op().inputs().into_iter().filter(|v| v.requires_grad() && !seen.contains(&v.id())).cloned().collect();
+        stack.push((var, true));
+        stack.extend(inputs.into_iter().map(|v| (v, false)));
+    }
+    order
+}
+
+fn run(out: &Var, seed: Tensor, retain_all: bool) -> Result<GradStore> {
+    if !out.requires_grad() {
+        return Err(Error::invalid(
+            "backward",
+            "the output does not require a gradient (no input of its graph is a leaf that requires one)",
+        ));
+    }
+    check_grad("backward (seed)", out, &seed)?;
+    let seed = seed.deep_copy()?;
+    // Gradients are plain tensors: nothing computed here is recorded, even if the caller records.
+    let _guard = NoGradGuard::new();
+    let order = topological_order(out);
+    let mut pending: HashMap<VarId, Tensor> = HashMap::from([(out.id(), seed)]);
+    let mut store = GradStore::new();
+    for var in order.iter().rev() {
+        // Trade-off: an interior gradient is dropped as soon as its rule has run (unless asked to
+        // retain all), so peak memory follows the frontier of the pass, not the whole graph.
+        let Some(grad) = pending.remove(&var.id()) else { continue };
+        if matches!(var.op(), Op::Leaf) {
+            store.insert_id(var.id(), owned(grad)?);
+            continue;
+        }
+        let input_grads = rules::input_grads(var.op(), var.tensor(), &grad)?;
+        if retain_all {
+            store.insert_id(var.id(), owned(grad.clone())?);
+        }
+        for (input, g) in var.op().inputs().into_iter().zip(input_grads) {
+            let Some(g) = g else { continue };
+            if !input.requires_grad() {
+                continue;
+            }
+            check_grad(var.op().name(), input, &g)?;
+            let total = match pending.remove(&input.id()) {
+                Some(acc) => binary(BinaryOp::Add, &acc, &g)?,
+                None => g,
+            };
+            pending.insert(input.id(), total);
+        }
+    }
+    Ok(store)
+}
+
+/// A stored gradient owns a dense buffer of its own: a rule may hand back a view (a narrow of the
+/// output gradient for `cat`, a broadcast for `sum`), and two leaves must never share storage that
+/// an optimizer might update in place. Fresh kernel outputs pass through without a copy.
+fn owned(grad: Tensor) -> Result<Tensor> {
+    let whole = grad.is_contiguous() && grad.layout().offset() == 0 && grad.storage().len() == grad.elem_count();
+    if whole {
+        Ok(grad)
+    } else {
+        grad.deep_copy()
+    }
+}
+
+/// A gradient must have its Var's shape and dtype; a mismatch is a bug in a rule or a bad seed,
+/// reported as an error rather than silently broadcast.
+fn check_grad(op: &'static str, var: &Var, grad: &Tensor) -> Result<()> {
+    if grad.shape() != var.shape() {
+        return Err(Error::ShapeMismatch { op, lhs: var.shape().clone(), rhs: grad.shape().clone() });
+    }
+    if grad.dtype() != var.dtype() {
+        return Err(Error::DTypeMismatch { op, lhs: var.dtype(), rhs: grad.dtype() });
+    }
+    Ok(())
+}
