@@ -23,7 +23,10 @@ fn check_in_place(op: &'static str, param: &Tensor, grad: &Tensor, state: &[&Ten
             return Err(Error::ShapeMismatch { op, lhs: param.shape().clone(), rhs: s.shape().clone() });
         }
         if !s.is_contiguous() || s.layout().offset() != 0 || s.storage().len() != s.elem_count() {
-            return Err(Error::invalid(op, format!("in-place operand {i} of shape {} must own a dense storage", s.shape())));
+            return Err(Error::invalid(
+                op,
+                format!("in-place operand {i} of shape {} must own a dense storage", s.shape()),
+            ));
         }
         if s.same_storage(grad) || operands[..i].iter().any(|o| o.same_storage(s)) {
             return Err(Error::invalid(op, "in-place operands must not share storage with each other or the gradient"));

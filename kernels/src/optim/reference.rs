@@ -27,7 +27,8 @@ pub struct AdamParams {
 /// One SGD step. `velocity` is the momentum buffer; `first` says it has not been written yet
 /// (PyTorch initialises it with the first gradient, undampened).
 pub fn sgd_step<T: Float>(p: &mut [T], g: &[T], velocity: &mut [T], hp: SgdParams, first: bool) {
-    let (lr, mu, damp, wd) = (T::from_f64(hp.lr), T::from_f64(hp.momentum), T::from_f64(hp.dampening), T::from_f64(hp.weight_decay));
+    let (lr, mu, damp, wd) =
+        (T::from_f64(hp.lr), T::from_f64(hp.momentum), T::from_f64(hp.dampening), T::from_f64(hp.weight_decay));
     for i in 0..p.len() {
         let mut d = g[i] + wd * p[i];
         if hp.momentum != 0.0 {
