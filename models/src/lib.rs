@@ -2,4 +2,8 @@
 //! (`data`), and, as they arrive, layers, optimizers, the training loop and the model zoo. Kernels
 //! and the autograd engine live in their own crates; nothing here reaches below their APIs.
 
+pub mod checkpoint;
 pub mod data;
+pub mod nn;
+pub mod optim;
+pub mod train;

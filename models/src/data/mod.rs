@@ -14,7 +14,7 @@ mod dataset;
 mod download;
 mod error;
 mod fetch;
-mod fsutil;
+pub mod fsutil;
 mod image_folder;
 mod imdb;
 mod install;

@@ -1,0 +1,40 @@
+//! Dropout: in training, zero each element with probability p and scale the rest by 1/(1-p)
+//! (inverted dropout, as PyTorch); in evaluation, the identity. The mask stream comes from the
+//! layer's own seeded generator, so a run is reproducible for a given seed.
+
+use super::Module;
+use kiln_autograd::Var;
+use kiln_tensor::{Result, Rng};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+pub struct Dropout {
+    p: f64,
+    training: AtomicBool,
+    rng: Mutex<Rng>,
+}
+
+impl Dropout {
+    pub fn new(p: f64, rng: &mut Rng) -> Dropout {
+        Dropout { p, training: AtomicBool::new(true), rng: Mutex::new(rng.fork()) }
+    }
+
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let training = self.training.load(Ordering::Relaxed);
+        if !training || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        x.dropout(self.p, true, &mut rng)
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,67 @@
+//! Layers: the [`Module`] trait and the building blocks the model zoo is made of. Parameters are
+//! leaf Vars named as PyTorch names them in a `state_dict` (so checkpoints map one to one);
+//! gradients come from `backward`, never from the layers (no zero-grad step). No training loop
+//! and no optimizer state here.
+
+mod activation;
+mod conv;
+mod dropout;
+mod embedding;
+pub mod init;
+mod linear;
+mod lstm;
+mod norm;
+mod sequential;
+
+pub use activation::{LeakyReLU, ReLU, Sigmoid, Tanh};
+pub use conv::{Conv2d, Flatten, MaxPool2d};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use linear::Linear;
+pub use lstm::{Lstm, LstmConfig, LstmOutput};
+pub use norm::{BatchNorm2d, LayerNorm};
+pub use sequential::Sequential;
+
+use kiln_autograd::Var;
+use kiln_tensor::{Result, Tensor};
+
+pub trait Module: Send + Sync {
+    fn forward(&self, x: &Var) -> Result<Var>;
+
+    /// Calls `f` with every trainable parameter and its dotted name under `prefix`.
+    fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Var)) {}
+
+    /// Calls `f` with every non-trainable state tensor saved in checkpoints (running statistics).
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+
+    /// Switches between training and evaluation behaviour (dropout, batch norm).
+    fn set_training(&self, _training: bool) {}
+}
+
+/// `prefix.name`, or `name` at the top level.
+pub fn join_name(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Every parameter of `m` with its name, in a stable order.
+pub fn parameters(m: &dyn Module) -> Vec<(String, Var)> {
+    let mut out = Vec::new();
+    m.visit_parameters("", &mut |name, v| out.push((name, v.clone())));
+    out
+}
+
+/// Every buffer of `m` with its name.
+pub fn buffers(m: &dyn Module) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    m.visit_buffers("", &mut |name, t| out.push((name, t.clone())));
+    out
+}
+
+/// The number of trainable scalars in `m`.
+pub fn parameter_count(m: &dyn Module) -> usize {
+    parameters(m).iter().map(|(_, v)| v.elem_count()).sum()
+}

@@ -1,0 +1,108 @@
+//! BatchNorm2d (per-channel statistics over N, H, W; running mean and unbiased running variance
+//! updated with momentum in training, used in evaluation) and LayerNorm (over the last dim).
+//! Both are composed from autograd ops, so their gradients need no rule of their own.
+
+use super::{init, join_name, Module};
+use kiln_autograd::{no_grad, Var};
+use kiln_tensor::{DType, Result, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct BatchNorm2d {
+    pub weight: Var,
+    pub bias: Var,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub eps: f64,
+    pub momentum: f64,
+    training: AtomicBool,
+}
+
+impl BatchNorm2d {
+    pub fn new(channels: usize) -> BatchNorm2d {
+        BatchNorm2d {
+            weight: init::constant([channels], 1.0),
+            bias: init::constant([channels], 0.0),
+            running_mean: Tensor::zeros([channels], DType::F32),
+            running_var: Tensor::ones([channels], DType::F32),
+            eps: 1e-5,
+            momentum: 0.1,
+            training: AtomicBool::new(true),
+        }
+    }
+
+    /// `stat = (1 - momentum) * stat + momentum * batch`, in place.
+    fn update_running(&self, stat: &Tensor, batch: &Tensor, scale: f64) -> Result<()> {
+        let batch = batch.flatten_all()?.to_vec::<f32>()?;
+        let mut guard = stat.storage_mut();
+        let s = guard.cpu_mut()?.as_mut_slice::<f32>()?;
+        let m = self.momentum as f32;
+        for (r, b) in s.iter_mut().zip(batch) {
+            *r = (1.0 - m) * *r + m * b * scale as f32;
+        }
+        Ok(())
+    }
+}
+
+impl Module for BatchNorm2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let c = self.weight.elem_count();
+        let (mean, var) = if self.training.load(Ordering::Relaxed) {
+            let mean = x.mean(&[0, 2, 3], true)?;
+            let diff = x.sub(&mean)?;
+            let var = diff.mul(&diff)?.mean(&[0, 2, 3], true)?;
+            let n = x.elem_count() / c.max(1);
+            no_grad(|| -> Result<()> {
+                self.update_running(&self.running_mean, mean.tensor(), 1.0)?;
+                // Running variance is unbiased, the normalisation uses the biased one (PyTorch).
+                self.update_running(&self.running_var, var.tensor(), n as f64 / (n.max(2) - 1) as f64)
+            })?;
+            (mean, var)
+        } else {
+            let as_4d = |t: &Tensor| -> Result<Var> { Ok(Var::constant(t.reshape([1, c, 1, 1])?)) };
+            (as_4d(&self.running_mean)?, as_4d(&self.running_var)?)
+        };
+        let xhat = x.sub(&mean)?.div(&var.affine(1.0, self.eps)?.sqrt()?)?;
+        xhat.mul(&self.weight.reshape([1, c, 1, 1])?)?.add(&self.bias.reshape([1, c, 1, 1])?)
+    }
+
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        f(join_name(prefix, "weight"), &self.weight);
+        f(join_name(prefix, "bias"), &self.bias);
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        f(join_name(prefix, "running_mean"), &self.running_mean);
+        f(join_name(prefix, "running_var"), &self.running_var);
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+}
+
+pub struct LayerNorm {
+    pub weight: Var,
+    pub bias: Var,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(dim: usize) -> LayerNorm {
+        LayerNorm { weight: init::constant([dim], 1.0), bias: init::constant([dim], 0.0), eps: 1e-5 }
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let mean = x.mean(&[-1], true)?;
+        let diff = x.sub(&mean)?;
+        let var = diff.mul(&diff)?.mean(&[-1], true)?;
+        let xhat = diff.div(&var.affine(1.0, self.eps)?.sqrt()?)?;
+        xhat.mul(&self.weight)?.add(&self.bias)
+    }
+
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
+        f(join_name(prefix, "weight"), &self.weight);
+        f(join_name(prefix, "bias"), &self.bias);
+    }
+}

@@ -1,0 +1,56 @@
+//! Optimizers (SGD with momentum / Nesterov / weight decay, Adam, AdamW) over named parameters,
+//! learning-rate schedules, and gradient clipping by global norm. State is a set of named tensors
+//! so checkpoints can save and restore it. The update arithmetic itself is the fused kernel in
+//! `kiln_kernels::optim`; this module owns the state and the bookkeeping only.
+
+mod adam;
+mod clip;
+mod schedule;
+mod sgd;
+
+pub use adam::Adam;
+pub use clip::clip_grad_norm;
+pub use schedule::LrSchedule;
+pub use sgd::Sgd;
+
+use kiln_autograd::{GradStore, Var};
+use kiln_tensor::{Error, Result, Tensor};
+use std::collections::BTreeMap;
+
+pub trait Optimizer {
+    /// Applies one update to every parameter that has a gradient in `grads`.
+    fn step(&mut self, grads: &GradStore) -> Result<()>;
+    fn lr(&self) -> f64;
+    fn set_lr(&mut self, lr: f64);
+    /// The optimizer state as named tensors (`<param>.<buffer>` plus `step`).
+    fn state(&self) -> Vec<(String, Tensor)>;
+    /// Restores what [`Optimizer::state`] returned; shapes and names must match.
+    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()>;
+}
+
+/// One state buffer per parameter, zero-initialised, with the parameter's shape and dtype.
+pub(crate) fn zeros_like_params(params: &[(String, Var)]) -> Vec<Tensor> {
+    params.iter().map(|(_, p)| p.tensor().zeros_like()).collect()
+}
+
+/// Copies `saved` into the existing buffer `into` after checking its shape and dtype.
+pub(crate) fn restore(name: &str, into: &Tensor, state: &BTreeMap<String, Tensor>) -> Result<()> {
+    let saved =
+        state.get(name).ok_or_else(|| Error::invalid("load_state", format!("optimizer state has no `{name}`")))?;
+    if saved.shape() != into.shape() || saved.dtype() != into.dtype() {
+        return Err(Error::ShapeMismatch { op: "load_state", lhs: into.shape().clone(), rhs: saved.shape().clone() });
+    }
+    let values = saved.to_vec::<f32>()?;
+    let mut guard = into.storage_mut();
+    guard.cpu_mut()?.as_mut_slice::<f32>()?.copy_from_slice(&values);
+    Ok(())
+}
+
+pub(crate) fn step_tensor(step: u64) -> Tensor {
+    Tensor::from_vec(vec![step as i64], [1]).expect("one element")
+}
+
+pub(crate) fn read_step(state: &BTreeMap<String, Tensor>) -> Result<u64> {
+    let t = state.get("step").ok_or_else(|| Error::invalid("load_state", "optimizer state has no `step`"))?;
+    Ok(t.to_vec::<i64>()?.first().copied().unwrap_or(0).max(0) as u64)
+}
