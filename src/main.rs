@@ -1,16 +1,18 @@
-//! The `kiln` command line. Subcommands (train, eval, sample, bench, data, inspect) are added as
-//! their issues land; this file only parses arguments and dispatches.
+//! The `kiln` command line: parses arguments and hands each subcommand to its file in `cli/`.
+//! No training or kernel logic lives here.
+
+mod cli;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-#[derive(Parser)]
-#[command(
-    name = "kiln",
-    version,
-    about = "A from-scratch deep-learning engine: tensors, autograd, SIMD and CUDA kernels"
-)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

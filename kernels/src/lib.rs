@@ -8,6 +8,7 @@
 pub mod backend;
 mod check;
 pub mod conv;
+pub mod cuda;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;

@@ -7,3 +7,4 @@ pub mod data;
 pub mod nn;
 pub mod optim;
 pub mod train;
+pub mod zoo;

@@ -37,4 +37,8 @@ impl Module for Dropout {
     fn set_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }
+
+    fn reseed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
+    }
 }

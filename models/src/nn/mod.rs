@@ -36,6 +36,11 @@ pub trait Module: Send + Sync {
 
     /// Switches between training and evaluation behaviour (dropout, batch norm).
     fn set_training(&self, _training: bool) {}
+
+    /// Restarts every random stream inside the module (dropout masks) from `seed`. Training loops
+    /// call it at each epoch start with a seed derived from (run seed, epoch), so a run resumed
+    /// from a checkpoint draws the same masks as an uninterrupted one.
+    fn reseed(&self, _seed: u64) {}
 }
 
 /// `prefix.name`, or `name` at the top level.

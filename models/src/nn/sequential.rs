@@ -56,4 +56,10 @@ impl Module for Sequential {
             layer.set_training(training);
         }
     }
+
+    fn reseed(&self, seed: u64) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.reseed(seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+    }
 }

@@ -1,0 +1,107 @@
+//! The CUDA backend: hand-written kernels as `.cu` files beside each family's Rust code (forward
+//! and backward together), compiled at first use by NVRTC for the GPU's compute capability,
+//! cached per device and module (and on disk), loaded and launched through cudarc.
+//!
+//! - [`cuda_available`] / [`resolve_device`]: discovery that never panics.
+//! - [`compile`]: NVRTC with memory + disk caches; [`source`]: the registry of every source.
+//! - [`Runner`]: launches on a GPU, or on the host shim (the same `.cu` compiled for the CPU by
+//!   build.rs against kernels/cuda/kiln_shim.h), which is how `cargo test` runs every kernel here.
+//! - [`params`]: the one-`#[repr(C)]`-struct-per-kernel convention, mirrored in the `.cu` files.
+//!
+//! Each family's launch code lives in `<family>/cuda.rs` and is wired in below by path until the
+//! family's own `mod.rs` declares it. See docs/CUDA.md for the kernel list and how each was checked.
+
+mod buffer;
+pub mod compile;
+mod device;
+pub mod host;
+mod launch;
+pub mod params;
+pub mod source;
+
+pub use buffer::{Buf, DevElem, HostMem};
+pub use device::{cuda_available, driver_present, resolve_device, CudaDevice, ResolvedDevice};
+pub use launch::{Launch, Runner, MAX_GRID_STRIDE_BLOCKS};
+
+#[path = "../conv/cuda.rs"]
+pub mod conv;
+#[path = "../dropout/cuda.rs"]
+pub mod dropout;
+#[path = "../elementwise/cuda.rs"]
+pub mod elementwise;
+#[path = "../embedding/cuda.rs"]
+pub mod embedding;
+#[path = "../loss/cuda.rs"]
+pub mod loss;
+#[path = "../lstm/cuda.rs"]
+pub mod lstm;
+#[path = "../matmul/cuda.rs"]
+pub mod matmul;
+#[path = "../optim/cuda.rs"]
+pub mod optim;
+#[path = "../pool/cuda.rs"]
+pub mod pool;
+#[path = "../reduce/cuda.rs"]
+pub mod reduce;
+#[path = "../softmax/cuda.rs"]
+pub mod softmax;
+
+use kiln_tensor::{Error, Layout, Result};
+
+/// A `[rows, n]` matrix with contiguous rows `ld` elements apart, starting at `offset`: what the
+/// row kernels (reduce, softmax, losses, embedding tables) read. Narrowed column views qualify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    pub offset: usize,
+    pub rows: usize,
+    pub n: usize,
+    pub ld: usize,
+}
+
+impl Rows {
+    pub fn contiguous(rows: usize, n: usize) -> Rows {
+        Rows { offset: 0, rows, n, ld: n }
+    }
+
+    /// A rank-2 layout with unit column stride (or rank 1: one row).
+    pub fn from_layout(op: &'static str, l: &Layout) -> Result<Rows> {
+        match (l.dims(), l.strides()) {
+            ([n], [s]) if *s == 1 || *n <= 1 => Ok(Rows { offset: l.offset(), rows: 1, n: *n, ld: *n }),
+            ([rows, n], [rs, cs]) if (*cs == 1 || *n <= 1) && (*rs >= *n || *rows <= 1) => {
+                Ok(Rows { offset: l.offset(), rows: *rows, n: *n, ld: if *rows <= 1 { *n } else { *rs } })
+            }
+            _ => {
+                Err(Error::invalid(op, format!("the CUDA row kernels need [rows, n] with contiguous rows, got {l:?}")))
+            }
+        }
+    }
+
+    /// One past the last element touched.
+    pub fn span(&self) -> usize {
+        if self.rows == 0 || self.n == 0 {
+            0
+        } else {
+            self.offset + (self.rows - 1) * self.ld + self.n
+        }
+    }
+
+    /// Checks the matrix fits `buf` and its sizes fit the kernels' 32-bit parameters.
+    pub(crate) fn check<T: DevElem>(&self, op: &'static str, buf: &Buf<T>) -> Result<()> {
+        need(op, "input", buf, self.span())?;
+        for (what, v) in [("rows", self.rows), ("row length", self.n), ("row stride", self.ld)] {
+            params::to_u32(op, what, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `buf` holds at least `need` elements (what a launch is about to touch).
+pub(crate) fn need<T: DevElem>(op: &'static str, what: &str, buf: &Buf<T>, need: usize) -> Result<()> {
+    if buf.len() < need {
+        return Err(kiln_tensor::Error::invalid(
+            op,
+            format!("{what} buffer holds {} elements, the launch needs {need}", buf.len()),
+        ));
+    }
+    Ok(())
+}

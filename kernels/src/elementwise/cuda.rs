@@ -1,0 +1,206 @@
+//! Launch code for elementwise.cu: strided unary/binary maps (any layout, broadcast included),
+//! their float4 twins for contiguous aligned operands, and the backward maps. Layouts come already
+//! broadcast to the output shape, as for `reference.rs`; outputs are contiguous.
+
+use crate::cuda::params::{to_u32, Strided};
+use crate::cuda::source::ELEMENTWISE;
+use crate::cuda::{need, Buf, Launch, Runner};
+use crate::elementwise::{BinaryOp, UnaryOp};
+use crate::kernel_params;
+use kiln_tensor::{Error, Layout, Result};
+
+/// A read-only operand: its buffer and the layout (shape, strides, offset) to read it through.
+pub type Operand<'a> = (&'a Buf<f32>, &'a Layout);
+
+/// Which kernel version runs: `Auto` takes float4 when every operand allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Auto,
+    /// v1: strided indexing.
+    Strided,
+    /// v2: float4, contiguous and 16-byte-aligned operands only.
+    Vec4,
+}
+
+const BLOCK: u32 = 256;
+
+kernel_params! {
+    pub struct UnaryParams { pub x: u64, pub y: u64, pub n: u32, pub op: u32, pub a0: f32, pub a1: f32, pub s: Strided }
+}
+kernel_params! {
+    pub struct BinaryParams { pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub op: u32, pub s: Strided }
+}
+kernel_params! {
+    pub struct UnaryBackwardParams {
+        pub x: u64, pub y: u64, pub g: u64, pub dx: u64, pub n: u32, pub op: u32, pub a0: f32, pub a1: f32, pub s: Strided,
+    }
+}
+kernel_params! {
+    pub struct BinaryBackwardParams {
+        pub a: u64, pub b: u64, pub g: u64, pub da: u64, pub db: u64, pub n: u32, pub op: u32, pub s: Strided,
+    }
+}
+
+/// `UnaryCode` in elementwise.cu, with the op's two scalar arguments. 0 is the plain copy.
+fn unary_code(op: Option<UnaryOp>) -> (u32, f32, f32) {
+    match op {
+        None => (0, 0.0, 0.0),
+        Some(UnaryOp::Neg) => (1, 0.0, 0.0),
+        Some(UnaryOp::Exp) => (2, 0.0, 0.0),
+        Some(UnaryOp::Log) => (3, 0.0, 0.0),
+        Some(UnaryOp::Sqrt) => (4, 0.0, 0.0),
+        Some(UnaryOp::Abs) => (5, 0.0, 0.0),
+        Some(UnaryOp::Relu) => (6, 0.0, 0.0),
+        Some(UnaryOp::LeakyRelu(s)) => (7, s as f32, 0.0),
+        Some(UnaryOp::Sigmoid) => (8, 0.0, 0.0),
+        Some(UnaryOp::Tanh) => (9, 0.0, 0.0),
+        Some(UnaryOp::Affine { mul, add }) => (10, mul as f32, add as f32),
+        Some(UnaryOp::PowScalar(e)) => (11, e as f32, 0.0),
+    }
+}
+
+/// `BinaryCode` in elementwise.cu.
+fn binary_code(op: BinaryOp) -> u32 {
+    match op {
+        BinaryOp::Add => 0,
+        BinaryOp::Sub => 1,
+        BinaryOp::Mul => 2,
+        BinaryOp::Div => 3,
+        BinaryOp::Pow => 4,
+        BinaryOp::Maximum => 5,
+        BinaryOp::Minimum => 6,
+    }
+}
+
+/// Checks operands share a shape and fit their buffers; returns the strides and element count.
+fn prepare(op: &'static str, operands: &[Operand<'_>], outs: &[&Buf<f32>]) -> Result<(Strided, usize)> {
+    let shape = operands[0].1.shape();
+    for (buf, l) in operands {
+        if l.shape() != shape {
+            return Err(Error::ShapeMismatch { op, lhs: shape.clone(), rhs: l.shape().clone() });
+        }
+        need(op, "input", buf, l.storage_span())?;
+    }
+    let n = shape.elem_count();
+    to_u32(op, "element count", n)?;
+    for o in outs {
+        need(op, "output", o, n)?;
+    }
+    let strides: Vec<&[usize]> = operands.iter().map(|(_, l)| l.strides()).collect();
+    Ok((Strided::new(op, shape.dims(), &strides)?, n))
+}
+
+fn use_vec4(op: &'static str, path: Path, s: &Strided, operands: usize, addrs: &[u64]) -> Result<bool> {
+    let ok = (0..operands).all(|o| s.is_contiguous(o)) && addrs.iter().all(|a| a % 16 == 0);
+    match path {
+        Path::Strided => Ok(false),
+        Path::Auto => Ok(ok),
+        Path::Vec4 if ok => Ok(true),
+        Path::Vec4 => Err(Error::invalid(op, "the float4 kernel needs contiguous, 16-byte-aligned operands")),
+    }
+}
+
+/// `out = op(x)`, or a plain strided -> contiguous copy when `op` is None.
+pub fn unary(r: &Runner, op: Option<UnaryOp>, x: Operand<'_>, out: &mut Buf<f32>, path: Path) -> Result<()> {
+    let name = op.map_or("copy", UnaryOp::name);
+    r.check(&[x.0, out])?;
+    let (s, n) = prepare(name, &[x], &[out])?;
+    let (code, a0, a1) = unary_code(op);
+    let p = UnaryParams { x: x.0.addr(x.1.offset())?, y: out.addr_mut(0)?, n: n as u32, op: code, a0, a1, s };
+    let kernel = if use_vec4(name, path, &s, 1, &[p.x, p.y])? { "ew_unary_vec4_f32" } else { "ew_unary_f32" };
+    let items = if kernel == "ew_unary_f32" { n } else { n.div_ceil(4) };
+    // SAFETY: prepare() checked both buffers cover every element the kernel touches.
+    unsafe { r.launch(&ELEMENTWISE, kernel, Launch::linear(items, BLOCK), &p) }
+}
+
+/// `out = op(a, b)`; both layouts already broadcast to the output shape.
+pub fn binary(r: &Runner, op: BinaryOp, a: Operand<'_>, b: Operand<'_>, out: &mut Buf<f32>, path: Path) -> Result<()> {
+    let name = op.name();
+    r.check(&[a.0, b.0, out])?;
+    let (s, n) = prepare(name, &[a, b], &[out])?;
+    let p = BinaryParams {
+        a: a.0.addr(a.1.offset())?,
+        b: b.0.addr(b.1.offset())?,
+        out: out.addr_mut(0)?,
+        n: n as u32,
+        op: binary_code(op),
+        s,
+    };
+    let vec4 = use_vec4(name, path, &s, 2, &[p.a, p.b, p.out])?;
+    let (kernel, items) = if vec4 { ("ew_binary_vec4_f32", n.div_ceil(4)) } else { ("ew_binary_f32", n) };
+    // SAFETY: prepare() checked every buffer against its layout and the output size.
+    unsafe { r.launch(&ELEMENTWISE, kernel, Launch::linear(items, BLOCK), &p) }
+}
+
+/// `dx = g * f'(x, y)` where `y = op(x)`; x, y and g of one shape, any strides.
+pub fn unary_backward(
+    r: &Runner,
+    op: UnaryOp,
+    x: Operand<'_>,
+    y: Operand<'_>,
+    g: Operand<'_>,
+    dx: &mut Buf<f32>,
+) -> Result<()> {
+    r.check(&[x.0, y.0, g.0, dx])?;
+    let (s, n) = prepare(op.name(), &[x, y, g], &[dx])?;
+    let (code, a0, a1) = unary_code(Some(op));
+    let p = UnaryBackwardParams {
+        x: x.0.addr(x.1.offset())?,
+        y: y.0.addr(y.1.offset())?,
+        g: g.0.addr(g.1.offset())?,
+        dx: dx.addr_mut(0)?,
+        n: n as u32,
+        op: code,
+        a0,
+        a1,
+        s,
+    };
+    // SAFETY: prepare() checked every buffer.
+    unsafe { r.launch(&ELEMENTWISE, "ew_unary_backward_f32", Launch::linear(n, BLOCK), &p) }
+}
+
+/// Gradients of `op(a, b)` w.r.t. a and b at the broadcast output shape (not yet summed back).
+pub fn binary_backward(
+    r: &Runner,
+    op: BinaryOp,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    g: Operand<'_>,
+    da: &mut Buf<f32>,
+    db: &mut Buf<f32>,
+) -> Result<()> {
+    r.check(&[a.0, b.0, g.0, da, db])?;
+    let (s, n) = prepare(op.name(), &[a, b, g], &[da, db])?;
+    let p = BinaryBackwardParams {
+        a: a.0.addr(a.1.offset())?,
+        b: b.0.addr(b.1.offset())?,
+        g: g.0.addr(g.1.offset())?,
+        da: da.addr_mut(0)?,
+        db: db.addr_mut(0)?,
+        n: n as u32,
+        op: binary_code(op),
+        s,
+    };
+    // SAFETY: prepare() checked every buffer.
+    unsafe { r.launch(&ELEMENTWISE, "ew_binary_backward_f32", Launch::linear(n, BLOCK), &p) }
+}
+
+kernel_params! {
+    /// The parameter block of the hand-written `axpy_f32_ptx` (`.param .b8 p[24]` in axpy.ptx).
+    pub struct AxpyParams { pub x: u64, pub y: u64, pub n: u32, pub a: f32 }
+}
+
+/// `y = a * x + y` over `n` elements with the hand-written PTX kernel (src/elementwise/axpy.ptx).
+/// GPU only: PTX cannot run on the host shim, so this returns an error there.
+pub fn axpy_ptx(r: &Runner, a: f32, x: &Buf<f32>, y: &mut Buf<f32>, n: usize) -> Result<()> {
+    const OP: &str = "axpy_ptx";
+    if matches!(r, Runner::Host) {
+        return Err(Error::invalid(OP, "hand-written PTX runs on a GPU only; the host shim executes CUDA C"));
+    }
+    r.check(&[x, y])?;
+    need(OP, "x", x, n)?;
+    need(OP, "y", y, n)?;
+    let p = AxpyParams { x: x.addr(0)?, y: y.addr_mut(0)?, n: to_u32(OP, "length", n)?, a };
+    // SAFETY: both buffers hold n elements; AxpyParams matches the 24-byte .param block.
+    unsafe { r.launch(&crate::cuda::source::AXPY_PTX, "axpy_f32_ptx", Launch::linear(n, BLOCK), &p) }
+}

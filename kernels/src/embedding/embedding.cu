@@ -1,0 +1,35 @@
+// embedding.cu: row gather and its adjoint, the scatter-add.
+//   embedding_gather_f32       out[i, :] = table[idx[i], :] for a [V, D] table with row stride ld;
+//                              grid-stride over count*D, consecutive threads on consecutive columns
+//                              (coalesced). An index outside 0..V gives a NaN row, never a wild read.
+//   embedding_scatter_add_f32  dtable[idx[i], :] += dout[i, :] with atomicAdd (repeated indices
+//                              accumulate; on a GPU the float summation order varies), dtable
+//                              contiguous [V, D]; out-of-range indices are skipped.
+// Launch code: embedding/cuda.rs.
+
+struct EmbeddingParams {
+    const float* table;  // gather: table;  scatter: dout [count, D] contiguous
+    const i64* idx;
+    float* out;  // gather: [count, D];   scatter: dtable [V, D]
+    u32 count, dim, vocab, ld;
+};
+
+extern "C" __global__ void embedding_gather_f32(const EmbeddingParams p) {
+    const u64 total = (u64)p.count * p.dim;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        const u64 row = i / p.dim, col = i % p.dim;
+        const i64 t = p.idx[row];
+        p.out[i] = (t >= 0 && t < (i64)p.vocab) ? p.table[(u64)t * p.ld + col] : __int_as_float(0x7fc00000);
+    }
+}
+KILN_EXPORT(embedding_gather_f32, EmbeddingParams)
+
+extern "C" __global__ void embedding_scatter_add_f32(const EmbeddingParams p) {
+    const u64 total = (u64)p.count * p.dim;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        const u64 row = i / p.dim, col = i % p.dim;
+        const i64 t = p.idx[row];
+        if (t >= 0 && t < (i64)p.vocab) atomicAdd(p.out + (u64)t * p.dim + col, p.table[i]);
+    }
+}
+KILN_EXPORT(embedding_scatter_add_f32, EmbeddingParams)

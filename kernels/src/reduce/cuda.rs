@@ -1,0 +1,69 @@
+//! Launch code for reduce.cu: sum / mean / max / min of each row of a `[rows, n]` matrix with
+//! contiguous rows (reductions over other axes permute/copy to this form first).
+
+use crate::cuda::source::REDUCE;
+use crate::cuda::{need, Buf, Launch, Rows, Runner};
+use crate::kernel_params;
+use crate::reduce::reference::ReduceOp;
+use kiln_tensor::Result;
+
+/// Which kernel version runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// v1: shared-memory tree only.
+    SharedTree,
+    /// v2: warp shuffles + one partial per warp (the default).
+    WarpShuffle,
+}
+
+/// Threads per row: a power of two and a multiple of 32 (both versions rely on it).
+pub const BLOCK: u32 = 256;
+/// Blocks of a row launch; the kernels loop over rows beyond it.
+pub const MAX_ROW_BLOCKS: usize = 65_535;
+
+kernel_params! {
+    pub struct ReduceRowsParams { pub x: u64, pub out: u64, pub rows: u32, pub n: u32, pub ld: u32, pub op: u32 }
+}
+
+/// `ReduceCode` in reduce.cu.
+fn op_code(op: ReduceOp) -> u32 {
+    match op {
+        ReduceOp::Sum => 0,
+        ReduceOp::Max => 1,
+        ReduceOp::Min => 2,
+        ReduceOp::Mean => 3,
+    }
+}
+
+/// The launch every row kernel uses: one block of `block` threads per row, capped.
+pub fn row_launch(rows: usize, block: u32) -> Launch {
+    Launch { grid: (rows.clamp(1, MAX_ROW_BLOCKS) as u32, 1, 1), block: (block, 1, 1), shared_bytes: 0 }
+}
+
+/// `out[r] = op(x[r, :])` for every row; `out` gets `rows` values.
+pub fn reduce_rows(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf<f32>, version: Version) -> Result<()> {
+    const OP: &str = "reduce_rows";
+    r.check(&[x.0, out])?;
+    let rows = x.1;
+    rows.check(OP, x.0)?;
+    need(OP, "output", out, rows.rows)?;
+    if rows.rows == 0 {
+        return Ok(());
+    }
+    let p = ReduceRowsParams {
+        x: x.0.addr(rows.offset)?,
+        out: out.addr_mut(0)?,
+        rows: rows.rows as u32,
+        n: rows.n as u32,
+        ld: rows.ld as u32,
+        op: op_code(op),
+    };
+    let launch = row_launch(rows.rows, BLOCK);
+    // SAFETY: check() covered every row read, need() the outputs.
+    unsafe {
+        match version {
+            Version::SharedTree => r.launch(&REDUCE, "reduce_rows_smem_f32", launch.with_shared(BLOCK * 4), &p),
+            Version::WarpShuffle => r.launch(&REDUCE, "reduce_rows_f32", launch, &p),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Shared helpers: the host runner (or a printed notice where the shim is not built), random data
+//! and tolerance checks.
+
+use kiln_kernels::cuda::{Buf, Runner};
+use kiln_tensor::{Layout, Rng};
+
+/// The host-shim runner; None (with a notice) on platforms where build.rs did not build the shim.
+pub fn host() -> Option<Runner> {
+    match Runner::host() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("NOTICE: CUDA host-shim test skipped: {e}");
+            None
+        }
+    }
+}
+
+pub fn rand_vec(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(lo, hi) as f32).collect()
+}
+
+pub fn upload(r: &Runner, v: &[f32]) -> Buf<f32> {
+    r.upload(v).expect("upload")
+}
+
+/// |got - want| <= tol * max(1, |want|) element by element, NaNs matching NaNs.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= tol * w.abs().max(1.0);
+        assert!(ok, "{what}: element {i}: got {g}, want {w} (tol {tol})");
+    }
+}
+
+/// Layouts of `shape` worth testing a kernel on: contiguous, transposed (last two dims swapped in
+/// storage), and narrowed out of a larger buffer (an offset and a row stride that skips elements).
+/// Returns (name, storage length, layout).
+pub fn layouts(shape: &[usize]) -> Vec<(&'static str, usize, Layout)> {
+    let n: usize = shape.iter().product();
+    let mut out = vec![("contiguous", n, Layout::contiguous(shape.to_vec()))];
+    if shape.len() >= 2 {
+        let r = shape.len();
+        let mut swapped = shape.to_vec();
+        swapped.swap(r - 2, r - 1);
+        let t = Layout::contiguous(swapped).transpose(-2, -1).expect("transpose");
+        out.push(("transposed", n, t));
+    }
+    // Narrow the last dim of a buffer 3 wider, starting at 2: offset 2, rows strided.
+    let mut wide = shape.to_vec();
+    let last = wide.len() - 1;
+    wide[last] += 3;
+    let l = Layout::contiguous(wide.clone()).narrow(-1, 2, shape[last]).expect("narrow");
+    out.push(("narrowed", wide.iter().product(), l));
+    out
+}

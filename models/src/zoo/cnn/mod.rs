@@ -1,0 +1,72 @@
+//! W2, the CIFAR-10 CNN of DESIGN.md §6: three conv 3x3 / ReLU / max-pool stages (32, 64, 128
+//! channels), then 512 - 512 - 10. The benchmark always uses this plain network; `CnnVariant::
+//! BatchNorm` adds batch norm after each conv and dropout before the classifier for accuracy runs.
+//! Trained with random crops (4-pixel padding) and flips, Adam 1e-3.
+
+use super::classifier::{ClassifierRun, Objective};
+use super::images::{load_split, loader};
+use super::run::{ModelKind, RunConfig, RunResult};
+use crate::data::{Augment, Dataset, Normalize, Split};
+use crate::nn::{BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential};
+use crate::optim::{Adam, LrSchedule};
+use kiln_tensor::Rng;
+use serde_json::Value;
+
+pub const DEFAULT_EPOCHS: usize = 40;
+pub const DEFAULT_BATCH: usize = 64;
+pub const DEFAULT_LR: f64 = 1e-3;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CnnVariant {
+    /// Exactly W2.
+    Plain,
+    /// W2 with BatchNorm2d after every conv and dropout `p` before each linear layer.
+    BatchNorm { dropout: f64 },
+}
+
+pub fn model(variant: CnnVariant, rng: &mut Rng) -> Sequential {
+    let mut net = Sequential::new();
+    for (cin, cout) in [(3, 32), (32, 64), (64, 128)] {
+        net = net.push(Conv2d::new(cin, cout, 3, 1, 0, rng));
+        if let CnnVariant::BatchNorm { .. } = variant {
+            net = net.push(BatchNorm2d::new(cout));
+        }
+        net = net.push(ReLU).push(MaxPool2d::new(2));
+    }
+    net = net.push(Flatten);
+    if let CnnVariant::BatchNorm { dropout } = variant {
+        net = net.push(Dropout::new(dropout, rng));
+    }
+    net = net.push(Linear::new(512, 512, true, rng)).push(ReLU);
+    if let CnnVariant::BatchNorm { dropout } = variant {
+        net = net.push(Dropout::new(dropout, rng));
+    }
+    net.push(Linear::new(512, 10, true, rng))
+}
+
+pub fn train(cfg: &RunConfig, variant: CnnVariant) -> RunResult<Value> {
+    let mut rng = Rng::new(cfg.seed);
+    let net = model(variant, &mut rng);
+    let mut opt = Adam::new(crate::nn::parameters(&net), cfg.lr, (0.9, 0.999), 0.0);
+    let norm = Normalize::cifar10();
+    let train = loader(load_split(Dataset::Cifar10, cfg, Split::Train)?, cfg, true, Augment::crop_and_flip(), &norm)?;
+    let test = loader(load_split(Dataset::Cifar10, cfg, Split::Test)?, cfg, false, Augment::default(), &norm)?;
+    let schedule = match variant {
+        CnnVariant::Plain => LrSchedule::Constant,
+        CnnVariant::BatchNorm { .. } => LrSchedule::Cosine { warmup: 0, total: cfg.epochs, min_lr: 0.0 },
+    };
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert("variant".to_string(), format!("{variant:?}"));
+    ClassifierRun {
+        kind: ModelKind::Cnn,
+        cfg,
+        model: &net,
+        optimizer: &mut opt,
+        schedule,
+        objective: Objective::CrossEntropy,
+        train,
+        test,
+        metadata,
+    }
+    .run()
+}

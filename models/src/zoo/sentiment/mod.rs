@@ -1,0 +1,75 @@
+//! W3, IMDB sentiment with a bidirectional LSTM: the network (`model.rs`), the data pipeline
+//! (tokenise, top-20,000 vocabulary saved beside the checkpoint, 256-token sequences; here) and
+//! training with BCE-with-logits and Adam 1e-3 through the shared classifier loop.
+
+pub mod model;
+
+use super::classifier::{ClassifierRun, Objective};
+use super::run::{ModelKind, RunConfig, RunError, RunResult};
+use crate::data::{
+    load_texts, sha256_file, EncodeOptions, FetchOptions, Loader, LoaderOptions, Split, TextDataset, TokenBatcher,
+    Vocab,
+};
+use crate::optim::{Adam, LrSchedule};
+use kiln_tensor::Rng;
+pub use model::SentimentNet;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const DEFAULT_EPOCHS: usize = 10;
+pub const DEFAULT_BATCH: usize = 32;
+pub const DEFAULT_LR: f64 = 1e-3;
+pub const VOCAB_WORDS: usize = 20_000;
+pub const VOCAB_FILE: &str = "vocab.json";
+
+/// `limit` reviews spread evenly over the split (the split is ordered negatives then positives,
+/// so its first N would all be negative).
+pub fn subsample(d: TextDataset, limit: Option<usize>) -> TextDataset {
+    let Some(n) = limit.filter(|&n| n < d.len()) else { return d };
+    let pick: Vec<usize> = (0..n).map(|i| i * d.len() / n).collect();
+    TextDataset {
+        texts: pick.iter().map(|&i| d.texts[i].clone()).collect(),
+        labels: pick.iter().map(|&i| d.labels[i]).collect(),
+    }
+}
+
+pub fn loader(texts: &TextDataset, vocab: &Vocab, cfg: &RunConfig, train: bool) -> RunResult<Loader<TokenBatcher>> {
+    let encoded = vocab.encode_dataset(texts, &EncodeOptions::default());
+    let opts =
+        LoaderOptions { batch_size: cfg.batch_size, shuffle: train, drop_last: false, seed: cfg.seed, prefetch: 2 };
+    Ok(Loader::new(TokenBatcher::new(encoded)?, opts)?)
+}
+
+pub fn train(cfg: &RunConfig) -> RunResult<Value> {
+    let fetch = FetchOptions::from_env();
+    let train_texts = subsample(load_texts(&cfg.data_dir, Split::Train, &fetch)?, cfg.limit);
+    let test_texts = subsample(load_texts(&cfg.data_dir, Split::Test, &fetch)?, cfg.limit);
+    let vocab = match &cfg.resume {
+        // A resumed run must keep the ids its embedding was trained with.
+        Some(ck) => Vocab::load(&ck.with_file_name(VOCAB_FILE))?,
+        None => Vocab::build(train_texts.texts.iter().map(String::as_str), VOCAB_WORDS),
+    };
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| RunError::Io { path: cfg.out_dir.clone(), source })?;
+    let vocab_path = cfg.out_dir.join(VOCAB_FILE);
+    vocab.save(&vocab_path)?;
+    let mut rng = Rng::new(cfg.seed);
+    let net = SentimentNet::new(vocab.len(), &mut rng)?;
+    let mut opt = Adam::new(crate::nn::parameters(&net), cfg.lr, (0.9, 0.999), 0.0);
+    let metadata = BTreeMap::from([
+        ("vocab".to_string(), VOCAB_FILE.to_string()),
+        ("vocab_sha256".to_string(), sha256_file(&vocab_path)?),
+        ("vocab_size".to_string(), vocab.len().to_string()),
+    ]);
+    ClassifierRun {
+        kind: ModelKind::Sentiment,
+        cfg,
+        model: &net,
+        optimizer: &mut opt,
+        schedule: LrSchedule::Constant,
+        objective: Objective::BinaryLogits,
+        train: loader(&train_texts, &vocab, cfg, true)?,
+        test: loader(&test_texts, &vocab, cfg, false)?,
+        metadata,
+    }
+    .run()
+}
