@@ -1,6 +1,7 @@
 //! Embedding: a [num_embeddings, dim] table looked up by integer ids. With a padding index the
-//! padding row starts at zero and receives no gradient (the looked-up rows are multiplied by a
-//! constant 0/1 mask, which costs one multiply and keeps the rule in the autograd's hands).
+//! padding row starts at zero and receives no gradient, but is returned as stored (as PyTorch does:
+//! a loaded table may hold a non-zero pad row): rows at padding positions come from a detached copy
+//! through `where`, which keeps the rule in the autograd's hands.
 
 use super::{join_name, Module};
 use kiln_autograd::Var;
@@ -32,10 +33,9 @@ impl Embedding {
         let rows = match self.padding_idx {
             None => rows,
             Some(p) => {
-                let keep: Vec<f32> =
-                    flat.to_vec_f64()?.iter().map(|&i| if i as usize == p { 0.0 } else { 1.0 }).collect();
+                let keep: Vec<u32> = flat.to_vec_f64()?.iter().map(|&i| u32::from(i as usize != p)).collect();
                 let n = keep.len();
-                rows.mul(&Var::constant(Tensor::from_vec(keep, [n, 1])?))?
+                rows.where_cond(&Tensor::from_vec(keep, [n, 1])?, &rows.detach())?
             }
         };
         let mut shape = ids.dims().to_vec();

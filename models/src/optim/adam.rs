@@ -13,6 +13,9 @@ pub struct Adam {
     v: Vec<Tensor>,
     hp: AdamParams,
     step: u64,
+    /// Steps each parameter has taken (PyTorch keeps `step` per parameter): a parameter without a
+    /// gradient in some step is skipped, and its bias correction must not count that step.
+    param_steps: Vec<u64>,
 }
 
 impl Adam {
@@ -32,7 +35,8 @@ impl Adam {
     fn build(params: Vec<(String, Var)>, hp: AdamParams) -> Adam {
         let m = zeros_like_params(&params);
         let v = zeros_like_params(&params);
-        Adam { params, m, v, hp, step: 0 }
+        let param_steps = vec![0; params.len()];
+        Adam { params, m, v, hp, step: 0, param_steps }
     }
 
     pub fn params(&self) -> &AdamParams {
@@ -45,7 +49,8 @@ impl Optimizer for Adam {
         self.step += 1;
         for (i, (_, p)) in self.params.iter().enumerate() {
             if let Some(g) = grads.get(p) {
-                adam_update(p.tensor(), g, &self.m[i], &self.v[i], self.hp, self.step)?;
+                self.param_steps[i] += 1;
+                adam_update(p.tensor(), g, &self.m[i], &self.v[i], self.hp, self.param_steps[i])?;
             }
         }
         Ok(())
@@ -64,6 +69,7 @@ impl Optimizer for Adam {
         for (i, (name, _)) in self.params.iter().enumerate() {
             out.push((format!("{name}.exp_avg"), self.m[i].clone()));
             out.push((format!("{name}.exp_avg_sq"), self.v[i].clone()));
+            out.push((format!("{name}.step"), step_tensor(self.param_steps[i])));
         }
         out
     }
@@ -74,6 +80,12 @@ impl Optimizer for Adam {
             restore(&format!("{name}.exp_avg_sq"), &self.v[i], state)?;
         }
         self.step = read_step(state)?;
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            self.param_steps[i] = match state.get(&format!("{name}.step")) {
+                Some(t) => t.to_vec::<i64>()?.first().copied().unwrap_or(0).max(0) as u64,
+                None => self.step,
+            };
+        }
         Ok(())
     }
 }
