@@ -12,12 +12,14 @@ pub mod cuda;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
+pub mod gemm;
 pub mod join;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod pool;
 pub mod reduce;
+pub mod simd;
 pub mod softmax;
 
 pub use backend::{backend, set_backend, Backend};

@@ -1,7 +1,8 @@
-//! The GEMM call behind `matmul` and `conv2d`: one matrix product through `matrixmultiply`
-//! (`sgemm` / `dgemm`), handing it the operands' real row and column strides so that transposed,
-//! narrowed and broadcast views are read in place, never copied. This file must stay the only
-//! place that calls into `matrixmultiply` (our own packed GEMM will sit beside it, selected by code).
+//! The GEMM call behind `matmul` and `conv2d`: one matrix product handed the operands' real row
+//! and column strides, so that transposed, narrowed and broadcast views are read in place, never
+//! copied. f32 goes through `crate::gemm`'s selector (kiln's packed GEMM by default;
+//! `KILN_GEMM=matrixmultiply|reference` picks the baseline or the oracle); f64 (gradient checks)
+//! uses `matrixmultiply::dgemm`. No other file of the op families calls a GEMM directly.
 
 use super::batch_offsets;
 use kiln_tensor::{Float, Layout};
@@ -49,7 +50,10 @@ impl Gemm for f32 {
         rsc: isize,
         csc: isize,
     ) {
-        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        // Layout strides are never negative, so the casts are exact.
+        let opts = crate::gemm::GemmOptions::default();
+        let (rsa, csa, rsb, csb) = (rsa as usize, csa as usize, rsb as usize, csb as usize);
+        crate::gemm::sgemm_unchecked(opts, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc as usize, csc as usize)
     }
 }
 
