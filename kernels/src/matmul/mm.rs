@@ -53,7 +53,23 @@ impl Gemm for f32 {
         // Layout strides are never negative, so the casts are exact.
         let opts = crate::gemm::GemmOptions::default();
         let (rsa, csa, rsb, csb) = (rsa as usize, csa as usize, rsb as usize, csb as usize);
-        crate::gemm::sgemm_unchecked(opts, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc as usize, csc as usize)
+        crate::gemm::sgemm_unchecked(
+            opts,
+            m,
+            k,
+            n,
+            alpha,
+            a,
+            rsa,
+            csa,
+            b,
+            rsb,
+            csb,
+            beta,
+            c,
+            rsc as usize,
+            csc as usize,
+        )
     }
 }
 
