@@ -2,6 +2,9 @@
 //! `where` and `masked_fill`, plus the fused backward maps the autograd rules use. Checks and
 //! dispatch live here; the loops live in `reference.rs` (and faster files beside it).
 
+pub mod cpu;
+#[cfg(test)]
+pub(crate) mod cpu_tests;
 mod ops;
 pub mod reference;
 
@@ -12,7 +15,9 @@ use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
 
 pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     float_dispatch!(x.dtype(), op.name(), T => {
-        let out = x.with_slice(|s: &[T], l| reference::unary(op, s, l))?;
+        let out = x.with_slice(|s: &[T], l| {
+            cpu::try_fast(|| cpu::unary(op, s, l)).unwrap_or_else(|| reference::unary(op, s, l))
+        })?;
         Tensor::from_vec(out, x.shape())
     })
 }
@@ -26,7 +31,10 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Res
         return Err(Error::ShapeMismatch { op: name, lhs: x.shape().clone(), rhs: grad.shape().clone() });
     }
     float_dispatch!(x.dtype(), name, T => {
-        let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| reference::unary_backward(op, v[0], v[1], v[2]))?;
+        let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| {
+            cpu::try_fast(|| cpu::unary_backward(op, v[0], v[1], v[2]))
+                .unwrap_or_else(|| reference::unary_backward(op, v[0], v[1], v[2]))
+        })?;
         Tensor::from_vec(out, x.shape())
     })
 }
@@ -44,7 +52,10 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     check::float_pair(name, a, b)?;
     let (shape, al, bl) = broadcast_layouts(name, a, b)?;
     float_dispatch!(a.dtype(), name, T => {
-        let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::binary(op, v[0].0, &al, v[1].0, &bl))?;
+        let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| {
+            cpu::try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl))
+                .unwrap_or_else(|| reference::binary(op, v[0].0, &al, v[1].0, &bl))
+        })?;
         Tensor::from_vec(out, shape)
     })
 }
@@ -61,7 +72,8 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
     }
     float_dispatch!(a.dtype(), name, T => {
         let (ga, gb) = Tensor::with_slices(&[a, b, grad], |v: &[(&[T], &Layout)]| {
-            reference::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2])
+            cpu::try_fast(|| cpu::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2]))
+                .unwrap_or_else(|| reference::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2]))
         })?;
         Ok((Tensor::from_vec(ga, shape.clone())?, Tensor::from_vec(gb, shape)?))
     })

@@ -3,8 +3,12 @@
 //! cross-entropy on probabilities and on logits, and mean squared error. Checks and dispatch
 //! here; the formulas in `reference.rs`. No autograd here.
 
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
 pub mod reference;
 
+use crate::elementwise::cpu::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Element, Error, Layout, Result, Shape, Tensor};
 
@@ -51,7 +55,9 @@ fn scalar<T: Element>(v: T) -> Result<Tensor> {
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     const OP: &str = "cross_entropy";
     let t = class_targets(OP, logits, targets)?;
-    float_dispatch!(logits.dtype(), OP, T => scalar(logits.with_slice(|s: &[T], l| reference::cross_entropy(s, l, &t))?))
+    float_dispatch!(logits.dtype(), OP, T => scalar(logits.with_slice(|s: &[T], l| {
+        try_fast(|| cpu::cross_entropy(s, l, &t)).unwrap_or_else(|| reference::cross_entropy(s, l, &t))
+    })?))
 }
 
 /// Gradient w.r.t. the logits: `(softmax(logits) - onehot(targets)) * grad / N`.
@@ -60,7 +66,10 @@ pub fn cross_entropy_backward(logits: &Tensor, targets: &Tensor, grad: &Tensor) 
     let t = class_targets(OP, logits, targets)?;
     float_dispatch!(logits.dtype(), OP, T => {
         let g: T = scalar_grad(OP, logits, grad)?;
-        let out = logits.with_slice(|s: &[T], l| reference::cross_entropy_backward(s, l, &t, g))?;
+        let out = logits.with_slice(|s: &[T], l| {
+            try_fast(|| cpu::cross_entropy_backward(s, l, &t, g))
+                .unwrap_or_else(|| reference::cross_entropy_backward(s, l, &t, g))
+        })?;
         Tensor::from_vec(out, logits.shape())
     })
 }
@@ -70,7 +79,9 @@ pub fn cross_entropy_backward(logits: &Tensor, targets: &Tensor, grad: &Tensor) 
 pub fn bce(p: &Tensor, y: &Tensor) -> Result<Tensor> {
     same_shape_pair("bce", p, y)?;
     float_dispatch!(p.dtype(), "bce", T => {
-        scalar(Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| reference::bce(v[0], v[1]))?)
+        scalar(Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| {
+            try_fast(|| cpu::bce(v[0], v[1])).unwrap_or_else(|| reference::bce(v[0], v[1]))
+        })?)
     })
 }
 
@@ -80,7 +91,9 @@ pub fn bce_backward(p: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
     same_shape_pair(OP, p, y)?;
     float_dispatch!(p.dtype(), OP, T => {
         let g: T = scalar_grad(OP, p, grad)?;
-        let out = Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| reference::bce_backward(v[0], v[1], g))?;
+        let out = Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| {
+            try_fast(|| cpu::bce_backward(v[0], v[1], g)).unwrap_or_else(|| reference::bce_backward(v[0], v[1], g))
+        })?;
         Tensor::from_vec(out, p.shape())
     })
 }
@@ -90,7 +103,9 @@ pub fn bce_backward(p: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
 pub fn bce_with_logits(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     same_shape_pair("bce_with_logits", x, y)?;
     float_dispatch!(x.dtype(), "bce_with_logits", T => {
-        scalar(Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| reference::bce_with_logits(v[0], v[1]))?)
+        scalar(Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| {
+            try_fast(|| cpu::bce_with_logits(v[0], v[1])).unwrap_or_else(|| reference::bce_with_logits(v[0], v[1]))
+        })?)
     })
 }
 
@@ -100,7 +115,10 @@ pub fn bce_with_logits_backward(x: &Tensor, y: &Tensor, grad: &Tensor) -> Result
     same_shape_pair(OP, x, y)?;
     float_dispatch!(x.dtype(), OP, T => {
         let g: T = scalar_grad(OP, x, grad)?;
-        let out = Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| reference::bce_with_logits_backward(v[0], v[1], g))?;
+        let out = Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| {
+            try_fast(|| cpu::bce_with_logits_backward(v[0], v[1], g))
+                .unwrap_or_else(|| reference::bce_with_logits_backward(v[0], v[1], g))
+        })?;
         Tensor::from_vec(out, x.shape())
     })
 }

@@ -2,6 +2,9 @@
 //! (one pass over param, grad and state). The optimizers in kiln-models own the state and call
 //! these; nothing here records gradients.
 
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
 pub mod reference;
 
 pub use reference::{AdamParams, SgdParams};
@@ -39,15 +42,31 @@ fn dense<T: Float>(t: &Tensor) -> Result<Vec<T>> {
     t.contiguous()?.to_vec::<T>()
 }
 
+/// Runs `f` with the gradient as one flat slice: borrowed in place when the fast kernels are on and
+/// it is contiguous (no copy of a 2M-element gradient per step), else gathered. `f` gets `fast`.
+fn with_grad<T: Float>(grad: &Tensor, f: impl FnOnce(&[T], bool) -> Result<()>) -> Result<()> {
+    let fast = crate::backend() == crate::Backend::Cpu;
+    if !(fast && grad.is_contiguous()) {
+        return f(&dense::<T>(grad)?, fast);
+    }
+    grad.with_slice(|gs: &[T], gl| f(&gs[gl.contiguous_range().expect("checked contiguous")], fast))?
+}
+
 /// `param -= lr * update(grad)` with momentum state `velocity` (ignored when momentum is 0).
 pub fn sgd_update(param: &Tensor, grad: &Tensor, velocity: &Tensor, hp: SgdParams, first: bool) -> Result<()> {
     check_in_place("sgd_update", param, grad, &[velocity])?;
     float_dispatch!(param.dtype(), "sgd_update", T => {
-        let g = dense::<T>(grad)?;
-        let mut ps = param.storage_mut();
-        let mut vs = velocity.storage_mut();
-        reference::sgd_step(ps.cpu_mut()?.as_mut_slice::<T>()?, &g, vs.cpu_mut()?.as_mut_slice::<T>()?, hp, first);
-        Ok(())
+        with_grad(grad, |g: &[T], fast| {
+            let mut ps = param.storage_mut();
+            let mut vs = velocity.storage_mut();
+            let (p, vel) = (ps.cpu_mut()?.as_mut_slice::<T>()?, vs.cpu_mut()?.as_mut_slice::<T>()?);
+            if fast {
+                cpu::sgd_step(p, g, vel, hp, first)
+            } else {
+                reference::sgd_step(p, g, vel, hp, first)
+            }
+            Ok(())
+        })
     })
 }
 
@@ -58,19 +77,19 @@ pub fn adam_update(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, hp: Ad
         return Err(Error::invalid("adam_update", "step counts from 1"));
     }
     float_dispatch!(param.dtype(), "adam_update", T => {
-        let g = dense::<T>(grad)?;
-        let mut ps = param.storage_mut();
-        let mut ms = m.storage_mut();
-        let mut vs = v.storage_mut();
-        reference::adam_step(
-            ps.cpu_mut()?.as_mut_slice::<T>()?,
-            &g,
-            ms.cpu_mut()?.as_mut_slice::<T>()?,
-            vs.cpu_mut()?.as_mut_slice::<T>()?,
-            hp,
-            step,
-        );
-        Ok(())
+        with_grad(grad, |g: &[T], fast| {
+            let mut ps = param.storage_mut();
+            let mut ms = m.storage_mut();
+            let mut vs = v.storage_mut();
+            let p = ps.cpu_mut()?.as_mut_slice::<T>()?;
+            let (m, v) = (ms.cpu_mut()?.as_mut_slice::<T>()?, vs.cpu_mut()?.as_mut_slice::<T>()?);
+            if fast {
+                cpu::adam_step(p, g, m, v, hp, step)
+            } else {
+                reference::adam_step(p, g, m, v, hp, step)
+            }
+            Ok(())
+        })
     })
 }
 

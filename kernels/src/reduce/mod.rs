@@ -2,10 +2,14 @@
 //! axis, values+indices for max/min (what the autograd rule saves), and `sum_to`, which folds a
 //! broadcast gradient back onto an input's shape.
 
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
 pub mod reference;
 
 pub use reference::ReduceOp;
 
+use crate::elementwise::cpu::try_fast;
 use crate::float_dispatch;
 use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
 
@@ -50,7 +54,12 @@ pub fn reduce(op: ReduceOp, x: &Tensor, axes: &[isize], keepdim: bool) -> Result
         return Err(Error::invalid(name, format!("cannot reduce an empty axis of {}", x.shape())));
     }
     float_dispatch!(x.dtype(), name, T => {
-        let out = x.with_slice(|s: &[T], _| reference::reduce(op, s, &p.grouped, p.outputs, p.group))?;
+        let out = x.with_slice(|s: &[T], l| {
+            try_fast(|| {
+                cpu::reduce(op, s, &p.grouped, p.outputs, p.group).or_else(|| cpu::reduce_leading(op, s, l, &axes))
+            })
+            .unwrap_or_else(|| reference::reduce(op, s, &p.grouped, p.outputs, p.group))
+        })?;
         Tensor::from_vec(out, p.out_shape)
     })
 }
@@ -72,7 +81,10 @@ pub fn arg_reduce(x: &Tensor, axis: isize, keepdim: bool, max: bool) -> Result<T
         return Err(Error::invalid(name, format!("axis {a} of {} is empty", x.shape())));
     }
     float_dispatch!(x.dtype(), name, T => {
-        let out = x.with_slice(|s: &[T], _| reference::arg_reduce(s, &p.grouped, p.outputs, p.group, max))?;
+        let out = x.with_slice(|s: &[T], _| {
+            try_fast(|| cpu::arg_reduce(s, &p.grouped, p.outputs, p.group, max))
+                .unwrap_or_else(|| reference::arg_reduce(s, &p.grouped, p.outputs, p.group, max))
+        })?;
         Tensor::from_vec(out, p.out_shape)
     })
 }

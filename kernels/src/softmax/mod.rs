@@ -1,8 +1,12 @@
 //! Softmax and log-softmax along one axis (max-subtracted, so large logits are safe) and their
 //! backward maps from the saved output. Losses built on them live in `loss`.
 
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
 pub mod reference;
 
+use crate::elementwise::cpu::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Layout, Result, Tensor};
 
@@ -19,7 +23,10 @@ fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let ol = Layout::contiguous(x.shape().clone()).permute(&perm)?;
     let n = x.dims()[a];
     float_dispatch!(x.dtype(), name, T => {
-        let out = x.with_slice(|s: &[T], _| reference::softmax(s, &xl, &ol, n, log))?;
+        let out = x.with_slice(|s: &[T], _| {
+            try_fast(|| cpu::softmax(s, &xl, &ol, n, log))
+                .unwrap_or_else(|| reference::softmax(s, &xl, &ol, n, log))
+        })?;
         Tensor::from_vec(out, x.shape())
     })
 }
@@ -46,7 +53,8 @@ pub fn softmax_backward(y: &Tensor, grad: &Tensor, axis: isize, log: bool) -> Re
     let n = y.dims()[a];
     float_dispatch!(y.dtype(), name, T => {
         let out = Tensor::with_slices(&[y, grad], |v: &[(&[T], &Layout)]| {
-            reference::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log)
+            try_fast(|| cpu::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log))
+                .unwrap_or_else(|| reference::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log))
         })?;
         Tensor::from_vec(out, y.shape())
     })

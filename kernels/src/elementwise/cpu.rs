@@ -1,0 +1,493 @@
+//! Fast CPU elementwise kernels: unary maps, binary ops and their backward maps over contiguous
+//! operands, or one contiguous operand beside a broadcast row (`[B, N] + [N]`), column
+//! (`[B, N] + [B, 1]`) or scalar, read in place (never materialised). Each op is matched once, outside
+//! its loop, so the loop is monomorphic and the compiler vectorises it inside [`vectorized`]
+//! (compiled for AVX-512 / AVX2); outputs are written straight into fresh, uninitialised vectors;
+//! rayon splits the work only above a measured size. Any other layout returns `None` and the caller
+//! runs `reference.rs`. Results equal the reference bit for bit, except f32 exp / tanh / sigmoid,
+//! which use the SIMD layer's approximations (max relative error ~1.5e-7, a few ulps).
+//!
+//! Also home to the helpers the other families' `cpu.rs` share (`try_fast`, `vectorized`, `build`,
+//! `as_f32`, `assume_init`). Must not: change what an op computes, or read a layout it has not classified.
+
+use super::{BinaryOp, UnaryOp};
+use crate::backend::{backend, Backend};
+use crate::simd::{self, Isa, MapFn};
+use kiln_tensor::{DType, Element, Float, Layout};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// Elements below which a cheap op (add, mul, relu, a backward map, a sum) stays on one thread.
+/// Measured (`cpu_tests::w1_op_timings`, release) on the 2-core dev box while a training run kept it
+/// loaded (load 5–6): relu on one thread vs split in two on a 2-thread pool, in µs: 16k 1.8 / 1.6,
+/// 64k 12 / 6.5, 256k 48 / 43, 1M 195 / 226, 4M 2549 / 2726 (two runs agree in trend, not in
+/// digits). Waking the second worker costs 5–50 µs there and the op is memory bound, so no size
+/// gained reliably: split only from 2M elements (8 MB of f32, past L2, where an idle second core
+/// adds bandwidth). W1's tensors (16k–100k) never split.
+pub(crate) const PAR_MIN_CHEAP: usize = 1 << 21;
+/// The same for transcendental ops (exp, tanh, sigmoid, log, pow, softmax rows). tanh, same setup:
+/// 16k 15 / 12, 64k 48 / 79, 256k 287 / 288, 1M 1184 / 1328, 4M 3866 / 3705 µs: even only from
+/// about 1M elements on the loaded box, so split from there.
+pub(crate) const PAR_MIN_COSTLY: usize = 1 << 20;
+
+/// `f()` when the fast CPU kernels are selected (`Backend::Cpu`), else `None` (run the reference).
+pub(crate) fn try_fast<R>(f: impl FnOnce() -> Option<R>) -> Option<R> {
+    if backend() == Backend::Cpu {
+        f()
+    } else {
+        None
+    }
+}
+
+/// Runs `f` (pass an `#[inline(always)]` closure) inlined into a function compiled for the best
+/// instruction set [`simd::isa`] allows, so plain loops in it are auto-vectorised with AVX-512 or
+/// AVX2. Rust never contracts `a * b + c` into an FMA, so results do not depend on the ISA.
+#[inline]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+    match simd::isa() {
+        // SAFETY: `isa()` only returns an instruction set this CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { avx2(f) },
+        _ => f(),
+    }
+}
+
+/// Chunk length (a multiple of `unit`) for splitting `n` elements over rayon, or `None` to stay on
+/// this thread. About four chunks per thread, so a busy core does not hold up the others.
+fn chunk_len(n: usize, unit: usize, parallel: bool) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    if !parallel || threads < 2 || n < 2 * unit {
+        return None;
+    }
+    Some((n / unit).div_ceil(threads * 4) * unit)
+}
+
+/// A fresh `Vec` of `n` elements, filled by `fill(start, chunk)` over chunks whose lengths are
+/// multiples of `unit` (in parallel when `parallel`). `fill` must write every element of its chunk.
+pub(crate) fn build<T: Send>(
+    n: usize,
+    unit: usize,
+    parallel: bool,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    match chunk_len(n, unit.max(1), parallel) {
+        None => fill(0, spare),
+        Some(c) => spare.par_chunks_mut(c).enumerate().for_each(|(i, s)| fill(i * c, s)),
+    }
+    // SAFETY: every caller's `fill` writes each element of each chunk, and the chunks cover 0..n.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// Two fresh `Vec`s of `n` elements filled together chunk by chunk, as [`build`].
+fn build2<T: Send>(
+    n: usize,
+    parallel: bool,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) + Sync,
+) -> (Vec<T>, Vec<T>) {
+    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (sa, sb) = (&mut a.spare_capacity_mut()[..n], &mut b.spare_capacity_mut()[..n]);
+    match chunk_len(n, 1, parallel) {
+        None => fill(0, sa, sb),
+        Some(c) => sa.par_chunks_mut(c).zip(sb.par_chunks_mut(c)).enumerate().for_each(|(i, (x, y))| fill(i * c, x, y)),
+    }
+    // SAFETY: as in `build`.
+    unsafe {
+        a.set_len(n);
+        b.set_len(n);
+    }
+    (a, b)
+}
+
+/// `out` viewed as initialised.
+///
+/// # Safety
+/// Every element of `out` must have been written.
+pub(crate) unsafe fn assume_init<T>(out: &mut [MaybeUninit<T>]) -> &mut [T] {
+    &mut *(out as *mut [MaybeUninit<T>] as *mut [T])
+}
+
+/// `x` as `&[f32]` when `T` is f32 (for the SIMD-layer kernels, which are f32 only).
+pub(crate) fn as_f32<T: Element>(x: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T::DTYPE == F32` only for `T = f32`, so this is the identity cast.
+    (T::DTYPE == DType::F32).then(|| unsafe { &*(x as *const [T] as *const [f32]) })
+}
+
+/// `out` as `&mut [MaybeUninit<f32>]` when `T` is f32.
+pub(crate) fn as_f32_out<T: Element>(out: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
+    // SAFETY: as in `as_f32`.
+    (T::DTYPE == DType::F32).then(|| unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
+}
+
+crate::simd_dispatch! {
+    /// `y[i] = f(x[i])` into uninitialised `y` (same length as `x`).
+    pub(crate) fn map_uninit<S>(f: MapFn, x: &[f32], y: &mut [MaybeUninit<f32>]) {
+        assert_eq!(x.len(), y.len(), "map_uninit: lengths differ");
+        let (n, l) = (x.len(), S::LANES);
+        let (xp, yp) = (x.as_ptr(), y.as_mut_ptr() as *mut f32);
+        let mut i = 0;
+        while i + l <= n {
+            S::storeu(yp.add(i), f.apply::<S>(S::loadu(xp.add(i))));
+            i += l;
+        }
+        if i < n {
+            S::store_tail(yp.add(i), f.apply::<S>(S::load_tail(xp.add(i), n - i)), n - i);
+        }
+    }
+}
+
+/// How a layout broadcast to the output shape reads its storage, in output order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Pattern {
+    /// Element `i` at `offset + i`.
+    Dense(usize),
+    /// A contiguous row of `inner` elements repeated: element `i` at `offset + i % inner`.
+    Row { offset: usize, inner: usize },
+    /// Each element repeated over a row of `inner`: element `i` at `offset + i / inner`. A scalar is
+    /// the case `inner = n`.
+    Col { offset: usize, inner: usize },
+}
+
+/// Whether `dims`/`strides` are row-major contiguous (dims of size 1 may have any stride).
+fn dense(dims: &[usize], strides: &[usize]) -> bool {
+    let mut expected = 1;
+    for (&d, &s) in dims.iter().zip(strides).rev() {
+        if d != 1 && s != expected {
+            return false;
+        }
+        expected *= d;
+    }
+    true
+}
+
+/// The pattern of `l`, or `None` for layouts the fast paths do not cover (transposed, sliced in
+/// the middle, broadcast in the middle, ...).
+pub(crate) fn classify(l: &Layout) -> Option<Pattern> {
+    let (dims, strides, offset) = (l.dims(), l.strides(), l.offset());
+    if l.is_contiguous() {
+        return Some(Pattern::Dense(offset));
+    }
+    let bcast = |d: usize| strides[d] == 0 || dims[d] == 1;
+    let k = l.rank() - (0..l.rank()).rev().take_while(|&d| bcast(d)).count();
+    if dense(&dims[..k], &strides[..k]) {
+        return Some(Pattern::Col { offset, inner: dims[k..].iter().product() });
+    }
+    let k = (0..l.rank()).take_while(|&d| bcast(d)).count();
+    if dense(&dims[k..], &strides[k..]) {
+        return Some(Pattern::Row { offset, inner: dims[k..].iter().product() });
+    }
+    None
+}
+
+/// The operand read by one segment of output: a slice as long as the segment, or one value.
+#[derive(Clone, Copy)]
+pub(crate) enum Seg<'a, T> {
+    Slice(&'a [T]),
+    Splat(T),
+}
+
+/// Cuts output elements `start..start + len` into runs over which `b` (read through `p`) is one
+/// contiguous slice or one value, calling `f(pos, len, seg)` with `pos` relative to `start`.
+#[inline(always)]
+pub(crate) fn segments<'a, T: Copy>(
+    b: &'a [T],
+    p: Pattern,
+    start: usize,
+    len: usize,
+    mut f: impl FnMut(usize, usize, Seg<'a, T>),
+) {
+    let mut pos = 0;
+    while pos < len {
+        let i = start + pos;
+        let (take, seg) = match p {
+            Pattern::Dense(o) => (len, Seg::Slice(&b[o + start..o + start + len])),
+            Pattern::Row { offset, inner } => {
+                let take = (inner - i % inner).min(len - pos);
+                (take, Seg::Slice(&b[offset + i % inner..][..take]))
+            }
+            Pattern::Col { offset, inner } => ((inner - i % inner).min(len - pos), Seg::Splat(b[offset + i / inner])),
+        };
+        f(pos, take, seg);
+        pos += take;
+    }
+}
+
+#[inline(always)]
+fn map1<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: impl Fn(T) -> T) {
+    assert_eq!(x.len(), out.len());
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(f(v));
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` with `b` a slice or one value.
+#[inline(always)]
+fn map2<T: Copy>(a: &[T], b: Seg<'_, T>, out: &mut [MaybeUninit<T>], f: impl Fn(T, T) -> T) {
+    assert_eq!(a.len(), out.len());
+    match b {
+        Seg::Slice(b) => {
+            assert_eq!(b.len(), out.len());
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                o.write(f(x, y));
+            }
+        }
+        Seg::Splat(y) => {
+            for (o, &x) in out.iter_mut().zip(a) {
+                o.write(f(x, y));
+            }
+        }
+    }
+}
+
+/// `(ga[i], gb[i]) = g[i] * f(a[i], b[i])` where `f` gives both partials, `b` a slice or one value.
+#[inline(always)]
+fn grad2<T: Float>(
+    g: &[T],
+    a: &[T],
+    b: Seg<'_, T>,
+    ga: &mut [MaybeUninit<T>],
+    gb: &mut [MaybeUninit<T>],
+    f: impl Fn(T, T) -> (T, T),
+) {
+    assert!(a.len() == g.len() && ga.len() == g.len() && gb.len() == g.len());
+    let outs = ga.iter_mut().zip(gb.iter_mut()).zip(g.iter().zip(a));
+    match b {
+        Seg::Slice(b) => {
+            assert_eq!(b.len(), g.len());
+            for (((oa, ob), (&gv, &x)), &y) in outs.zip(b) {
+                let (pa, pb) = f(x, y);
+                oa.write(gv * pa);
+                ob.write(gv * pb);
+            }
+        }
+        Seg::Splat(y) => {
+            for ((oa, ob), (&gv, &x)) in outs {
+                let (pa, pb) = f(x, y);
+                oa.write(gv * pa);
+                ob.write(gv * pb);
+            }
+        }
+    }
+}
+
+fn costly_unary(op: UnaryOp) -> bool {
+    matches!(op, UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::PowScalar(_))
+}
+
+/// Expands `$run!(closure)` once per unary op, the op a constant inside the closure (so each loop
+/// is monomorphic); `$args` are the closure's parameters, passed to `apply` or `derivative`.
+macro_rules! per_unary_op {
+    ($op:expr, $run:ident, $method:ident($($arg:ident),+)) => {
+        match $op {
+            UnaryOp::Neg => $run!(|$($arg: T),+| UnaryOp::Neg.$method($($arg),+)),
+            UnaryOp::Exp => $run!(|$($arg: T),+| UnaryOp::Exp.$method($($arg),+)),
+            UnaryOp::Log => $run!(|$($arg: T),+| UnaryOp::Log.$method($($arg),+)),
+            UnaryOp::Sqrt => $run!(|$($arg: T),+| UnaryOp::Sqrt.$method($($arg),+)),
+            UnaryOp::Abs => $run!(|$($arg: T),+| UnaryOp::Abs.$method($($arg),+)),
+            UnaryOp::Relu => $run!(|$($arg: T),+| UnaryOp::Relu.$method($($arg),+)),
+            UnaryOp::LeakyRelu(s) => $run!(move |$($arg: T),+| UnaryOp::LeakyRelu(s).$method($($arg),+)),
+            UnaryOp::Sigmoid => $run!(|$($arg: T),+| UnaryOp::Sigmoid.$method($($arg),+)),
+            UnaryOp::Tanh => $run!(|$($arg: T),+| UnaryOp::Tanh.$method($($arg),+)),
+            UnaryOp::Affine { mul, add } => $run!(move |$($arg: T),+| UnaryOp::Affine { mul, add }.$method($($arg),+)),
+            UnaryOp::PowScalar(e) => $run!(move |$($arg: T),+| UnaryOp::PowScalar(e).$method($($arg),+)),
+        }
+    };
+}
+
+/// `op(x)` for a contiguous `x`; `None` for other layouts.
+pub fn unary<T: Float>(op: UnaryOp, x: &[T], xl: &Layout) -> Option<Vec<T>> {
+    let x = &x[xl.contiguous_range()?];
+    let n = x.len();
+    let simd_fn = match op {
+        UnaryOp::Exp => Some(MapFn::Exp),
+        UnaryOp::Tanh => Some(MapFn::Tanh),
+        UnaryOp::Sigmoid => Some(MapFn::Sigmoid),
+        _ => None,
+    };
+    if let (Some(f), Some(xf)) = (simd_fn, as_f32(x)) {
+        return Some(build(n, 1, n >= PAR_MIN_COSTLY, |s, out: &mut [MaybeUninit<T>]| {
+            let out = as_f32_out(out).expect("T is f32");
+            map_uninit(simd::isa(), f, &xf[s..s + out.len()], out)
+        }));
+    }
+    let parallel = n >= if costly_unary(op) { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    macro_rules! run {
+        ($f:expr) => {{
+            let f = $f;
+            build(n, 1, parallel, |s, out| {
+                vectorized(
+                    #[inline(always)]
+                    || map1(&x[s..s + out.len()], out, f),
+                )
+            })
+        }};
+    }
+    Some(per_unary_op!(op, run, apply(v)))
+}
+
+/// `grad * f'(x, y)` for contiguous `x`, `y = f(x)` and `grad`; `None` for other layouts.
+pub fn unary_backward<T: Float>(
+    op: UnaryOp,
+    x: (&[T], &Layout),
+    y: (&[T], &Layout),
+    g: (&[T], &Layout),
+) -> Option<Vec<T>> {
+    let (x, y, g) = (&x.0[x.1.contiguous_range()?], &y.0[y.1.contiguous_range()?], &g.0[g.1.contiguous_range()?]);
+    let n = g.len();
+    assert!(x.len() == n && y.len() == n, "unary_backward: operands differ in length");
+    let parallel = n >= if matches!(op, UnaryOp::PowScalar(_) | UnaryOp::Log) { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    macro_rules! run {
+        ($f:expr) => {{
+            let f = $f;
+            build(n, 1, parallel, |s, out: &mut [MaybeUninit<T>]| {
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let e = s + out.len();
+                        for (((o, &xv), &yv), &gv) in out.iter_mut().zip(&x[s..e]).zip(&y[s..e]).zip(&g[s..e]) {
+                            o.write(gv * f(xv, yv));
+                        }
+                    },
+                )
+            })
+        }};
+    }
+    Some(per_unary_op!(op, run, derivative(a, b)))
+}
+
+/// Expands `$run!(closure)` once per binary op with the op a constant inside the closure.
+macro_rules! per_binary_op {
+    ($op:expr, $run:ident, $method:ident) => {
+        match $op {
+            BinaryOp::Add => $run!(|a: T, b: T| BinaryOp::Add.$method(a, b)),
+            BinaryOp::Sub => $run!(|a: T, b: T| BinaryOp::Sub.$method(a, b)),
+            BinaryOp::Mul => $run!(|a: T, b: T| BinaryOp::Mul.$method(a, b)),
+            BinaryOp::Div => $run!(|a: T, b: T| BinaryOp::Div.$method(a, b)),
+            BinaryOp::Pow => $run!(|a: T, b: T| BinaryOp::Pow.$method(a, b)),
+            BinaryOp::Maximum => $run!(|a: T, b: T| BinaryOp::Maximum.$method(a, b)),
+            BinaryOp::Minimum => $run!(|a: T, b: T| BinaryOp::Minimum.$method(a, b)),
+        }
+    };
+}
+
+/// The dense operand (as the output-sized slice), the other operand with its pattern, and whether
+/// they were swapped (the dense one is `b`). `None` unless at least one side is dense.
+#[allow(clippy::type_complexity)]
+fn dense_first<'a, T>(
+    n: usize,
+    a: (&'a [T], &Layout),
+    b: (&'a [T], &Layout),
+) -> Option<(&'a [T], &'a [T], Pattern, bool)> {
+    match (classify(a.1)?, classify(b.1)?) {
+        (Pattern::Dense(o), p) => Some((&a.0[o..o + n], b.0, p, false)),
+        (p, Pattern::Dense(o)) => Some((&b.0[o..o + n], a.0, p, true)),
+        _ => None,
+    }
+}
+
+/// `op(a, b)` with both layouts already broadcast to the output shape; `None` unless one operand is
+/// contiguous and the other contiguous, a broadcast row or column, or a scalar.
+pub fn binary<T: Float>(op: BinaryOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Option<Vec<T>> {
+    let n = al.elem_count();
+    let (d, o, p, swap) = dense_first(n, (a, al), (b, bl))?;
+    let parallel = n >= if op == BinaryOp::Pow { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    macro_rules! fill {
+        ($f:expr) => {
+            build(n, 1, parallel, |s, out: &mut [MaybeUninit<T>]| {
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let n = out.len();
+                        // The callback must inline too, or its loop is compiled without AVX.
+                        segments(
+                            o,
+                            p,
+                            s,
+                            n,
+                            #[inline(always)]
+                            |pos, len, b| map2(&d[s + pos..][..len], b, &mut out[pos..pos + len], $f),
+                        )
+                    },
+                )
+            })
+        };
+    }
+    macro_rules! run {
+        ($f:expr) => {{
+            let f = $f;
+            if swap {
+                fill!(move |x, y| f(y, x))
+            } else {
+                fill!(f)
+            }
+        }};
+    }
+    Some(per_binary_op!(op, run, apply))
+}
+
+/// Gradients w.r.t. `a` and `b` at the output shape; `None` unless `g` is contiguous and `a`, `b`
+/// form a pattern [`binary`] covers.
+pub fn binary_backward<T: Float>(
+    op: BinaryOp,
+    a: (&[T], &Layout),
+    b: (&[T], &Layout),
+    g: (&[T], &Layout),
+) -> Option<(Vec<T>, Vec<T>)> {
+    let g = &g.0[g.1.contiguous_range()?];
+    let n = g.len();
+    let (d, o, p, swap) = dense_first(n, a, b)?;
+    let parallel = n >= if op == BinaryOp::Pow { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    // `f(dense, other)` gives (d/d dense, d/d other); the outputs are swapped back at the end.
+    macro_rules! fill {
+        ($f:expr) => {
+            build2(n, parallel, |s, gd: &mut [MaybeUninit<T>], go: &mut [MaybeUninit<T>]| {
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let n = gd.len();
+                        segments(
+                            o,
+                            p,
+                            s,
+                            n,
+                            #[inline(always)]
+                            |pos, len, b| {
+                                let (gs, ds) = (&g[s + pos..][..len], &d[s + pos..][..len]);
+                                grad2(gs, ds, b, &mut gd[pos..pos + len], &mut go[pos..pos + len], $f)
+                            },
+                        )
+                    },
+                )
+            })
+        };
+    }
+    macro_rules! run {
+        ($f:expr) => {{
+            let f = $f;
+            if swap {
+                let (gb, ga) = fill!(move |x, y| {
+                    let (pa, pb) = f(y, x);
+                    (pb, pa)
+                });
+                (ga, gb)
+            } else {
+                fill!(f)
+            }
+        }};
+    }
+    Some(per_binary_op!(op, run, partials))
+}

@@ -1,0 +1,85 @@
+//! Tests of the fast softmax / log-softmax (`cpu.rs`) against the scalar reference, called
+//! directly: last axis of contiguous inputs (f64 forward exact, f32 within the SIMD exp's error,
+//! backward within the rounding of vectorised row sums), odd sizes, huge logits, fallbacks for a
+//! middle axis and transposed inputs, and sizes above the parallel threshold.
+
+use super::{axis_last, cpu, reference};
+use crate::elementwise::cpu_tests::{assert_close, rand, strided};
+use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
+
+/// Forward and backward of `x` along `axis`, fast against reference; `covered` = fast path applies.
+fn check<T: Float>(x: &Tensor, axis: usize, covered: bool) {
+    let perm = axis_last(x.rank(), axis);
+    let n = x.dims()[axis];
+    let xl = x.layout().permute(&perm).unwrap();
+    let ol = Layout::contiguous(x.shape().clone()).permute(&perm).unwrap();
+    let f32 = x.dtype() == DType::F32;
+    let eps = if f32 { f32::EPSILON as f64 } else { f64::EPSILON };
+    let g = Tensor::rand_uniform(x.shape().clone(), -1.0, 1.0, x.dtype(), &mut Rng::new(5));
+    let gl = g.layout().permute(&perm).unwrap();
+    for log in [false, true] {
+        let what = format!("log={log} {:?} axis {axis} of {:?}", x.dtype(), x.layout());
+        let y = x
+            .with_slice(|s: &[T], _| {
+                let want = reference::softmax(s, &xl, &ol, n, log);
+                match cpu::softmax(s, &xl, &ol, n, log) {
+                    // f64: the reference's exp and order, exact; f32: the SIMD exp and partial sums.
+                    Some(got) if f32 => assert_close(&got, &want, 1e-6, 1e-6, &what),
+                    Some(got) => assert_close(&got, &want, 0.0, 0.0, &what),
+                    None => assert!(!covered, "{what}: should take the fast path"),
+                }
+                assert!(covered || cpu::softmax(s, &xl, &ol, n, log).is_none(), "{what}: should fall back");
+                Tensor::from_vec(want, x.shape().clone()).unwrap()
+            })
+            .unwrap();
+        let yl = y.layout().permute(&perm).unwrap();
+        Tensor::with_slices(&[&y, &g], |v: &[(&[T], &Layout)]| {
+            let want = reference::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log);
+            let fast = cpu::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log);
+            // y and g are contiguous here: only the axis decides.
+            assert_eq!(fast.is_some(), ol.is_contiguous(), "{what} backward: fast path taken?");
+            if let Some(got) = fast {
+                // Row sums in partial sums: |error| <= n eps sum|g| (times |y| <= 1); exp on f32.
+                let abs = (n * n) as f64 * eps * 2.0 + if f32 { 4e-7 * n as f64 } else { 0.0 };
+                assert_close(&got, &want, 4.0 * eps, abs, &format!("{what} backward"));
+            }
+        })
+        .unwrap();
+        let through = if log { super::log_softmax(x, axis as isize) } else { super::softmax(x, axis as isize) };
+        let want = y.to_vec::<T>().unwrap();
+        assert_close(&through.unwrap().to_vec::<T>().unwrap(), &want, 1e-6, 1e-6, &what);
+    }
+}
+
+#[test]
+fn softmax_and_backward_match_reference() {
+    let mut rng = Rng::new(21);
+    for dtype in [DType::F32, DType::F64] {
+        for shape in [&[1][..], &[7], &[33], &[3, 7], &[33, 257], &[2, 3, 33], &[5, 1], &[4, 16]] {
+            let x = rand(shape, -8.0, 8.0, dtype, &mut rng);
+            let xs = strided(shape, -8.0, 8.0, dtype, &mut rng);
+            let last = shape.len() - 1;
+            crate::float_dispatch!(dtype, "test", T => {
+                check::<T>(&x, last, true);
+                check::<T>(&xs, last, xs.is_contiguous());
+                if last > 0 {
+                    // A middle / first axis: covered only if every later dim is 1.
+                    check::<T>(&x, 0, shape[1..].iter().all(|&d| d == 1));
+                }
+                Ok::<(), kiln_tensor::Error>(())
+            })
+            .unwrap();
+        }
+        // Huge logits stay finite; a row above the parallel threshold splits.
+        let big =
+            Tensor::from_vec(vec![1000.0, 0.0, -1000.0, 3.0, 88.0, -88.0], [2, 3]).unwrap().to_dtype(dtype).unwrap();
+        let rows = crate::elementwise::cpu::PAR_MIN_COSTLY / 257 + 3;
+        let large = rand(&[rows, 257], -8.0, 8.0, dtype, &mut rng);
+        crate::float_dispatch!(dtype, "test", T => {
+            check::<T>(&big, 1, true);
+            check::<T>(&large, 1, true);
+            Ok::<(), kiln_tensor::Error>(())
+        })
+        .unwrap();
+    }
+}
