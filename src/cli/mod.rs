@@ -1,5 +1,6 @@
 //! Subcommand definitions (clap) and dispatch. Each subcommand's work is in its own file.
 
+mod bench;
 mod data;
 mod device;
 mod eval;
@@ -35,6 +36,8 @@ enum Command {
     Data(data::DataArgs),
     /// Parameter table and the autograd graph of one training step (Graphviz DOT).
     Inspect(inspect::InspectArgs),
+    /// Benchmarks: `kiln bench step <gan|cnn|sentiment>` times whole training steps.
+    Bench(bench::BenchArgs),
 }
 
 /// Options every command that computes shares.
@@ -69,5 +72,6 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Sample(a) => sample::run(a),
         Command::Data(a) => data::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

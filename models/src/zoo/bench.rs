@@ -1,0 +1,221 @@
+//! Step-time benchmarks of the three workloads (DESIGN.md §6): each [`Workload`] builds the zoo's
+//! model and optimizer and returns a closure that runs one whole training step on fixed random data
+//! of the workload's exact shapes, plus the median / min summary the CLI and CI report.
+//!
+//! The data is drawn once, so a step times the engine and not the random-number generator; the GAN
+//! step still draws its noise inside, as training does. `benches/pytorch/workloads.py` is the
+//! PyTorch twin of these definitions and must stay in step with them.
+
+use super::classifier::Objective;
+use super::cnn::{self, CnnVariant};
+use super::gan::{self, step::GanState};
+use super::run::RunError;
+use super::sentiment::{self, SentimentNet};
+use crate::nn::{self, Module};
+use crate::optim::{Adam, Optimizer};
+use kiln_autograd::{backward, Var};
+use kiln_tensor::{DType, Result, Rng, Tensor};
+use std::str::FromStr;
+
+/// W3's sequence length.
+pub const SEQ_LEN: usize = 256;
+/// W3's embedding rows: the 20,000 words plus PAD (0) and OOV (1).
+pub const VOCAB_SIZE: usize = sentiment::VOCAB_WORDS + 2;
+
+/// One of the three benchmark workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// W1: D update on 64 real + 64 fake, then G update on 64 fresh noise vectors.
+    Gan,
+    /// W2: the plain CIFAR-10 CNN, batch 64 of 3x32x32, cross-entropy, Adam 1e-3.
+    Cnn,
+    /// W3: the BiLSTM, batch 32 of 256 tokens, BCE with logits, Adam 1e-3.
+    Sentiment,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Gan, Workload::Cnn, Workload::Sentiment];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Gan => "gan",
+            Workload::Cnn => "cnn",
+            Workload::Sentiment => "sentiment",
+        }
+    }
+
+    /// Samples per step (the batch of DESIGN.md §6).
+    pub fn batch(self) -> usize {
+        match self {
+            Workload::Gan => gan::DEFAULT_BATCH,
+            Workload::Cnn => cnn::DEFAULT_BATCH,
+            Workload::Sentiment => sentiment::DEFAULT_BATCH,
+        }
+    }
+
+    /// What a sample is, for "N <unit>/s".
+    pub fn unit(self) -> &'static str {
+        match self {
+            Workload::Gan | Workload::Cnn => "images",
+            Workload::Sentiment => "sequences",
+        }
+    }
+
+    /// A fresh model, optimizer and random batch (all from `seed`), as a closure running one
+    /// training step per call and returning its loss (for the GAN, the discriminator's).
+    pub fn step_fn(self, seed: u64) -> Result<Box<dyn FnMut() -> Result<f32>>> {
+        let mut rng = Rng::new(seed);
+        match self {
+            Workload::Gan => gan_step(&mut rng),
+            Workload::Cnn => {
+                let net = cnn::model(CnnVariant::Plain, &mut rng);
+                let b = self.batch();
+                let x = Tensor::randn([b, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
+                let y = Tensor::from_vec((0..b).map(|_| rng.below(10) as i64).collect::<Vec<_>>(), [b])?;
+                classifier_step(Box::new(net), Objective::CrossEntropy, x, y, cnn::DEFAULT_LR)
+            }
+            Workload::Sentiment => {
+                let net = SentimentNet::new(VOCAB_SIZE, &mut rng)?;
+                let b = self.batch();
+                // Word ids only (never PAD), so every sequence is full length and the masked LSTM
+                // runs all 256 steps in both directions.
+                let ids: Vec<i64> = (0..b * SEQ_LEN).map(|_| 2 + rng.below(sentiment::VOCAB_WORDS) as i64).collect();
+                let x = Tensor::from_vec(ids, [b, SEQ_LEN])?;
+                let y = Tensor::from_vec((0..b).map(|_| rng.below(2) as i64).collect::<Vec<_>>(), [b])?;
+                classifier_step(Box::new(net), Objective::BinaryLogits, x, y, sentiment::DEFAULT_LR)
+            }
+        }
+    }
+}
+
+impl FromStr for Workload {
+    type Err = RunError;
+    fn from_str(s: &str) -> std::result::Result<Workload, RunError> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| RunError::Invalid(format!("unknown workload `{s}` (expected gan, cnn or sentiment)")))
+    }
+}
+
+/// W1 through `gan::step::train_step`, the step training runs; real images uniform in [-1, 1].
+fn gan_step(rng: &mut Rng) -> Result<Box<dyn FnMut() -> Result<f32>>> {
+    let (g, d) = gan::build(rng.next_u64());
+    let mut opt_g = Adam::new(nn::parameters(&g), gan::DEFAULT_LR, gan::BETAS, 0.0);
+    let mut opt_d = Adam::new(nn::parameters(&d), gan::DEFAULT_LR, gan::BETAS, 0.0);
+    let real = Tensor::rand_uniform([gan::DEFAULT_BATCH, gan::model::IMAGE_DIM], -1.0, 1.0, DType::F32, rng);
+    let mut rng = Rng::new(rng.next_u64());
+    Ok(Box::new(move || {
+        let mut state = GanState { generator: &g, discriminator: &d, opt_g: &mut opt_g, opt_d: &mut opt_d };
+        Ok(gan::step::train_step(&mut state, &real, &mut rng)?.0)
+    }))
+}
+
+/// W2 / W3: the body of the shared classifier loop (`classifier::ClassifierRun`): forward, loss
+/// (with the accuracy count training also does), backward, Adam (betas 0.9 / 0.999).
+fn classifier_step(
+    net: Box<dyn Module>,
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    lr: f64,
+) -> Result<Box<dyn FnMut() -> Result<f32>>> {
+    let mut opt = Adam::new(nn::parameters(net.as_ref()), lr, (0.9, 0.999), 0.0);
+    net.set_training(true);
+    Ok(Box::new(move || {
+        let logits = net.forward(&Var::constant(x.clone()))?;
+        let (loss, _correct) = objective.loss_and_correct(&logits, &y).map_err(|e| match e {
+            RunError::Tensor(e) => e,
+            other => kiln_tensor::Error::invalid("bench", other.to_string()),
+        })?;
+        opt.step(&backward(&loss)?)?;
+        loss.tensor().to_scalar::<f32>()
+    }))
+}
+
+/// Median and minimum of per-step times.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub steps: usize,
+}
+
+impl StepStats {
+    /// Summarises `ms` (one entry per step; the median of an even count is the mean of the middle two).
+    pub fn of(ms: &[f64]) -> Option<StepStats> {
+        if ms.is_empty() {
+            return None;
+        }
+        let mut v = ms.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median_ms = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        Some(StepStats { median_ms, min_ms: v[0], steps: n })
+    }
+
+    /// Samples per second at the median step time.
+    pub fn per_second(&self, batch: usize) -> f64 {
+        batch as f64 * 1000.0 / self.median_ms
+    }
+}
+
+/// Runs `warmup` untimed steps, then `steps` timed ones; returns each timed step in milliseconds.
+/// A non-finite loss is an error (a benchmark of a diverged model measures nothing useful).
+pub fn time_steps(step: &mut dyn FnMut() -> Result<f32>, warmup: usize, steps: usize) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        step()?;
+    }
+    let mut ms = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let start = std::time::Instant::now();
+        let loss = step()?;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+        if !loss.is_finite() {
+            return Err(kiln_tensor::Error::invalid("bench", format!("step loss {loss} is not finite")));
+        }
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_median_and_min() {
+        let s = StepStats::of(&[5.0, 1.0, 3.0]).unwrap();
+        assert_eq!((s.median_ms, s.min_ms, s.steps), (3.0, 1.0, 3));
+        let s = StepStats::of(&[4.0, 1.0, 2.0, 10.0]).unwrap();
+        assert_eq!((s.median_ms, s.min_ms, s.steps), (3.0, 1.0, 4));
+        assert_eq!(s.per_second(6), 2000.0);
+        assert!(StepStats::of(&[]).is_none());
+    }
+
+    #[test]
+    fn workload_names_round_trip() {
+        for w in Workload::ALL {
+            assert_eq!(w.name().parse::<Workload>().unwrap(), w);
+        }
+        assert!("lenet".parse::<Workload>().is_err());
+        assert_eq!([Workload::Gan.batch(), Workload::Cnn.batch(), Workload::Sentiment.batch()], [64, 64, 32]);
+    }
+
+    /// The GAN step trains: the discriminator, on one fixed real batch, gets better at telling it
+    /// from the generator's output over a few steps.
+    #[test]
+    fn gan_step_trains_discriminator() {
+        let mut step = Workload::Gan.step_fn(7).unwrap();
+        let losses: Vec<f32> = (0..6).map(|_| step().unwrap()).collect();
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+        assert!(losses[5] < losses[0], "discriminator loss did not fall: {losses:?}");
+    }
+
+    /// The CNN step trains: on one fixed batch the loss falls.
+    #[test]
+    fn cnn_step_trains() {
+        let mut step = Workload::Cnn.step_fn(7).unwrap();
+        let losses: Vec<f32> = (0..4).map(|_| step().unwrap()).collect();
+        assert!(losses[3] < losses[0], "cnn loss did not fall: {losses:?}");
+    }
+}

@@ -1,0 +1,207 @@
+//! `kiln bench step <gan|cnn|sentiment>`: times whole training steps of W1 / W2 / W3 on random data
+//! (`kiln::models::zoo::bench`), optionally alternating with the PyTorch twin of each step
+//! (`benches/pytorch/workloads.py`, embedded in the binary) and printing the ratio.
+
+use clap::{Args, Subcommand};
+use kiln::models::zoo::bench::{time_steps, StepStats, Workload};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::CliResult;
+
+/// The PyTorch reference, piped to the interpreter so the binary needs no source tree.
+const PYTORCH_SCRIPT: &str = include_str!("../../benches/pytorch/workloads.py");
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time whole training steps of a workload (W1 gan, W2 cnn, W3 sentiment) on random data.
+    Step(StepArgs),
+}
+
+#[derive(Args)]
+pub struct StepArgs {
+    /// gan, cnn or sentiment.
+    workload: String,
+    /// Timed steps, per round with --compare-pytorch (default: 20 gan, 10 cnn, 5 sentiment).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Untimed steps first (per PyTorch run; once for kiln, whose model persists across rounds).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Worker threads for kiln's kernels and for PyTorch (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One JSON line: {"workload", "median_ms", "min_ms", "steps", "threads"}.
+    #[arg(long)]
+    json: bool,
+    /// Also run benches/pytorch/workloads.py with $KILN_PYTHON (else python3), alternating runs.
+    #[arg(long)]
+    compare_pytorch: bool,
+    /// Rounds of kiln then PyTorch with --compare-pytorch.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+pub fn run(a: BenchArgs) -> CliResult<()> {
+    match a.command {
+        BenchCommand::Step(s) => step(s),
+    }
+}
+
+/// A timing of a debug build would be 10-50x off (candle #1383); only CI's smoke run may use one.
+fn check_release(steps: usize) -> CliResult<()> {
+    if !cfg!(debug_assertions) {
+        return Ok(());
+    }
+    if std::env::var("KILN_BENCH_ALLOW_DEBUG").as_deref() == Ok("1") && steps <= 2 {
+        eprintln!("warning: debug build; step times are meaningless (KILN_BENCH_ALLOW_DEBUG=1 smoke run)");
+        return Ok(());
+    }
+    Err("kiln bench refuses to time a debug build; use `cargo run --release -- bench step ...` \
+         (a smoke run of --steps 2 is allowed with KILN_BENCH_ALLOW_DEBUG=1)"
+        .into())
+}
+
+fn step(a: StepArgs) -> CliResult<()> {
+    let workload: Workload = a.workload.parse()?;
+    // Enough steps for a steady median without making the slow workload (W3) take minutes a round.
+    let steps = a.steps.unwrap_or(match workload {
+        Workload::Gan => 20,
+        Workload::Cnn => 10,
+        Workload::Sentiment => 5,
+    });
+    if steps == 0 || a.rounds == 0 {
+        return Err("--steps and --rounds must be at least 1".into());
+    }
+    check_release(steps)?;
+    if let Some(n) = a.threads {
+        let n = n.max(1);
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
+        // The matrixmultiply GEMM keeps its own pool, sized once from this variable on first use.
+        if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+            std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+        }
+    }
+    let threads = rayon::current_num_threads();
+    let python = a.compare_pytorch.then(|| std::env::var("KILN_PYTHON").unwrap_or_else(|_| "python3".into()));
+    let torch = match &python {
+        Some(py) => match torch_version(py) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                eprintln!("--compare-pytorch: {why}; printing kiln's numbers only");
+                None
+            }
+        },
+        None => None,
+    };
+
+    let mut kiln_step = workload.step_fn(0)?;
+    time_steps(&mut kiln_step, a.warmup, 0)?;
+    let rounds = if torch.is_some() { a.rounds } else { 1 };
+    let (mut kiln_ms, mut torch_ms) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let k = time_steps(&mut kiln_step, 0, steps)?;
+        let kr = StepStats::of(&k).ok_or("no steps timed")?;
+        kiln_ms.extend(k);
+        if let (Some(py), Some(_)) = (&python, &torch) {
+            let t = run_pytorch(py, workload, steps, a.warmup, threads)?;
+            let tr = StepStats::of(&t).ok_or("PyTorch timed no steps")?;
+            torch_ms.extend(t);
+            if !a.json {
+                eprintln!(
+                    "round {round}/{rounds}: kiln {:.2} ms, PyTorch {:.2} ms (median of {} steps)",
+                    kr.median_ms, tr.median_ms, steps
+                );
+            }
+        }
+    }
+    let kiln = StepStats::of(&kiln_ms).ok_or("no steps timed")?;
+    let pytorch = StepStats::of(&torch_ms);
+    report(workload, &kiln, pytorch.as_ref().zip(torch.as_deref()), threads, a.warmup, a.json);
+    Ok(())
+}
+
+fn report(w: Workload, kiln: &StepStats, torch: Option<(&StepStats, &str)>, threads: usize, warmup: usize, js: bool) {
+    let ratio = torch.map(|(t, _)| kiln.median_ms / t.median_ms);
+    if js {
+        let mut line = json!({
+            "workload": w.name(), "median_ms": kiln.median_ms, "min_ms": kiln.min_ms,
+            "steps": kiln.steps, "threads": threads,
+        });
+        if let Some((t, version)) = torch {
+            line["pytorch"] =
+                json!({ "median_ms": t.median_ms, "min_ms": t.min_ms, "steps": t.steps, "torch": version });
+            line["ratio"] = json!(ratio);
+            line["ratio_min"] = json!(kiln.min_ms / t.min_ms);
+        }
+        println!("{line}");
+        return;
+    }
+    let line = |who: &str, s: &StepStats| {
+        format!(
+            "{who:<16} median {:>9.2} ms/step   min {:>9.2} ms   {:>8.1} {}/s",
+            s.median_ms,
+            s.min_ms,
+            s.per_second(w.batch()),
+            w.unit()
+        )
+    };
+    println!(
+        "{} (batch {}), {} timed steps after {} warmup, {} threads",
+        w.name(),
+        w.batch(),
+        kiln.steps,
+        warmup,
+        threads
+    );
+    println!("{}", line("kiln", kiln));
+    if let (Some((t, version)), Some(r)) = (torch, ratio) {
+        println!("{}", line(&format!("PyTorch {version}"), t));
+        // On a loaded machine the minimum is the steadier of the two (PyTorch's OpenMP threads
+        // spin at barriers and suffer most from sharing cores).
+        println!("kiln / PyTorch   {r:.2}x median, {:.2}x min (below 1: kiln is faster)", kiln.min_ms / t.min_ms);
+    }
+}
+
+/// The torch version `python` imports, or why it cannot.
+fn torch_version(python: &str) -> Result<String, String> {
+    let out = Command::new(python)
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .map_err(|e| format!("cannot run `{python}` ({e}); set KILN_PYTHON to a python with torch"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("").trim().to_string();
+        return Err(format!("torch is not importable by `{python}` ({last}); set KILN_PYTHON to a python with torch"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// One run of the PyTorch script (a fresh process, its own warmup); its per-step times in ms.
+fn run_pytorch(python: &str, w: Workload, steps: usize, warmup: usize, threads: usize) -> CliResult<Vec<f64>> {
+    let mut child = Command::new(python)
+        .arg("-")
+        .arg(w.name())
+        .args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string(), "--threads", &threads.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    child.stdin.take().ok_or("no stdin for python")?.write_all(PYTORCH_SCRIPT.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(format!("the PyTorch benchmark failed ({})", out.status).into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().ok_or("the PyTorch benchmark printed nothing")?;
+    let v: Value = serde_json::from_str(last).map_err(|e| format!("PyTorch benchmark output `{last}`: {e}"))?;
+    let times = v["times_ms"].as_array().ok_or_else(|| format!("no times_ms in `{last}`"))?;
+    Ok(times.iter().filter_map(Value::as_f64).collect())
+}
