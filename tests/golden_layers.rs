@@ -8,6 +8,9 @@
 //! state buffers after each step. Everything must match to `|got - want| <= 1e-5 * max(1, |want|)`;
 //! an unknown module or optimizer fails the test. This file only reads the golden data.
 
+mod common;
+
+use common::{worst_error, TOLERANCE};
 use kiln::autograd::{backward, GradStore, Var};
 use kiln::models::nn::{
     self, BatchNorm2d, Conv2d, Dropout, Embedding, LayerNorm, Linear, Lstm, LstmConfig, MaxPool2d, Module,
@@ -18,7 +21,6 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt::Display;
 
-const TOLERANCE: f64 = 1e-5;
 /// Every layer and optimizer the acceptance list names must have at least one case.
 const REQUIRED: [&str; 11] = [
     "linear",
@@ -165,22 +167,6 @@ impl Attrs<'_> {
 }
 
 /// Worst `|got - want| / max(1, |want|)` over a tensor, after checking the shape.
-fn worst_error(what: &str, got: &Tensor, want_shape: &[usize], want: &[f64]) -> Outcome<f64> {
-    if got.dims() != want_shape {
-        return Err(format!("{what}: shape {:?}, want {:?}", got.dims(), want_shape));
-    }
-    let got = got.to_vec_f64().ctx(what)?;
-    if got.len() != want.len() {
-        return Err(format!("{what}: {} values, golden file has {}", got.len(), want.len()));
-    }
-    let mut worst: f64 = 0.0;
-    for (g, w) in got.iter().zip(want) {
-        let err = (g - w).abs() / w.abs().max(1.0);
-        worst = if err.is_nan() { f64::INFINITY } else { worst.max(err) };
-    }
-    Ok(worst)
-}
-
 /// Overwrites a parameter's or buffer's storage with golden values (it must own a dense f32 storage).
 fn overwrite(what: &str, target: &Tensor, want: &Named) -> Outcome<()> {
     if target.dims() != want.shape.as_slice() {

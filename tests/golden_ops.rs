@@ -4,11 +4,13 @@
 //! with `"grad": true` must match to `|got - want| <= 1e-5 * max(1, |want|)`. An unknown op name
 //! fails the test, so every case is exercised. This file only reads the golden data, never writes it.
 
+mod common;
+
+use common::{worst_error, TOLERANCE};
 use kiln::autograd::{backward_with, bce, bce_with_logits, cat, cross_entropy, mse, stack, where_cond, Var};
 use kiln::tensor::{Result, Shape, Tensor};
 use serde::Deserialize;
 
-const TOLERANCE: f64 = 1e-5;
 const MIN_CASES: usize = 25;
 
 #[derive(Deserialize)]
@@ -193,24 +195,12 @@ fn chain_mlp(x: &Var, w1: &Var, b1: &Var, w2: &Var) -> Result<Var> {
 }
 
 /// Worst `|got - want| / max(1, |want|)` over a tensor, after checking the shape.
-fn worst_error(what: &str, got: &Tensor, want: &Data) -> std::result::Result<f64, String> {
-    if got.dims() != want.shape.as_slice() {
-        return Err(format!("{what}: shape {:?}, want {:?}", got.dims(), want.shape));
-    }
-    let got = got.to_vec_f64().map_err(|e| format!("{what}: {e}"))?;
-    let mut worst: f64 = 0.0;
-    for (g, w) in got.iter().zip(&want.data) {
-        let err = (g - w).abs() / w.abs().max(1.0);
-        worst = if err.is_nan() { f64::INFINITY } else { worst.max(err) };
-    }
-    Ok(worst)
-}
-
 /// Runs one case; returns the worst scaled error per compared tensor (output first).
 fn run(case: &Case) -> std::result::Result<Vec<(String, f64)>, String> {
     let args = case.args().map_err(|e| format!("{}: {e}", case.name))?;
     let out = case.forward(&args)?;
-    let mut errors = vec![("output".to_string(), worst_error("output", out.tensor(), &case.output)?)];
+    let mut errors =
+        vec![("output".to_string(), worst_error("output", out.tensor(), &case.output.shape, &case.output.data)?)];
     let upstream = f32_tensor(&case.upstream.data, &case.upstream.shape).map_err(|e| e.to_string())?;
     let grads = backward_with(&out, upstream).map_err(|e| format!("{}: backward: {e}", case.name))?;
     if case.grads.len() != args.len() {
@@ -221,7 +211,7 @@ fn run(case: &Case) -> std::result::Result<Vec<(String, f64)>, String> {
         match (arg, want) {
             (Arg::Var(v), Some(want)) => {
                 let got = grads.get(v).ok_or_else(|| format!("{}: no gradient for input {i}", case.name))?;
-                errors.push((what.clone(), worst_error(&what, got, want)?));
+                errors.push((what.clone(), worst_error(&what, got, &want.shape, &want.data)?));
             }
             (Arg::Var(v), None) if v.requires_grad() => {
                 return Err(format!("{}: input {i} has no golden grad", case.name))
