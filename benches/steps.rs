@@ -13,6 +13,8 @@ use kiln::models::zoo::bench::Workload;
 use std::time::Duration;
 
 fn steps(c: &mut Criterion) {
+    // As the `kiln` binary does: keep freed memory for the next step (see kiln_tensor::alloc).
+    kiln::tensor::alloc::keep_freed_memory();
     let mut group = c.benchmark_group("step");
     // A W3 step takes a sizeable fraction of a second: few samples, long enough to collect them.
     group.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(3));

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    kiln_tensor::alloc::keep_freed_memory();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -26,7 +26,9 @@ pub use no_grad::{is_grad_enabled, no_grad, NoGradGuard};
 pub use op::Op;
 pub use ops::join::{cat, stack};
 pub use ops::loss::{bce, bce_with_logits, cross_entropy, mse};
+pub use ops::recurrent::lstm_sequence;
 pub use ops::select::where_cond;
 pub use var::{Var, VarId, WeakVar};
 
 pub use kiln_kernels::elementwise::{BinaryOp, UnaryOp};
+pub use kiln_kernels::lstm::Steps as LstmSteps;

@@ -8,6 +8,7 @@
 
 use crate::var::Var;
 use kiln_kernels::elementwise::{BinaryOp, UnaryOp};
+use kiln_kernels::lstm::Steps;
 use kiln_tensor::{Shape, Tensor};
 
 #[derive(Clone)]
@@ -106,6 +107,12 @@ pub enum Op {
         axis: usize,
         indices: Tensor,
     },
+    /// `index_select(weight, 0, ids)` whose backward skips row `padding_idx`; `ids` is 1-D.
+    Embedding {
+        weight: Var,
+        ids: Tensor,
+        padding_idx: Option<usize>,
+    },
     Gather {
         x: Var,
         axis: usize,
@@ -156,6 +163,16 @@ pub enum Op {
         x: Var,
     },
 
+    // ---- recurrence ----------------------------------------------------------------------------
+    /// One LSTM direction over a whole sequence; the output is the per-step states `[B, T, 2H]`
+    /// and `gates` the activated gates the backward pass reads.
+    LstmSequence {
+        proj: Var,
+        w_hh: Var,
+        steps: Steps,
+        gates: Tensor,
+    },
+
     // ---- fused losses (mean-reduced scalars) --------------------------------------------------
     CrossEntropy {
         logits: Var,
@@ -195,6 +212,7 @@ impl Op {
             Op::Conv2d { .. } => "conv2d",
             Op::MaxPool2d { .. } => "max_pool2d",
             Op::IndexSelect { .. } => "index_select",
+            Op::Embedding { .. } => "embedding",
             Op::Gather { .. } => "gather",
             Op::Cat { .. } => "cat",
             Op::Stack { .. } => "stack",
@@ -206,6 +224,7 @@ impl Op {
             Op::Squeeze { .. } => "squeeze",
             Op::Unsqueeze { .. } => "unsqueeze",
             Op::Contiguous { .. } => "contiguous",
+            Op::LstmSequence { .. } => "lstm_sequence",
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::Bce { .. } => "bce",
             Op::BceWithLogits { .. } => "bce_with_logits",
@@ -229,6 +248,7 @@ impl Op {
             | Op::MaxPool2d { x, .. }
             | Op::IndexSelect { x, .. }
             | Op::Gather { x, .. }
+            | Op::Embedding { weight: x, .. }
             | Op::Transpose { x, .. }
             | Op::Permute { x, .. }
             | Op::Narrow { x, .. }
@@ -240,6 +260,7 @@ impl Op {
             | Op::CrossEntropy { logits: x, .. } => vec![x],
             Op::Binary { a, b, .. } | Op::Where { a, b, .. } | Op::Matmul { a, b } | Op::Mse { a, b } => vec![a, b],
             Op::Bce { p, y } => vec![p, y],
+            Op::LstmSequence { proj, w_hh, .. } => vec![proj, w_hh],
             Op::BceWithLogits { x, y } => vec![x, y],
             Op::Conv2d { x, w, bias, .. } => [Some(x), Some(w), bias.as_ref()].into_iter().flatten().collect(),
             Op::Cat { xs, .. } | Op::Stack { xs, .. } => xs.iter().collect(),

@@ -15,6 +15,7 @@ pub mod embedding;
 pub mod gemm;
 pub mod join;
 pub mod loss;
+pub mod lstm;
 pub mod matmul;
 pub mod optim;
 pub mod pool;

@@ -6,6 +6,7 @@
 //! every computation lives in `kiln-kernels`; here is only what a layout needs (strided copies,
 //! dtype conversion) and construction (including the seeded [`Rng`]).
 
+pub mod alloc;
 mod copy;
 mod device;
 mod dtype;

@@ -7,6 +7,7 @@ pub(crate) mod join;
 pub(crate) mod linalg;
 pub(crate) mod loss;
 mod overloads;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod select;
 pub(crate) mod view;

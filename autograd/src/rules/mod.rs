@@ -11,6 +11,7 @@ mod elementwise;
 mod index;
 mod loss;
 mod matmul;
+mod recurrent;
 mod reduce;
 mod view;
 
@@ -39,6 +40,7 @@ pub(crate) fn input_grads(op: &Op, out: &Tensor, grad: &Tensor) -> Result<Grads>
         Op::Conv2d { x, w, bias, stride, padding } => conv::conv2d(x, w, bias.as_ref(), *stride, *padding, grad),
         Op::MaxPool2d { x, indices, .. } => conv::max_pool2d(x, indices, grad),
         Op::IndexSelect { x, axis, indices } => index::index_select(x, *axis, indices, grad),
+        Op::Embedding { weight, ids, padding_idx } => index::embedding(weight, ids, *padding_idx, grad),
         Op::Gather { x, axis, index } => index::gather(x, *axis, index, grad),
         Op::Cat { xs, axis } => index::cat(xs, *axis, grad),
         Op::Stack { xs, axis } => index::stack(xs, *axis, grad),
@@ -50,6 +52,7 @@ pub(crate) fn input_grads(op: &Op, out: &Tensor, grad: &Tensor) -> Result<Grads>
         Op::Squeeze { x, axis } => view::squeeze(x, *axis, grad),
         Op::Unsqueeze { x, axis } => view::unsqueeze(x, *axis, grad),
         Op::Contiguous { x } => view::contiguous(x, grad),
+        Op::LstmSequence { proj, w_hh, steps, gates } => recurrent::lstm_sequence(proj, w_hh, steps, gates, out, grad),
         Op::CrossEntropy { logits, targets } => loss::cross_entropy(logits, targets, grad),
         Op::Bce { p, y } => loss::bce(p, y, grad),
         Op::BceWithLogits { x, y } => loss::bce_with_logits(x, y, grad),

@@ -7,7 +7,7 @@ pub mod reference;
 
 use crate::join::element_dispatch;
 use crate::{check, float_dispatch};
-use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
+use kiln_tensor::{Error, Float, Layout, Result, Shape, Tensor};
 
 /// A 1-D index tensor, read and range-checked against `bound`.
 fn index_list(op: &'static str, x_shape: &Shape, indices: &Tensor, bound: usize) -> Result<Vec<usize>> {
@@ -35,18 +35,44 @@ pub fn index_select(x: &Tensor, axis: isize, indices: &Tensor) -> Result<Tensor>
 /// Zeros of `shape` (dtype of `src`) with slice `i` of `src` along `axis` added at `indices[i]`:
 /// the backward of [`index_select`]; repeated indices accumulate.
 pub fn index_add(shape: &Shape, axis: isize, indices: &Tensor, src: &Tensor) -> Result<Tensor> {
-    const OP: &str = "index_add";
-    check::float_dtype(OP, src)?;
-    check::same_device(OP, src, indices)?;
-    let a = shape.resolve_axis(axis, OP)?;
-    let idx = index_list(OP, shape, indices, shape.dims()[a])?;
+    index_add_except("index_add", shape, axis, indices, src, None)
+}
+
+/// The backward of an embedding lookup `index_select(table, 0, ids)` with PyTorch's `padding_idx`:
+/// [`index_add`] along axis 0, except that row `padding_idx` of the table gets no gradient.
+pub fn embedding_backward(table: &Shape, ids: &Tensor, grad: &Tensor, padding_idx: Option<usize>) -> Result<Tensor> {
+    index_add_except("embedding_backward", table, 0, ids, grad, padding_idx)
+}
+
+/// [`index_add`], then slice `skip` along `axis` set back to zero.
+fn index_add_except(
+    op: &'static str,
+    shape: &Shape,
+    axis: isize,
+    indices: &Tensor,
+    src: &Tensor,
+    skip: Option<usize>,
+) -> Result<Tensor> {
+    check::float_dtype(op, src)?;
+    check::same_device(op, src, indices)?;
+    let a = shape.resolve_axis(axis, op)?;
+    let idx = index_list(op, shape, indices, shape.dims()[a])?;
     let mut expected = shape.dims().to_vec();
     expected[a] = idx.len();
     if src.dims() != expected {
-        return Err(Error::ShapeMismatch { op: OP, lhs: shape.clone(), rhs: src.shape().clone() });
+        return Err(Error::ShapeMismatch { op, lhs: shape.clone(), rhs: src.shape().clone() });
     }
-    float_dispatch!(src.dtype(), OP, T => {
-        let out = src.with_slice(|s: &[T], l| reference::index_add(shape.dims(), a, &idx, s, l))?;
+    if let Some(p) = skip.filter(|&p| p >= shape.dims()[a]) {
+        return Err(Error::invalid(op, format!("padding index {p} is outside a table of shape {shape}")));
+    }
+    float_dispatch!(src.dtype(), op, T => {
+        let mut out = src.with_slice(|s: &[T], l| reference::index_add(shape.dims(), a, &idx, s, l))?;
+        if let Some(p) = skip {
+            let (n, inner) = (shape.dims()[a], shape.dims()[a + 1..].iter().product::<usize>());
+            for block in out.chunks_mut(n * inner) {
+                block[p * inner..(p + 1) * inner].fill(<T as Float>::ZERO);
+            }
+        }
         Tensor::from_vec(out, shape)
     })
 }

@@ -116,3 +116,16 @@ fn bad_arguments_are_typed_errors() {
     assert!(matches!(scatter_add(&shape, 0, &i(&[3, 0], &[1, 2]), &src), Err(Error::InvalidArgument { .. })));
     assert!(matches!(scatter_add(&shape, 5, &i(&[0, 0], &[1, 2]), &src), Err(Error::AxisOutOfRange { .. })));
 }
+
+#[test]
+fn embedding_backward_is_index_add_with_the_padding_row_left_zero() {
+    let shape: Shape = [4, 2].into();
+    let ids = i(&[1, 0, 1, 3, 0], &[5]);
+    let g = f(&[1., 2., 3., 4., 5., 6., 7., 8., 9., 10.], &[5, 2]);
+    let full = index_add(&shape, 0, &ids, &g).unwrap().to_vec::<f64>().unwrap();
+    assert_eq!(embedding_backward(&shape, &ids, &g, None).unwrap().to_vec::<f64>().unwrap(), full);
+    let padded = embedding_backward(&shape, &ids, &g, Some(1)).unwrap().to_vec::<f64>().unwrap();
+    assert_eq!(padded, [full[0], full[1], 0., 0., full[4], full[5], full[6], full[7]]);
+    let e = embedding_backward(&shape, &ids, &g, Some(4)).err().unwrap().to_string();
+    assert!(e.contains("padding index 4") && e.contains("[4, 2]"), "{e}");
+}

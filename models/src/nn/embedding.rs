@@ -1,7 +1,7 @@
 //! Embedding: a [num_embeddings, dim] table looked up by integer ids. With a padding index the
 //! padding row starts at zero and receives no gradient, but is returned as stored (as PyTorch does:
-//! a loaded table may hold a non-zero pad row): rows at padding positions come from a detached copy
-//! through `where`, which keeps the rule in the autograd's hands.
+//! a loaded table may hold a non-zero pad row). The lookup is the autograd's `embedding` op, whose
+//! backward skips the padding row.
 
 use super::{join_name, Module};
 use kiln_autograd::Var;
@@ -27,20 +27,7 @@ impl Embedding {
 
     /// Rows of the table for `ids` (i64 or u32, any shape): output shape `ids.shape + [dim]`.
     pub fn lookup(&self, ids: &Tensor) -> Result<Var> {
-        let dim = self.weight.dims()[1];
-        let flat = ids.flatten_all()?;
-        let rows = self.weight.index_select(0, &flat)?;
-        let rows = match self.padding_idx {
-            None => rows,
-            Some(p) => {
-                let keep: Vec<u32> = flat.to_vec_f64()?.iter().map(|&i| u32::from(i as usize != p)).collect();
-                let n = keep.len();
-                rows.where_cond(&Tensor::from_vec(keep, [n, 1])?, &rows.detach())?
-            }
-        };
-        let mut shape = ids.dims().to_vec();
-        shape.push(dim);
-        rows.reshape(shape)
+        self.weight.embedding(ids, self.padding_idx)
     }
 }
 

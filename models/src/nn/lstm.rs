@@ -1,13 +1,14 @@
 //! LSTM, batch-first, uni- or bidirectional, multi-layer, with PyTorch's parameter names and gate
 //! order (i, f, g, o): `weight_ih_l{k}[_reverse]` [4H, in], `weight_hh_l{k}[_reverse]` [4H, H] and
-//! the two biases. The input projection of all time steps is one matmul; each step then adds
-//! `h W_hh^T` and updates the cell. Optional per-sequence lengths give packed-sequence behaviour:
-//! steps past a sequence's end leave its state unchanged and output zeros, so the reverse
-//! direction starts at the last real token rather than reading the padding first.
+//! the two biases. The input projection of all time steps is one matmul; the recurrence (each step
+//! adds `h W_hh^T` and updates the cell) is one fused op per direction (`lstm_sequence`). Optional
+//! per-sequence lengths give packed-sequence behaviour: steps past a sequence's end leave its state
+//! unchanged and output zeros, so the reverse direction starts at the last real token rather than
+//! reading the padding first.
 
 use super::{init, join_name, Module};
-use kiln_autograd::Var;
-use kiln_tensor::{DType, Error, Result, Rng, Tensor};
+use kiln_autograd::{lstm_sequence, LstmSteps, Var};
+use kiln_tensor::{Error, Result, Rng, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LstmConfig {
@@ -67,16 +68,17 @@ impl Lstm {
             ));
         }
         let (b, t) = (dims[0], dims[1]);
-        let masks = match lengths {
-            Some(l) => Some(step_masks(l, b, t)?),
+        let mask = match lengths {
+            Some(l) => Some(padding_mask(l, b, t)?),
             None => None,
         };
+        let padding = lengths.zip(mask.as_ref());
         let mut input = x.clone();
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
         for layer in &self.layers {
             let mut outs = Vec::new();
             for (d, dir) in layer.iter().enumerate() {
-                let (out, h, c) = run_direction(dir, &input, d == 1, masks.as_deref())?;
+                let (out, h, c) = run_direction(dir, &input, d == 1, padding)?;
                 outs.push(out);
                 hs.push(h);
                 cs.push(c);
@@ -90,24 +92,26 @@ impl Lstm {
     }
 }
 
-/// For each step, a [B, 1] f32 mask: 1 where the step is inside the sequence.
-fn step_masks(lengths: &[usize], b: usize, t: usize) -> Result<Vec<Var>> {
+/// A [B, T, 1] f32 mask: 1 where a step is inside its sequence (zeroes the outputs at padding).
+fn padding_mask(lengths: &[usize], b: usize, t: usize) -> Result<Var> {
     if lengths.len() != b || lengths.iter().any(|&l| l == 0 || l > t) {
         return Err(Error::invalid(
             "Lstm",
             format!("lengths {lengths:?} do not fit a batch of {b} sequences of {t} steps"),
         ));
     }
-    (0..t)
-        .map(|s| {
-            let m: Vec<f32> = lengths.iter().map(|&l| if s < l { 1.0 } else { 0.0 }).collect();
-            Ok(Var::constant(Tensor::from_vec(m, [b, 1])?))
-        })
-        .collect()
+    let m: Vec<f32> = lengths.iter().flat_map(|&l| (0..t).map(move |s| if s < l { 1.0 } else { 0.0 })).collect();
+    Ok(Var::constant(Tensor::from_vec(m, [b, t, 1])?))
 }
 
 /// One direction over the whole sequence: (outputs [B, T, H], final h [B, H], final c [B, H]).
-fn run_direction(dir: &Direction, x: &Var, reverse: bool, masks: Option<&[Var]>) -> Result<(Var, Var, Var)> {
+/// The input projection of every step is one matmul; the recurrence is one fused op.
+fn run_direction(
+    dir: &Direction,
+    x: &Var,
+    reverse: bool,
+    lengths: Option<(&[usize], &Var)>,
+) -> Result<(Var, Var, Var)> {
     let (b, t, input) = (x.dims()[0], x.dims()[1], x.dims()[2]);
     let hidden = dir.w_hh.dims()[1];
     let proj = x.reshape([b * t, input])?.matmul(&dir.w_ih.t()?)?.add(&dir.b_ih.add(&dir.b_hh)?)?.reshape([
@@ -115,35 +119,16 @@ fn run_direction(dir: &Direction, x: &Var, reverse: bool, masks: Option<&[Var]>)
         t,
         4 * hidden,
     ])?;
-    let w_hh_t = dir.w_hh.t()?;
-    let mut h = Var::constant(Tensor::zeros([b, hidden], DType::F32));
-    let mut c = Var::constant(Tensor::zeros([b, hidden], DType::F32));
-    let mut outputs = vec![None; t];
-    let steps: Vec<usize> = if reverse { (0..t).rev().collect() } else { (0..t).collect() };
-    for s in steps {
-        let gates = proj.narrow(1, s, 1)?.reshape([b, 4 * hidden])?.add(&h.matmul(&w_hh_t)?)?;
-        let i = gates.narrow(1, 0, hidden)?.sigmoid()?;
-        let f = gates.narrow(1, hidden, hidden)?.sigmoid()?;
-        let g = gates.narrow(1, 2 * hidden, hidden)?.tanh()?;
-        let o = gates.narrow(1, 3 * hidden, hidden)?.sigmoid()?;
-        let c_new = f.mul(&c)?.add(&i.mul(&g)?)?;
-        let h_new = o.mul(&c_new.tanh()?)?;
-        match masks {
-            Some(m) => {
-                // state = prev + m * (new - prev): frozen past the end of the sequence.
-                c = c.add(&m[s].mul(&c_new.sub(&c)?)?)?;
-                h = h.add(&m[s].mul(&h_new.sub(&h)?)?)?;
-                outputs[s] = Some(h.mul(&m[s])?);
-            }
-            None => {
-                c = c_new;
-                h = h_new;
-                outputs[s] = Some(h.clone());
-            }
-        }
-    }
-    let outputs: Vec<Var> = outputs.into_iter().map(|o| o.expect("every step ran")).collect();
-    let out = kiln_autograd::stack(&outputs.iter().collect::<Vec<_>>(), 1)?;
+    let steps = LstmSteps { lengths: lengths.map(|(l, _)| l.to_vec()), reverse };
+    let states = lstm_sequence(&proj, &dir.w_hh, steps)?;
+    // The state after the last processed step; padding froze it at each row's last real token.
+    let last = states.narrow(1, if reverse { 0 } else { t - 1 }, 1)?.reshape([b, 2 * hidden])?;
+    let (h, c) = (last.narrow(1, 0, hidden)?, last.narrow(1, hidden, hidden)?);
+    let hs = states.narrow(2, 0, hidden)?;
+    let out = match lengths {
+        Some((_, mask)) => hs.mul(mask)?,
+        None => hs,
+    };
     Ok((out, h, c))
 }
 
