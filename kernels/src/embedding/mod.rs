@@ -1,10 +1,13 @@
 //! Indexing along an axis, the kernels behind embeddings and label lookups: `index_select` (rows
 //! by a 1-D index list) with its backward `index_add`, and torch-style `gather` with its backward
-//! `scatter_add`. Checks and dispatch here, loops in `reference.rs`. The selects only move
-//! elements, so they take any dtype; the adds accumulate and need f32/f64. No autograd here.
+//! `scatter_add`. Checks and dispatch here, loops in `reference.rs`, row-at-a-time fast paths for
+//! axis 0 in `cpu.rs`. The selects only move elements, so they take any dtype; the adds accumulate
+//! and need f32/f64. No autograd here.
 
+pub mod cpu;
 pub mod reference;
 
+use crate::elementwise::cpu::try_fast;
 use crate::join::element_dispatch;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Float, Layout, Result, Shape, Tensor};
@@ -27,7 +30,10 @@ pub fn index_select(x: &Tensor, axis: isize, indices: &Tensor) -> Result<Tensor>
     let mut dims = x.dims().to_vec();
     dims[a] = idx.len();
     element_dispatch!(x.dtype(), T => {
-        let out = x.with_slice(|s: &[T], l| reference::index_select(s, l, a, &idx))?;
+        let out = x.with_slice(|s: &[T], l| {
+            try_fast(|| if a == 0 { cpu::select_rows(s, l, &idx) } else { None })
+                .unwrap_or_else(|| reference::index_select(s, l, a, &idx))
+        })?;
         Tensor::from_vec(out, dims)
     })
 }
@@ -66,7 +72,10 @@ fn index_add_except(
         return Err(Error::invalid(op, format!("padding index {p} is outside a table of shape {shape}")));
     }
     float_dispatch!(src.dtype(), op, T => {
-        let mut out = src.with_slice(|s: &[T], l| reference::index_add(shape.dims(), a, &idx, s, l))?;
+        let mut out = src.with_slice(|s: &[T], l| {
+            try_fast(|| if a == 0 { cpu::add_rows(shape.dims(), &idx, s, l) } else { None })
+                .unwrap_or_else(|| reference::index_add(shape.dims(), a, &idx, s, l))
+        })?;
         if let Some(p) = skip {
             let (n, inner) = (shape.dims()[a], shape.dims()[a + 1..].iter().product::<usize>());
             for block in out.chunks_mut(n * inner) {

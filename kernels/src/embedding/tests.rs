@@ -129,3 +129,32 @@ fn embedding_backward_is_index_add_with_the_padding_row_left_zero() {
     let e = embedding_backward(&shape, &ids, &g, Some(4)).err().unwrap().to_string();
     assert!(e.contains("padding index 4") && e.contains("[4, 2]"), "{e}");
 }
+
+#[test]
+fn row_fast_paths_equal_the_reference_bit_for_bit_and_decline_strided_inputs() {
+    let mut rng = Rng::new(21);
+    for (n, row, picks) in [(1, 1, 1), (7, 33, 20), (33, 7, 257), (5, 1, 9)] {
+        let x = Tensor::randn([n, row], 0.0, 1.0, DType::F32, &mut rng);
+        let idx: Vec<usize> = (0..picks).map(|_| rng.below(n)).collect();
+        x.with_slice(|s: &[f32], l| {
+            assert_eq!(
+                cpu::select_rows(s, l, &idx).unwrap(),
+                reference::index_select(s, l, 0, &idx),
+                "select {n}x{row}"
+            );
+        })
+        .unwrap();
+        let src = Tensor::randn([picks, row], 0.0, 1.0, DType::F32, &mut rng);
+        src.with_slice(|s: &[f32], l| {
+            let want = reference::index_add(&[n, row], 0, &idx, s, l);
+            assert_eq!(cpu::add_rows(&[n, row], &idx, s, l).unwrap(), want, "add {n}x{row}");
+        })
+        .unwrap();
+    }
+    let t = Tensor::randn([4, 6], 0.0, 1.0, DType::F64, &mut rng).t().unwrap();
+    t.with_slice(|s: &[f64], l| {
+        assert!(cpu::select_rows(s, l, &[0, 1]).is_none());
+        assert!(cpu::add_rows(&[6, 4], &[0, 1, 2, 3, 4, 5], s, l).is_none());
+    })
+    .unwrap();
+}

@@ -124,10 +124,11 @@ fn run_direction(
     // The state after the last processed step; padding froze it at each row's last real token.
     let last = states.narrow(1, if reverse { 0 } else { t - 1 }, 1)?.reshape([b, 2 * hidden])?;
     let (h, c) = (last.narrow(1, 0, hidden)?, last.narrow(1, hidden, hidden)?);
-    let hs = states.narrow(2, 0, hidden)?;
+    // Masking the dense states (a column broadcast) before narrowing to `h` keeps the multiply on
+    // the contiguous fast path; masking the strided `h` view would take the reference loop.
     let out = match lengths {
-        Some((_, mask)) => hs.mul(mask)?,
-        None => hs,
+        Some((_, mask)) => states.mul(mask)?.narrow(2, 0, hidden)?,
+        None => states.narrow(2, 0, hidden)?,
     };
     Ok((out, h, c))
 }
