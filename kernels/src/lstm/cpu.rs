@@ -113,15 +113,15 @@ fn extent(rows: usize, cols: usize, ld: usize) -> usize {
 }
 
 crate::simd_dispatch! {
-    /// `C[m, n] += A[m, k] B[k, n]`, each row-major with its leading dimension: the small GEMM of one
-    /// step, sized for m <= a few dozen rows and n, k <= a few hundred (no packing: `B` is reused
-    /// from L1 across row groups, `A` is read once per column tile).
+    /// `C[m, n] += A[m, k] B[k, n]` (`dims = [m, k, n]`), each operand a row-major slice with its
+    /// leading dimension: the small GEMM of one step, sized for m <= a few dozen rows and n, k <= a
+    /// few hundred (no packing: `B` is reused from L1 across row groups, `A` is read once per column
+    /// tile).
     ///
     /// # Panics
     /// If a view does not fit its slice.
-    pub(crate) fn gemm_acc<S>(
-        m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize
-    ) {
+    pub(crate) fn gemm_acc<S>(dims: [usize; 3], a: (&[f32], usize), b: (&[f32], usize), c: (&mut [f32], usize)) {
+        let ([m, k, n], (a, lda), (b, ldb), (c, ldc)) = (dims, a, b, c);
         assert!(extent(m, k, lda) <= a.len() && extent(k, n, ldb) <= b.len() && extent(m, n, ldc) <= c.len(),
             "gemm_acc: a view exceeds its slice");
         assert!(m <= 1 || ldc >= n, "gemm_acc: rows of C overlap");
@@ -268,7 +268,7 @@ fn forward_rows(
         }
         if i > 0 {
             // The state is zero before the first step, so that step has no recurrent term.
-            gemm_acc(isa, rows, h, 4 * h, &hs, h, w_t, 4 * h, &mut gates[s * 4 * h..], t_len * 4 * h);
+            gemm_acc(isa, [rows, h, 4 * h], (&hs, h), (w_t, 4 * h), (&mut gates[s * 4 * h..], t_len * 4 * h));
         }
         for r in 0..rows {
             let (hr, cr) = (&mut hs[r * h..(r + 1) * h], &mut cs[r * h..(r + 1) * h]);
@@ -360,6 +360,6 @@ fn backward_rows(isa: Isa, a: &BackwardArgs<f32>, d: Dims, steps: &Steps, b0: us
             // Replaced below by da W_hh; padding rows keep theirs (their da is zero).
             dhr.fill(0.0);
         }
-        gemm_acc(isa, rows, 4 * h, h, &dproj[s * 4 * h..], t_len * 4 * h, a.w_hh, h, &mut dh, h);
+        gemm_acc(isa, [rows, 4 * h, h], (&dproj[s * 4 * h..], t_len * 4 * h), (a.w_hh, h), (&mut dh, h));
     }
 }

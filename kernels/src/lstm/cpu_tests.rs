@@ -29,7 +29,7 @@ fn small_gemm_matches_a_naive_loop_on_odd_sizes_and_leading_dims() {
                 }
             }
             let mut got = c0.clone();
-            cpu::gemm_acc(isa, m, k, n, &a, lda, &b, ldb, &mut got, ldc);
+            cpu::gemm_acc(isa, [m, k, n], (&a, lda), (&b, ldb), (&mut got, ldc));
             assert_close(&got, &want, 1e-5, 1e-5 * k as f64, &format!("{isa:?} gemm_acc {m}x{k}x{n}"));
         }
     }
