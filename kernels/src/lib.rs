@@ -14,6 +14,7 @@ pub mod elementwise;
 pub mod embedding;
 pub mod gemm;
 pub mod join;
+pub mod lab;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;

@@ -1,6 +1,8 @@
 //! `kiln bench step <gan|cnn|sentiment>`: times whole training steps of W1 / W2 / W3 on random data
 //! (`kiln::models::zoo::bench`), optionally alternating with the PyTorch twin of each step
-//! (`benches/pytorch/workloads.py`, embedded in the binary) and printing the ratio.
+//! (`benches/pytorch/workloads.py`, embedded in the binary) and printing the ratio. Also home to the
+//! `bench` subcommand list and the debug-build check every benchmark shares; `kiln bench kernel`
+//! lives in `bench_kernel.rs`.
 
 use clap::{Args, Subcommand};
 use kiln::models::zoo::bench::{time_steps, StepStats, Workload};
@@ -8,7 +10,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::CliResult;
+use super::{bench_kernel, CliResult};
 
 /// The PyTorch reference, piped to the interpreter so the binary needs no source tree.
 const PYTORCH_SCRIPT: &str = include_str!("../../benches/pytorch/workloads.py");
@@ -23,6 +25,8 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// Time whole training steps of a workload (W1 gan, W2 cnn, W3 sentiment) on random data.
     Step(StepArgs),
+    /// Validate and time the versions of one kernel (`kiln bench kernel list` lists them).
+    Kernel(bench_kernel::KernelArgs),
 }
 
 #[derive(Args)]
@@ -52,21 +56,27 @@ pub struct StepArgs {
 pub fn run(a: BenchArgs) -> CliResult<()> {
     match a.command {
         BenchCommand::Step(s) => step(s),
+        BenchCommand::Kernel(k) => bench_kernel::run(k),
     }
 }
 
-/// A timing of a debug build would be 10-50x off (candle #1383); only CI's smoke run may use one.
-fn check_release(steps: usize) -> CliResult<()> {
+/// A timing of a debug build would be 10-50x off (candle #1383); only CI's smoke runs may use one.
+/// `Ok(true)` for a debug build let through by KILN_BENCH_ALLOW_DEBUG=1 (the caller keeps the run
+/// small), `Ok(false)` for a release build. `smoke_fits`: the run is small enough to be a smoke run,
+/// described by `smoke_rule`; `command` is the subcommand, for the hint.
+pub(super) fn check_release(command: &str, smoke_fits: bool, smoke_rule: &str) -> CliResult<bool> {
     if !cfg!(debug_assertions) {
-        return Ok(());
+        return Ok(false);
     }
-    if std::env::var("KILN_BENCH_ALLOW_DEBUG").as_deref() == Ok("1") && steps <= 2 {
-        eprintln!("warning: debug build; step times are meaningless (KILN_BENCH_ALLOW_DEBUG=1 smoke run)");
-        return Ok(());
+    if std::env::var("KILN_BENCH_ALLOW_DEBUG").as_deref() == Ok("1") && smoke_fits {
+        eprintln!("warning: debug build; times are meaningless (KILN_BENCH_ALLOW_DEBUG=1 smoke run)");
+        return Ok(true);
     }
-    Err("kiln bench refuses to time a debug build; use `cargo run --release -- bench step ...` \
-         (a smoke run of --steps 2 is allowed with KILN_BENCH_ALLOW_DEBUG=1)"
-        .into())
+    Err(format!(
+        "kiln bench refuses to time a debug build; use `cargo run --release -- bench {command} ...` \
+         ({smoke_rule} is allowed with KILN_BENCH_ALLOW_DEBUG=1)"
+    )
+    .into())
 }
 
 fn step(a: StepArgs) -> CliResult<()> {
@@ -80,7 +90,7 @@ fn step(a: StepArgs) -> CliResult<()> {
     if steps == 0 || a.rounds == 0 {
         return Err("--steps and --rounds must be at least 1".into());
     }
-    check_release(steps)?;
+    check_release("step", steps <= 2, "a smoke run of --steps 2")?;
     if let Some(n) = a.threads {
         let n = n.max(1);
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;

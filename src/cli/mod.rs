@@ -1,6 +1,7 @@
 //! Subcommand definitions (clap) and dispatch. Each subcommand's work is in its own file.
 
 mod bench;
+mod bench_kernel;
 mod data;
 mod device;
 mod eval;
@@ -36,7 +37,8 @@ enum Command {
     Data(data::DataArgs),
     /// Parameter table and the autograd graph of one training step (Graphviz DOT).
     Inspect(inspect::InspectArgs),
-    /// Benchmarks: `kiln bench step <gan|cnn|sentiment>` times whole training steps.
+    /// Benchmarks: `kiln bench step <gan|cnn|sentiment>` times whole training steps, `kiln bench
+    /// kernel <name>` validates and times one kernel's versions.
     Bench(bench::BenchArgs),
 }
 

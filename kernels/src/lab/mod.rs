@@ -1,0 +1,222 @@
+//! The kernel lab's registry: every timed kernel with its versions, default shapes, unit, and the
+//! means to build random inputs for a shape and run any version on them. `kiln bench kernel` and
+//! the criterion bench (`benches/kernels.rs`) drive it; `validate.rs` checks a version against the
+//! reference, `timing.rs` times it.
+//!
+//! Versions are called directly: the `cpu.rs` / `reference.rs` functions of each family, or the
+//! GEMM's per-call [`crate::gemm::GemmOptions`]. Must not: change a process-wide setting
+//! (`set_backend`, `set_gemm_impl`), print, or hold a second copy of a kernel (the lab calls the
+//! engine's code, so the two cannot drift apart).
+
+mod conv;
+mod embedding;
+mod gemm;
+mod optim;
+mod pointwise;
+mod rows;
+mod shape;
+pub mod timing;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use shape::{parse_shapes, Problem};
+pub use validate::{validate, Expected, Failure, Operands, Verdict};
+
+use kiln_tensor::{Error, Result, Rng};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The `op` named in the lab's errors.
+const OP: &str = "kernel lab";
+
+/// One implementation of a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// The scalar oracle in the family's `reference.rs`.
+    Reference,
+    /// The family's fast CPU kernel (`cpu.rs`; for conv2d whatever `Backend::Cpu` runs).
+    Cpu,
+    /// kiln's packed GEMM.
+    Kiln,
+    /// The `matrixmultiply` crate.
+    MatrixMultiply,
+}
+
+impl Version {
+    pub const ALL: [Version; 4] = [Version::Reference, Version::Cpu, Version::Kiln, Version::MatrixMultiply];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Reference => "reference",
+            Version::Cpu => "cpu",
+            Version::Kiln => "kiln",
+            Version::MatrixMultiply => "matrixmultiply",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a kernel's speed is reported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Floating-point operations per second (compute-bound kernels).
+    Gflops,
+    /// Bytes read + written per second (memory-bound kernels).
+    Gbps,
+}
+
+impl Unit {
+    /// As printed in tables (`GFLOP/s`, `GB/s`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Unit::Gflops => "GFLOP/s",
+            Unit::Gbps => "GB/s",
+        }
+    }
+
+    /// As used for JSON keys (`gflops`, `gbps`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Unit::Gflops => "gflops",
+            Unit::Gbps => "gbps",
+        }
+    }
+}
+
+/// One kernel's inputs at one shape, built once; any of the kernel's versions can then be run on
+/// them as often as timing wants.
+pub trait Case {
+    /// Runs `version` once, keeping its output for [`Case::output`].
+    fn run(&mut self, version: Version) -> Result<()>;
+
+    /// What the last [`Case::run`] produced, flattened (several outputs are concatenated).
+    fn output(&self) -> Vec<f32>;
+
+    /// The reference's answer on these inputs. The default runs the reference version in full; a
+    /// kernel whose reference would take minutes at large shapes (GEMM) computes a sample instead.
+    fn expected(&mut self) -> Result<Expected> {
+        self.run(Version::Reference)?;
+        Ok(Expected::all(self.output()))
+    }
+}
+
+/// A registered kernel.
+#[derive(Clone, Copy)]
+pub struct Kernel {
+    pub name: &'static str,
+    /// Its folder under `kernels/src/`.
+    pub family: &'static str,
+    /// What one run computes and how its work is counted.
+    pub about: &'static str,
+    /// What the numbers of a shape are, e.g. `["m", "k", "n"]`.
+    pub dims: &'static [&'static str],
+    /// Every version, the reference included.
+    pub versions: &'static [Version],
+    /// What the other versions are compared with: the reference, or matrixmultiply for GEMM.
+    pub baseline: Version,
+    /// The versions timed when `--versions` is not given.
+    pub default_versions: &'static [Version],
+    pub unit: Unit,
+    pub default_shapes: &'static [&'static str],
+    /// Whether a shape may end in `:nt`, `:tn` or `:tt` (GEMM operands read transposed).
+    pub transposes: bool,
+    /// Whether every version reads strided operands, so validation also runs on non-contiguous ones.
+    pub strided: bool,
+    /// FLOPs (for GFLOP/s) or bytes read + written (for GB/s) of one run.
+    pub work: fn(&Problem) -> f64,
+    /// Largest accepted `|got - expected| / (1 + |expected|)`.
+    pub tolerance: fn(&Problem) -> f32,
+    /// Random inputs for a (checked) problem, laid out as asked.
+    pub build: fn(&Problem, Operands, &mut Rng) -> Result<Box<dyn Case>>,
+}
+
+impl Kernel {
+    /// The version called `name`, if this kernel has it.
+    pub fn version(&self, name: &str) -> Result<Version> {
+        let wanted = name.trim();
+        self.versions.iter().copied().find(|v| v.name().eq_ignore_ascii_case(wanted)).ok_or_else(|| {
+            let known: Vec<&str> = self.versions.iter().map(|v| v.name()).collect();
+            Error::invalid(
+                OP,
+                format!("kernel `{}` has no version `{wanted}` (it has: {})", self.name, known.join(", ")),
+            )
+        })
+    }
+
+    /// Whether a faster version than the reference exists.
+    pub fn has_fast_version(&self) -> bool {
+        self.versions.iter().any(|&v| v != Version::Reference)
+    }
+
+    /// The default shapes, parsed.
+    pub fn default_problems(&self) -> Result<Vec<Problem>> {
+        self.default_shapes.iter().map(|s| Problem::parse(s, self)).collect()
+    }
+
+    /// Random inputs for `problem` (checked against this kernel first).
+    pub fn case(&self, problem: &Problem, operands: Operands, rng: &mut Rng) -> Result<Box<dyn Case>> {
+        problem.check(self)?;
+        (self.build)(problem, operands, rng)
+    }
+}
+
+/// Every registered kernel, in listing order.
+pub fn kernels() -> &'static [Kernel] {
+    static ALL: OnceLock<Vec<Kernel>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v = gemm::kernels();
+        v.extend(pointwise::kernels());
+        v.extend(rows::kernels());
+        v.extend(optim::kernels());
+        v.extend(conv::kernels());
+        v.extend(embedding::kernels());
+        v
+    })
+}
+
+/// The kernel called `name`.
+pub fn find(name: &str) -> Result<&'static Kernel> {
+    let wanted = name.trim();
+    kernels().iter().find(|k| k.name.eq_ignore_ascii_case(wanted)).ok_or_else(|| {
+        let known: Vec<&str> = kernels().iter().map(|k| k.name).collect();
+        Error::invalid(
+            OP,
+            format!("unknown kernel `{wanted}` (known: {}; see `kiln bench kernel list`)", known.join(", ")),
+        )
+    })
+}
+
+/// The largest buffer a case may allocate, in f32 elements (4 GiB): a typo in `--shapes` becomes an
+/// error instead of an allocation failure.
+const MAX_ELEMENTS: usize = 1 << 30;
+
+/// `dims` multiplied, or an error if the product overflows or exceeds [`MAX_ELEMENTS`].
+pub(crate) fn elements(kernel: &str, dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| Error::invalid(OP, format!("{kernel}: a buffer of {dims:?} elements is too large for the lab")))
+}
+
+/// `n` values uniform in `[lo, hi)`.
+pub(crate) fn uniform(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| lo + (hi - lo) * rng.next_f32()).collect()
+}
+
+/// The error for a version a case does not implement (the registry and the case disagree).
+pub(crate) fn unsupported(kernel: &str, version: Version) -> Error {
+    Error::invalid(OP, format!("kernel `{kernel}` has no version `{version}`"))
+}
+
+/// A fast kernel's result, or the error saying it does not cover these operands (the engine would
+/// fall back to the reference there, which the lab must not time under the fast version's name).
+pub(crate) fn fast_path<T>(kernel: &str, result: Option<T>) -> Result<T> {
+    result.ok_or_else(|| Error::invalid(OP, format!("{kernel}: the cpu version has no fast path for these operands")))
+}

@@ -1,0 +1,115 @@
+//! Elementwise ops in the kernel lab: `add` of two contiguous matrices, `add_row` (a matrix plus a
+//! row broadcast down it, read in place), and the unary maps `relu`, `exp`, `tanh`, `sigmoid`;
+//! `cpu` is `elementwise/cpu.rs`, `reference` is `elementwise/reference.rs`. GB/s counts each
+//! operand read once and the output written once. Must not: fall back to the reference under the
+//! `cpu` name when the fast path declines the operands.
+
+use super::{elements, fast_path, uniform, unsupported, Case, Kernel, Problem, Unit, Version};
+use crate::elementwise::{cpu, reference, BinaryOp, UnaryOp};
+use kiln_tensor::{Layout, Result, Rng};
+
+/// W1's activations (64 x 784), a 2 MiB matrix (past L2), a 16 MiB one (L3 / memory).
+const SHAPES: &[&str] = &["64x784", "512x1024", "2048x2048"];
+const VERSIONS: &[Version] = &[Version::Cpu, Version::Reference];
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Add,
+    AddRow,
+    Unary(UnaryOp),
+}
+
+/// Bytes moved by one run of `op` on a `rows x cols` problem (f32).
+fn bytes(op: Op, p: &Problem) -> f64 {
+    let (r, c) = (p.dims[0] as f64, p.dims[1] as f64);
+    4.0 * match op {
+        Op::Add => 3.0 * r * c,
+        Op::AddRow => 2.0 * r * c + c,
+        Op::Unary(_) => 2.0 * r * c,
+    }
+}
+
+/// One registry entry; `build` and `work` are written out per kernel because they must be plain
+/// function pointers (no captured op).
+macro_rules! pointwise_kernel {
+    ($name:literal, $about:literal, $op:expr, $tolerance:expr) => {
+        Kernel {
+            name: $name,
+            family: "elementwise",
+            about: $about,
+            dims: &["rows", "cols"],
+            versions: VERSIONS,
+            baseline: Version::Reference,
+            default_versions: VERSIONS,
+            unit: Unit::Gbps,
+            default_shapes: SHAPES,
+            transposes: false,
+            strided: false,
+            work: |p| bytes($op, p),
+            tolerance: |_| $tolerance,
+            build: |p, _, rng| Ok(Box::new(PointwiseCase::new($name, $op, p, rng)?)),
+        }
+    };
+}
+
+pub(super) fn kernels() -> Vec<Kernel> {
+    // Results equal the reference bit for bit except the SIMD exp / tanh / sigmoid approximations
+    // (measured max errors 1.2e-7 relative, 9.2e-8 and 8.8e-8 absolute: see simd/vector.rs).
+    const APPROX: f32 = 4e-7;
+    vec![
+        pointwise_kernel!("add", "x + y, both [rows, cols] contiguous; bytes = 12 rows cols", Op::Add, 0.0),
+        pointwise_kernel!(
+            "add_row",
+            "x [rows, cols] + b [cols] broadcast down the rows; bytes = 8 rows cols + 4 cols",
+            Op::AddRow,
+            0.0
+        ),
+        pointwise_kernel!("relu", "max(x, 0); bytes = 8 rows cols", Op::Unary(UnaryOp::Relu), 0.0),
+        pointwise_kernel!("exp", "e^x; bytes = 8 rows cols", Op::Unary(UnaryOp::Exp), APPROX),
+        pointwise_kernel!("tanh", "tanh x; bytes = 8 rows cols", Op::Unary(UnaryOp::Tanh), APPROX),
+        pointwise_kernel!("sigmoid", "1 / (1 + e^-x); bytes = 8 rows cols", Op::Unary(UnaryOp::Sigmoid), APPROX),
+    ]
+}
+
+struct PointwiseCase {
+    name: &'static str,
+    op: Op,
+    x: Vec<f32>,
+    xl: Layout,
+    /// The second operand of `add` / `add_row` (empty for unary ops), laid out at x's shape.
+    y: Vec<f32>,
+    yl: Layout,
+    out: Vec<f32>,
+}
+
+impl PointwiseCase {
+    fn new(name: &'static str, op: Op, p: &Problem, rng: &mut Rng) -> Result<PointwiseCase> {
+        let (rows, cols) = (p.dims[0], p.dims[1]);
+        let xl = Layout::contiguous([rows, cols]);
+        let x = uniform(rng, elements(name, &p.dims)?, -4.0, 4.0);
+        let (y, yl) = match op {
+            Op::Add => (uniform(rng, x.len(), -4.0, 4.0), xl.clone()),
+            Op::AddRow => (uniform(rng, cols, -4.0, 4.0), Layout::contiguous([cols]).broadcast_as(xl.shape())?),
+            Op::Unary(_) => (Vec::new(), xl.clone()),
+        };
+        Ok(PointwiseCase { name, op, x, xl, y, yl, out: Vec::new() })
+    }
+}
+
+impl Case for PointwiseCase {
+    fn run(&mut self, version: Version) -> Result<()> {
+        let (x, xl, y, yl) = (&self.x, &self.xl, &self.y, &self.yl);
+        self.out = match (version, self.op) {
+            (Version::Cpu, Op::Unary(u)) => fast_path(self.name, cpu::unary(u, x, xl))?,
+            (Version::Reference, Op::Unary(u)) => reference::unary(u, x, xl),
+            (Version::Cpu, Op::Add | Op::AddRow) => fast_path(self.name, cpu::binary(BinaryOp::Add, x, xl, y, yl))?,
+            (Version::Reference, Op::Add | Op::AddRow) => reference::binary(BinaryOp::Add, x, xl, y, yl),
+            (other, _) => return Err(unsupported(self.name, other)),
+        };
+        Ok(())
+    }
+
+    fn output(&self) -> Vec<f32> {
+        self.out.clone()
+    }
+}

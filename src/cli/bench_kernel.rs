@@ -1,0 +1,228 @@
+//! `kiln bench kernel <name>` and `kiln bench kernel list`: validates each version of one kernel
+//! against its reference on random inputs, times the versions that pass (the baseline always
+//! among them) and prints a table or JSON lines: median time, GFLOP/s or GB/s, and the speed-up
+//! over the baseline measured in the same run. The kernels, their inputs, validation and timing live
+//! in `kiln_kernels::lab`; this file parses options and prints. Must not: time a version that
+//! failed validation, or time a debug build (`bench::check_release` decides).
+
+use clap::Args;
+use kiln::kernels::lab::timing::{self, Plan, Timing};
+use kiln::kernels::lab::{self, Kernel, Operands, Problem, Version};
+use kiln::kernels::simd::{self, Isa};
+use kiln::tensor::Rng;
+use serde_json::json;
+use std::time::Duration;
+
+use super::bench::check_release;
+use super::{device, CliResult};
+
+#[derive(Args)]
+pub struct KernelArgs {
+    /// A kernel (see `kiln bench kernel list`), or `list`.
+    name: String,
+    /// Versions to time, comma-separated (default: the kernel's default set). The baseline is
+    /// always timed as well, for the speed-up column.
+    #[arg(long, value_delimiter = ',')]
+    versions: Option<Vec<String>>,
+    /// Shapes, comma-separated, e.g. 64x100x256,512x512x512 (GEMM: m x k x n, optionally :nt, :tn
+    /// or :tt to read B, A or both transposed). Default: the kernel's default shapes.
+    #[arg(long)]
+    shapes: Option<String>,
+    /// Run everything inside a rayon pool of N threads (matrixmultiply gets N threads too).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One JSON object per line: {"kernel", "version", "shape", "threads", "median_us", "gflops" or
+    /// "gbps", "validated"} (plus "transpose" for a transposed GEMM shape).
+    #[arg(long)]
+    json: bool,
+    /// cpu (the only device this build runs kernels on from the lab).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// SIMD back end: avx512, avx2 or scalar (default: the best this CPU has; as KILN_SIMD).
+    #[arg(long)]
+    isa: Option<String>,
+    /// Timing budget per (shape, version) in milliseconds; repetitions adapt to it (at least 5).
+    #[arg(long, default_value_t = 300)]
+    budget_ms: u64,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(a: KernelArgs) -> CliResult<()> {
+    device::resolve(&a.device, true)?;
+    if a.name == "list" {
+        list();
+        return Ok(());
+    }
+    let kernel = lab::find(&a.name)?;
+    let mut requested: Vec<Version> = Vec::new();
+    match &a.versions {
+        Some(names) => {
+            for name in names {
+                let v = kernel.version(name)?;
+                if !requested.contains(&v) {
+                    requested.push(v);
+                }
+            }
+        }
+        None => requested.extend_from_slice(kernel.default_versions),
+    }
+    let problems = match &a.shapes {
+        Some(list) => lab::parse_shapes(list, kernel)?,
+        None => kernel.default_problems()?,
+    };
+    let smoke = check_release("kernel", true, "a smoke run (5 timed runs per row)")?;
+    let plan = if smoke { Plan::smoke() } else { Plan::adaptive(Duration::from_millis(a.budget_ms.max(1))) };
+    if let Some(name) = &a.isa {
+        select_isa(name)?;
+    }
+    let lab_run = LabRun { kernel, requested, problems, plan, seed: a.seed, json: a.json };
+    match a.threads {
+        None => lab_run.run(),
+        Some(n) => {
+            let n = n.max(1);
+            // matrixmultiply keeps its own pool, sized once from this variable on first use.
+            if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+                std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+            }
+            rayon::ThreadPoolBuilder::new().num_threads(n).build()?.install(|| lab_run.run())
+        }
+    }
+}
+
+/// Lowers the SIMD back end for the whole run: `simd::isa()` reads KILN_SIMD once, on first use,
+/// and nothing has used it yet.
+fn select_isa(name: &str) -> CliResult<()> {
+    let wanted = Isa::parse(name).ok_or_else(|| format!("unknown --isa `{name}` (expected avx512, avx2 or scalar)"))?;
+    std::env::set_var("KILN_SIMD", wanted.name());
+    if simd::isa() != wanted {
+        eprintln!("warning: this CPU has no {}; using {}", wanted.name(), simd::isa().name());
+    }
+    Ok(())
+}
+
+/// `kiln bench kernel list`.
+fn list() {
+    for k in lab::kernels() {
+        println!("{} ({}, {}): {}", k.name, k.family, k.unit.label(), k.about);
+        let versions: Vec<String> = k
+            .versions
+            .iter()
+            .map(|&v| if v == k.baseline { format!("{v} (baseline)") } else { v.to_string() })
+            .collect();
+        let note = if !k.has_fast_version() {
+            " - no fast version exists yet".to_string()
+        } else if k.default_versions != k.versions {
+            let timed: Vec<&str> = k.default_versions.iter().map(|v| v.name()).collect();
+            format!("; timed by default: {}", timed.join(", "))
+        } else {
+            String::new()
+        };
+        println!("  versions: {}{note}", versions.join(", "));
+        let suffix = if k.transposes { ", suffix :nt / :tn / :tt reads B / A / both transposed" } else { "" };
+        println!("  shapes {}{suffix}; default: {}", k.dims.join(" x "), k.default_shapes.join(", "));
+    }
+}
+
+/// One `kiln bench kernel <name>` run, inside the thread pool.
+struct LabRun {
+    kernel: &'static Kernel,
+    requested: Vec<Version>,
+    problems: Vec<Problem>,
+    plan: Plan,
+    seed: u64,
+    json: bool,
+}
+
+impl LabRun {
+    fn run(&self) -> CliResult<()> {
+        let k = self.kernel;
+        let mut timed = self.requested.clone();
+        if !timed.contains(&k.baseline) {
+            timed.push(k.baseline);
+        }
+        let threads = rayon::current_num_threads();
+        if !self.json {
+            println!("{}: {}", k.name, k.about);
+            let budget = match self.plan.budget.as_millis() {
+                0 => "debug smoke run".to_string(),
+                ms => format!("~{ms} ms each row"),
+            };
+            println!(
+                "threads {threads}, SIMD {}, median of >= {} timed samples ({budget}); speed-up = {} median / median",
+                simd::isa().name(),
+                self.plan.min_samples,
+                k.baseline
+            );
+            println!("{:<18} {:<15} {:>12} {:>10} {:>10}", "shape", "version", "median", k.unit.label(), "speed-up");
+        }
+        let mut refused: Vec<Version> = Vec::new();
+        for problem in &self.problems {
+            let verdicts = lab::validate(k, problem, &timed, self.seed)?;
+            let mut passed = Vec::new();
+            for (&version, verdict) in timed.iter().zip(verdicts) {
+                match verdict {
+                    Ok(()) => passed.push(version),
+                    Err(why) => {
+                        eprintln!("{} {version} at {problem}: refused, not timed: failed validation {why}", k.name);
+                        refused.push(version);
+                    }
+                }
+            }
+            let mut case = k.case(problem, Operands::Dense, &mut Rng::new(self.seed))?;
+            let mut results: Vec<(Version, Timing)> = Vec::new();
+            for &version in &passed {
+                results.push((version, timing::time(&self.plan, || case.run(version))?));
+            }
+            let baseline = results.iter().find(|(v, _)| *v == k.baseline).map(|(_, t)| t.median);
+            for (version, t) in results {
+                self.report(problem, version, &t, baseline, threads);
+            }
+        }
+        if self.requested.iter().all(|v| refused.contains(v)) {
+            let names: Vec<&str> = self.requested.iter().map(|v| v.name()).collect();
+            return Err(
+                format!("every requested version of {} failed validation ({})", k.name, names.join(", ")).into()
+            );
+        }
+        Ok(())
+    }
+
+    fn report(&self, problem: &Problem, version: Version, t: &Timing, baseline: Option<Duration>, threads: usize) {
+        let k = self.kernel;
+        let seconds = t.median.as_secs_f64();
+        let rate = (k.work)(problem) / seconds / 1e9;
+        if self.json {
+            let mut line = json!({
+                "kernel": k.name, "version": version.name(), "shape": problem.dims, "threads": threads,
+                "median_us": seconds * 1e6,
+            });
+            line[k.unit.key()] = json!(rate);
+            line["validated"] = json!(true);
+            if let Some(tag) = problem.transpose_tag() {
+                line["transpose"] = json!(tag);
+            }
+            println!("{line}");
+            return;
+        }
+        let speedup = match baseline {
+            Some(b) => format!("{:.2}x", b.as_secs_f64() / seconds),
+            None => "-".to_string(),
+        };
+        let median = format_duration(t.median);
+        println!("{:<18} {:<15} {median:>12} {rate:>10.2} {speedup:>10}", problem.to_string(), version.name());
+    }
+}
+
+/// `12.34 us`, `1.234 ms` or `1.234 s`.
+fn format_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1e-3 {
+        format!("{:.2} us", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{s:.3} s")
+    }
+}
