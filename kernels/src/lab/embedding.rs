@@ -1,9 +1,9 @@
 //! The embedding lookup in the kernel lab: `index_select` of `count` random rows of a
-//! `[vocab, dim]` f32 table (`embedding/reference.rs`, the only version so far). GB/s counts the
-//! rows read, the rows written and the 8-byte indices. Must not: time anything but the lookup.
+//! `[vocab, dim]` f32 table: `embedding/cpu.rs` (a row copy per id) against `embedding/reference.rs`.
+//! GB/s counts the rows read, the rows written and the 8-byte indices. Must not: time anything but the lookup.
 
-use super::{elements, uniform, unsupported, Case, Kernel, Unit, Version};
-use crate::embedding::reference;
+use super::{elements, fast_path, uniform, unsupported, Case, Kernel, Unit, Version};
+use crate::embedding::{cpu, reference};
 use kiln_tensor::{Layout, Result};
 
 pub(super) fn kernels() -> Vec<Kernel> {
@@ -12,9 +12,9 @@ pub(super) fn kernels() -> Vec<Kernel> {
         family: "embedding",
         about: "index_select of count rows of a [vocab, dim] table; bytes = 8 count dim + 8 count",
         dims: &["vocab", "dim", "count"],
-        versions: &[Version::Reference],
+        versions: &[Version::Reference, Version::Cpu],
         baseline: Version::Reference,
-        default_versions: &[Version::Reference],
+        default_versions: &[Version::Reference, Version::Cpu],
         unit: Unit::Gbps,
         // W3: a 20,000-word vocabulary, 128-wide embeddings, a batch of 32 reviews of 256 tokens;
         // then 512 ids, where the table rows read are mostly cold.
@@ -42,10 +42,11 @@ struct EmbeddingCase {
 
 impl Case for EmbeddingCase {
     fn run(&mut self, version: Version) -> Result<()> {
-        if version != Version::Reference {
-            return Err(unsupported("embedding", version));
-        }
-        self.out = reference::index_select(&self.table, &self.layout, 0, &self.ids);
+        self.out = match version {
+            Version::Cpu => fast_path("embedding", cpu::select_rows(&self.table, &self.layout, &self.ids))?,
+            Version::Reference => reference::index_select(&self.table, &self.layout, 0, &self.ids),
+            other => return Err(unsupported("embedding", other)),
+        };
         Ok(())
     }
 

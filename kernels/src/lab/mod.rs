@@ -13,6 +13,7 @@ mod embedding;
 mod gemm;
 mod optim;
 mod pointwise;
+mod recurrent;
 mod rows;
 mod shape;
 pub mod timing;
@@ -177,6 +178,7 @@ pub fn kernels() -> &'static [Kernel] {
         v.extend(optim::kernels());
         v.extend(conv::kernels());
         v.extend(embedding::kernels());
+        v.extend(recurrent::kernels());
         v
     })
 }

