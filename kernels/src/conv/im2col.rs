@@ -1,7 +1,9 @@
-//! conv2d through GEMM: im2col unrolls one sample's receptive fields into a `[C*KH*KW, OH*OW]`
-//! matrix so the forward is `W [O, C*KH*KW] @ cols`; the input gradient is `W^T @ grad` folded
-//! back by col2im (scatter-add); the weight gradient is `grad @ cols^T` summed over samples.
-//! Every GEMM goes through `matmul::gemm`. Tested against `reference.rs`; must not change results.
+//! conv2d through GEMM: im2col unrolls receptive fields into a `[C*KH*KW, OH*OW]` matrix per sample
+//! so the forward is `W [O, C*KH*KW] @ cols`; the input gradient is `W^T @ grad` folded back by
+//! col2im (scatter-add); the weight gradient is `grad @ cols^T` summed over samples. Every GEMM goes
+//! through `matmul::gemm`. This is the generic (f32 and f64) single-threaded path; `cpu.rs` runs f32
+//! in blocks of samples over rayon and reuses the block-level `im2col` / `col2im` below. Tested
+//! against `reference.rs`; must not change results.
 //!
 //! Trade-off: one sample at a time, reusing a single column buffer. A whole-batch GEMM would give
 //! the GEMM a wider matrix, but needs N times the column memory and a transpose of the output;
@@ -11,24 +13,55 @@ use super::{at4, ConvGeom};
 use crate::matmul::{gemm, Gemm, MatRef};
 use kiln_tensor::{Float, Layout};
 
-/// Sample `n` of `x` (any layout) as columns: `cols[(c*KH + i)*KW + j][oh*OW + ow]` is the input
-/// pixel under kernel tap (c, i, j) at output position (oh, ow), or 0 in the padding.
-pub fn im2col<T: Float>(g: &ConvGeom, x: &[T], xl: &Layout, n: usize, cols: &mut [T]) {
-    let p = g.oh * g.ow;
+/// The output positions `lo..hi` (along one axis of `out` positions) whose input coordinate under
+/// kernel tap `k` lies inside an input axis of `size`: `0 <= pos * stride + k - padding < size`.
+#[inline(always)]
+fn valid_range(g: &ConvGeom, k: usize, size: usize, out: usize) -> (usize, usize) {
+    let lo = g.padding.saturating_sub(k).div_ceil(g.stride).min(out);
+    let hi = (size + g.padding).saturating_sub(k).div_ceil(g.stride).clamp(lo, out);
+    (lo, hi)
+}
+
+/// Samples `n0..n0 + ns` of `x` (any layout) as columns side by side: `cols[r * ns*P + s*P + oh*OW + ow]`
+/// (with `r = (c*KH + i)*KW + j`, `P = OH*OW`) is the input pixel of sample `n0 + s` under kernel tap
+/// (c, i, j) at output position (oh, ow), or 0 in the padding. `copy(src, dst)` copies one
+/// contiguous run of equal lengths (`cpu.rs` passes a SIMD copy; here it is `copy_from_slice`).
+#[inline(always)]
+pub(crate) fn im2col<T: Float>(
+    g: &ConvGeom,
+    x: &[T],
+    xl: &Layout,
+    (n0, ns): (usize, usize),
+    cols: &mut [T],
+    copy: impl Fn(&[T], &mut [T]),
+) {
+    let (p, sw) = (g.oh * g.ow, xl.strides()[3]);
+    let width = ns * p;
     for c in 0..g.c {
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
-                for (oh, dst) in row.chunks_mut(g.ow).enumerate() {
-                    let Some(ih) = g.input_pos(oh, i, g.h) else {
-                        dst.fill(T::ZERO);
-                        continue;
-                    };
-                    for (ow, d) in dst.iter_mut().enumerate() {
-                        *d = match g.input_pos(ow, j, g.w) {
-                            Some(iw) => x[at4(xl, n, c, ih, iw)],
-                            None => T::ZERO,
+                let r = (c * g.kh + i) * g.kw + j;
+                let (lo, hi) = valid_range(g, j, g.w, g.ow);
+                for s in 0..ns {
+                    let row = &mut cols[r * width + s * p..][..p];
+                    for (oh, dst) in row.chunks_exact_mut(g.ow).enumerate() {
+                        let Some(ih) = g.input_pos(oh, i, g.h) else {
+                            dst.fill(T::ZERO);
+                            continue;
                         };
+                        dst[..lo].fill(T::ZERO);
+                        dst[hi..].fill(T::ZERO);
+                        if lo == hi {
+                            continue;
+                        }
+                        // The first valid output column reads input column lo * stride + j - padding.
+                        let src = at4(xl, n0 + s, c, ih, lo * g.stride + j - g.padding);
+                        let dst = &mut dst[lo..hi];
+                        if g.stride == 1 && sw == 1 {
+                            copy(&x[src..src + dst.len()], dst);
+                        } else {
+                            dst.iter_mut().enumerate().for_each(|(k, d)| *d = x[src + k * g.stride * sw]);
+                        }
                     }
                 }
             }
@@ -37,24 +70,45 @@ pub fn im2col<T: Float>(g: &ConvGeom, x: &[T], xl: &Layout, n: usize, cols: &mut
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input pixel it came from.
-/// `gx` is one sample's contiguous `[C, H, W]` gradient; padding entries are dropped.
-pub fn col2im<T: Float>(g: &ConvGeom, cols: &[T], gx: &mut [T]) {
+/// `gx` is the contiguous `[ns, C, H, W]` gradient of the block's samples; padding entries are dropped.
+/// `add(src, dst)` adds one contiguous run onto another of the same length (`dst += src`).
+#[inline(always)]
+pub(crate) fn col2im<T: Float>(g: &ConvGeom, cols: &[T], ns: usize, gx: &mut [T], add: impl Fn(&[T], &mut [T])) {
     let p = g.oh * g.ow;
+    let width = ns * p;
     for c in 0..g.c {
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &cols[((c * g.kh + i) * g.kw + j) * p..][..p];
-                for (oh, src) in row.chunks(g.ow).enumerate() {
-                    let Some(ih) = g.input_pos(oh, i, g.h) else { continue };
-                    for (ow, &v) in src.iter().enumerate() {
-                        if let Some(iw) = g.input_pos(ow, j, g.w) {
-                            gx[(c * g.h + ih) * g.w + iw] += v;
+                let r = (c * g.kh + i) * g.kw + j;
+                let (lo, hi) = valid_range(g, j, g.w, g.ow);
+                if lo == hi {
+                    continue;
+                }
+                for s in 0..ns {
+                    let row = &cols[r * width + s * p..][..p];
+                    for (oh, src) in row.chunks_exact(g.ow).enumerate() {
+                        let Some(ih) = g.input_pos(oh, i, g.h) else { continue };
+                        let start = ((s * g.c + c) * g.h + ih) * g.w + lo * g.stride + j - g.padding;
+                        let src = &src[lo..hi];
+                        if g.stride == 1 {
+                            add(src, &mut gx[start..start + src.len()]);
+                        } else {
+                            src.iter().enumerate().for_each(|(k, &v)| gx[start + k * g.stride] += v);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The plain run copy and add of this path.
+fn copy<T: Float>(src: &[T], dst: &mut [T]) {
+    dst.copy_from_slice(src);
+}
+
+fn add<T: Float>(src: &[T], dst: &mut [T]) {
+    dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
 }
 
 /// The weight (contiguous, as mod.rs guarantees) viewed as an `[O, C*KH*KW]` matrix.
@@ -79,7 +133,7 @@ pub fn conv2d<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), w: (&[T], &Layout), bia
     let mut cols = vec![T::ZERO; ckk * p];
     let wm = weight_matrix(g, w);
     for (n, sample) in out.chunks_mut(g.o * p).enumerate() {
-        im2col(g, x.0, x.1, n, &mut cols);
+        im2col(g, x.0, x.1, (n, 1), &mut cols, copy);
         gemm(g.o, ckk, p, wm, MatRef { data: &cols, offset: 0, rs: p, cs: 1 }, sample, false);
         if let Some(b) = bias {
             for (row, &bo) in sample.chunks_mut(p).zip(b) {
@@ -102,7 +156,7 @@ pub fn conv2d_backward_input<T: Gemm>(g: &ConvGeom, grad: (&[T], &Layout), w: (&
     let wt = MatRef { rs: wm.cs, cs: wm.rs, ..wm };
     for (n, sample) in gx.chunks_mut(chw).enumerate() {
         gemm(ckk, g.o, p, wt, grad_matrix(g, grad, n), &mut gcols, false);
-        col2im(g, &gcols, sample);
+        col2im(g, &gcols, 1, sample, add);
     }
     gx
 }
@@ -112,7 +166,7 @@ pub fn conv2d_backward_weight<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), grad: (
     let mut gw = vec![T::ZERO; g.o * ckk];
     let mut cols = vec![T::ZERO; ckk * p];
     for n in 0..g.n {
-        im2col(g, x.0, x.1, n, &mut cols);
+        im2col(g, x.0, x.1, (n, 1), &mut cols, copy);
         // cols^T is [OH*OW, C*KH*KW]: the column buffer read with swapped strides.
         let colst = MatRef { data: &cols[..], offset: 0, rs: 1, cs: p };
         gemm(g.o, p, ckk, grad_matrix(g, grad, n), colst, &mut gw, true);

@@ -1,12 +1,16 @@
 //! 2-D convolution (NCHW, zero padding, square stride) and its two backward maps. Checks, the
-//! geometry and dispatch live here; `reference.rs` holds the direct nested loops (the oracle) and
-//! `im2col.rs` the im2col/col2im + GEMM path. No autograd here; the rule that calls the backward
-//! maps lives in kiln-autograd.
+//! geometry and dispatch live here; `reference.rs` holds the direct nested loops (the oracle),
+//! `im2col.rs` the generic im2col/col2im + GEMM path and `cpu.rs` the blocked, threaded f32 one
+//! (`Backend::Cpu` tries `cpu.rs` first, then `im2col.rs`). No autograd here; the rule that calls
+//! the backward maps lives in kiln-autograd.
 
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
 mod im2col;
 pub mod reference;
 
-use crate::{check, float_dispatch, Backend};
+use crate::{check, float_dispatch, simd, Backend};
 use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
 
 /// Every size a conv2d needs, resolved and checked once.
@@ -127,7 +131,8 @@ pub fn conv2d_with(
         let bias: Option<Vec<T>> = bias.map(|b| b.to_vec::<T>()).transpose()?;
         let out = Tensor::with_slices(&[x, &w], |v: &[(&[T], &Layout)]| match backend {
             Backend::Reference => reference::conv2d(&g, v[0], v[1], bias.as_deref()),
-            Backend::Cpu => im2col::conv2d(&g, v[0], v[1], bias.as_deref()),
+            Backend::Cpu => cpu::conv2d(simd::isa(), &g, v[0], v[1], bias.as_deref())
+                .unwrap_or_else(|| im2col::conv2d(&g, v[0], v[1], bias.as_deref())),
         })?;
         Tensor::from_vec(out, g.out_shape())
     })
@@ -157,12 +162,22 @@ pub fn conv2d_backward_input_with(
     let g = ConvGeom::new(OP, input_shape, w.shape(), stride, padding)?;
     check_grad_out(OP, &g, grad_out)?;
     // Same trade-off as the forward: the GEMM reads both as plain matrices (no copy when contiguous).
-    let (w, grad_out) = (w.contiguous()?, grad_out.contiguous()?);
+    // `cpu.rs` reads the gradient through its strides, so it is copied only for the other paths.
+    let w = w.contiguous()?;
     float_dispatch!(w.dtype(), OP, T => {
-        let out = Tensor::with_slices(&[&grad_out, &w], |v: &[(&[T], &Layout)]| match backend {
-            Backend::Reference => reference::conv2d_backward_input(&g, v[0], v[1]),
-            Backend::Cpu => im2col::conv2d_backward_input(&g, v[0], v[1]),
-        })?;
+        let fast = match backend {
+            Backend::Cpu => Tensor::with_slices(&[grad_out, &w], |v: &[(&[T], &Layout)]| {
+                cpu::conv2d_backward_input(simd::isa(), &g, v[0], v[1])
+            })?,
+            Backend::Reference => None,
+        };
+        let out = match fast {
+            Some(out) => out,
+            None => Tensor::with_slices(&[&grad_out.contiguous()?, &w], |v: &[(&[T], &Layout)]| match backend {
+                Backend::Reference => reference::conv2d_backward_input(&g, v[0], v[1]),
+                Backend::Cpu => im2col::conv2d_backward_input(&g, v[0], v[1]),
+            })?,
+        };
         Tensor::from_vec(out, g.in_shape())
     })
 }
@@ -190,12 +205,20 @@ pub fn conv2d_backward_weight_with(
     check::float_pair(OP, x, grad_out)?;
     let g = ConvGeom::new(OP, x.shape(), weight_shape, stride, padding)?;
     check_grad_out(OP, &g, grad_out)?;
-    let grad_out = grad_out.contiguous()?;
     float_dispatch!(x.dtype(), OP, T => {
-        let out = Tensor::with_slices(&[x, &grad_out], |v: &[(&[T], &Layout)]| match backend {
-            Backend::Reference => reference::conv2d_backward_weight(&g, v[0], v[1]),
-            Backend::Cpu => im2col::conv2d_backward_weight(&g, v[0], v[1]),
-        })?;
+        let fast = match backend {
+            Backend::Cpu => Tensor::with_slices(&[x, grad_out], |v: &[(&[T], &Layout)]| {
+                cpu::conv2d_backward_weight(simd::isa(), &g, v[0], v[1])
+            })?,
+            Backend::Reference => None,
+        };
+        let out = match fast {
+            Some(out) => out,
+            None => Tensor::with_slices(&[x, &grad_out.contiguous()?], |v: &[(&[T], &Layout)]| match backend {
+                Backend::Reference => reference::conv2d_backward_weight(&g, v[0], v[1]),
+                Backend::Cpu => im2col::conv2d_backward_weight(&g, v[0], v[1]),
+            })?,
+        };
         Tensor::from_vec(out, g.weight_shape())
     })
 }

@@ -5,11 +5,11 @@
 use super::*;
 use kiln_tensor::{DType, Rng};
 
-fn randn(shape: &[usize], dtype: DType, rng: &mut Rng) -> Tensor {
+pub(super) fn randn(shape: &[usize], dtype: DType, rng: &mut Rng) -> Tensor {
     Tensor::randn(shape.to_vec(), 0.0, 1.0, dtype, rng)
 }
 
-fn assert_close(fast: &Tensor, slow: &Tensor, acc_len: usize, what: &str) {
+pub(super) fn assert_close(fast: &Tensor, slow: &Tensor, acc_len: usize, what: &str) {
     assert_eq!(fast.shape(), slow.shape(), "{what}");
     let eps = if fast.dtype() == DType::F32 { f32::EPSILON as f64 } else { f64::EPSILON };
     let tol = 4.0 * eps * acc_len.max(1) as f64;
@@ -19,7 +19,7 @@ fn assert_close(fast: &Tensor, slow: &Tensor, acc_len: usize, what: &str) {
 }
 
 /// (n, c, h, w, o, kh, kw, stride, padding)
-const GEOMS: [[usize; 9]; 7] = [
+pub(super) const GEOMS: [[usize; 9]; 7] = [
     [1, 1, 1, 1, 1, 1, 1, 1, 0],
     [2, 3, 7, 7, 4, 3, 3, 1, 1],
     [1, 2, 7, 33, 3, 3, 5, 2, 2],
@@ -30,7 +30,14 @@ const GEOMS: [[usize; 9]; 7] = [
 ];
 
 /// Input variants with the same logical shape: contiguous, NHWC-permuted, narrowed, batch-broadcast.
-fn inputs(n: usize, c: usize, h: usize, w: usize, dtype: DType, rng: &mut Rng) -> Vec<(&'static str, Tensor)> {
+pub(super) fn inputs(
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    dtype: DType,
+    rng: &mut Rng,
+) -> Vec<(&'static str, Tensor)> {
     vec![
         ("contiguous", randn(&[n, c, h, w], dtype, rng)),
         ("nhwc", randn(&[n, h, w, c], dtype, rng).permute(&[0, 3, 1, 2]).unwrap()),

@@ -93,15 +93,17 @@ pub(crate) fn build<T: Send>(
     out
 }
 
-/// Two fresh `Vec`s of `n` elements filled together chunk by chunk, as [`build`].
-fn build2<T: Send>(
+/// Two fresh `Vec`s of `n` elements each (of possibly different types) filled together chunk by
+/// chunk, as [`build`].
+pub(crate) fn build2<A: Send, B: Send>(
     n: usize,
+    unit: usize,
     parallel: bool,
-    fill: impl Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) + Sync,
-) -> (Vec<T>, Vec<T>) {
+    fill: impl Fn(usize, &mut [MaybeUninit<A>], &mut [MaybeUninit<B>]) + Sync,
+) -> (Vec<A>, Vec<B>) {
     let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (sa, sb) = (&mut a.spare_capacity_mut()[..n], &mut b.spare_capacity_mut()[..n]);
-    match chunk_len(n, 1, parallel) {
+    match chunk_len(n, unit.max(1), parallel) {
         None => fill(0, sa, sb),
         Some(c) => sa.par_chunks_mut(c).zip(sb.par_chunks_mut(c)).enumerate().for_each(|(i, (x, y))| fill(i * c, x, y)),
     }
@@ -454,7 +456,7 @@ pub fn binary_backward<T: Float>(
     // `f(dense, other)` gives (d/d dense, d/d other); the outputs are swapped back at the end.
     macro_rules! fill {
         ($f:expr) => {
-            build2(n, parallel, |s, gd: &mut [MaybeUninit<T>], go: &mut [MaybeUninit<T>]| {
+            build2(n, 1, parallel, |s, gd: &mut [MaybeUninit<T>], go: &mut [MaybeUninit<T>]| {
                 vectorized(
                     #[inline(always)]
                     || {

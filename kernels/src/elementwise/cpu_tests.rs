@@ -257,7 +257,7 @@ fn classify_names_the_patterns() {
 }
 
 /// Median seconds per call of `f` over ~0.3 s of calls.
-fn time(mut f: impl FnMut()) -> f64 {
+pub(crate) fn time(mut f: impl FnMut()) -> f64 {
     f();
     let start = std::time::Instant::now();
     let mut reps = 0;

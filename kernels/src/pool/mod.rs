@@ -1,9 +1,14 @@
 //! 2-D max pooling over `[N, C, H, W]` (square kernel, no padding) keeping the argmax of every
 //! window for the backward, which scatters the gradient back onto those positions. Checks and
-//! dispatch here, loops in `reference.rs`. No autograd here.
+//! dispatch here, loops in `reference.rs` (the oracle) and `cpu.rs` (the fast CPU version, used
+//! unless `KILN_KERNELS=reference`). No autograd here.
 
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
 pub mod reference;
 
+use crate::elementwise::cpu::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Result, Shape, Tensor};
 
@@ -25,7 +30,10 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<(Tensor, T
     let (oh, ow) = ((d[2] - kernel) / stride + 1, (d[3] - kernel) / stride + 1);
     let shape: Shape = [d[0], d[1], oh, ow].into();
     float_dispatch!(x.dtype(), OP, T => {
-        let (vals, idx) = x.with_slice(|s: &[T], l| reference::max_pool2d(s, l, kernel, stride, oh, ow))?;
+        let (vals, idx) = x.with_slice(|s: &[T], l| {
+            try_fast(|| Some(cpu::max_pool2d(s, l, kernel, stride, oh, ow)))
+                .unwrap_or_else(|| reference::max_pool2d(s, l, kernel, stride, oh, ow))
+        })?;
         Ok((Tensor::from_vec(vals, shape.clone())?, Tensor::from_vec(idx, shape)?))
     })
 }
@@ -46,7 +54,11 @@ pub fn max_pool2d_backward(grad_out: &Tensor, indices: &Tensor, input_shape: &Sh
     let plane = id[2] * id[3];
     let idx = check::read_indices(OP, indices, plane)?;
     float_dispatch!(grad_out.dtype(), OP, T => {
-        let out = grad_out.with_slice(|s: &[T], l| reference::max_pool2d_backward(s, l, &idx, id[0] * id[1], plane))?;
+        let planes = id[0] * id[1];
+        let out = grad_out.with_slice(|s: &[T], l| {
+            try_fast(|| cpu::max_pool2d_backward(s, l, &idx, planes, plane))
+                .unwrap_or_else(|| reference::max_pool2d_backward(s, l, &idx, planes, plane))
+        })?;
         Tensor::from_vec(out, input_shape)
     })
 }

@@ -1,12 +1,14 @@
 //! Fast CPU reductions of a contiguous input: over its trailing axes (each output reads one
-//! contiguous row: `sum(x, [-1])`, a full sum) and over its leading axes (rows are accumulated into
-//! the output vector: `sum([B, N], [0])`, the bias-gradient `sum_to`), plus argmax/argmin over the
-//! trailing axis. Loops run inside `vectorized` and split over rayon above a measured size; other
-//! layouts return `None` and the caller runs `reference.rs`.
+//! contiguous row: `sum(x, [-1])`, a full sum), over its leading axes (rows are accumulated into
+//! the output vector: `sum([B, N], [0])`, the bias-gradient `sum_to`) and over both at once (the
+//! conv bias gradient `sum([N, O, H, W], [0, 2, 3])`), plus argmax/argmin over the trailing axis.
+//! Loops run inside `vectorized` and split over rayon above a measured size; other layouts return
+//! `None` and the caller runs `reference.rs`.
 //!
 //! Exactness: leading-axis reductions, max/min and arg reductions equal the reference bit for bit
-//! (same order of operations). Row sums keep 16 partial sums (so they vectorise) and differ from the
-//! reference's one-by-one sum by rounding only, well within `n * eps * sum|x|`. Must not: read a
+//! (same order of operations). Row sums (also those of the leading-and-trailing case) keep 16
+//! partial sums (so they vectorise) and differ from the reference's one-by-one sum by rounding
+//! only, well within `n * eps * sum|x|`. Must not: read a
 //! layout other than the ones checked here, or change which element an arg reduction picks.
 
 use super::ReduceOp;
@@ -178,5 +180,49 @@ pub fn arg_reduce<T: Float>(x: &[T], grouped: &Layout, outputs: usize, group: us
             }
             o.write(best as i64);
         }
+    }))
+}
+
+/// Reduction of a contiguous `x` over its leading axes `0..a` and its trailing axes `b..rank` at
+/// once (`1 <= a < b < rank`), keeping the middle ones: the conv bias gradient
+/// `sum(grad [N, O, H, W], [0, 2, 3])`. Output `k` folds the contiguous rows `x[i, k, ..]` one after
+/// the other, each in [`LANES`] partial results, so sums differ from the reference by rounding only
+/// and max/min are exact. `None` for other axis sets or layouts.
+pub fn reduce_outer_inner<T: Float>(op: ReduceOp, x: &[T], xl: &Layout, axes: &[usize]) -> Option<Vec<T>> {
+    let (dims, r) = (xl.dims(), xl.rank());
+    let a = (0..r).take_while(|d| axes.contains(d)).count();
+    let b = r - (0..r).rev().take_while(|d| axes.contains(d)).count();
+    if a == 0 || b <= a || b == r || a + (r - b) != axes.len() {
+        return None;
+    }
+    let x = &x[xl.contiguous_range()?];
+    let (outer, mid, inner): (usize, usize, usize) =
+        (dims[..a].iter().product(), dims[a..b].iter().product(), dims[b..].iter().product());
+    let row_op = if op == ReduceOp::Mean { ReduceOp::Sum } else { op };
+    let init = match row_op {
+        ReduceOp::Max => T::NEG_INFINITY,
+        ReduceOp::Min => T::INFINITY,
+        _ => T::ZERO,
+    };
+    let count = T::from_usize(outer * inner);
+    Some(build(mid, 1, x.len() >= PAR_MIN_CHEAP, |s, out: &mut [MaybeUninit<T>]| {
+        vectorized(
+            #[inline(always)]
+            || {
+                for (k, o) in out.iter_mut().enumerate() {
+                    // A plain loop (not an iterator fold) so that it inlines into the AVX code.
+                    let mut v = init;
+                    for i in 0..outer {
+                        let r = reduce_row(row_op, &x[(i * mid + s + k) * inner..][..inner]);
+                        v = match row_op {
+                            ReduceOp::Max => pick_max(v, r),
+                            ReduceOp::Min => pick_min(v, r),
+                            _ => v + r,
+                        };
+                    }
+                    o.write(if op == ReduceOp::Mean { v / count } else { v });
+                }
+            },
+        )
     }))
 }

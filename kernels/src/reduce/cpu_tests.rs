@@ -1,7 +1,8 @@
 //! Tests of the fast reductions (`cpu.rs`) against the scalar reference, called directly: trailing
 //! axes (row sums within `n eps sum|x|`, max/min exact, NaN propagation), leading axes (exact, the
-//! bias-gradient `sum_to`), argmax/argmin with ties and NaNs, fallbacks for transposed inputs and
-//! middle axes, f32 and f64, odd sizes, and sizes above the parallel threshold.
+//! bias-gradient `sum_to`), leading and trailing together (the conv bias gradient), argmax/argmin
+//! with ties and NaNs, fallbacks for transposed inputs and middle axes, f32 and f64, odd sizes, and
+//! sizes above the parallel threshold.
 
 use super::{cpu, plan, reference, ReduceOp};
 use crate::elementwise::cpu_tests::{assert_same, rand, strided};
@@ -36,14 +37,15 @@ fn check<T: Float>(op: ReduceOp, x: &Tensor, axes: &[usize], covered: bool) {
         let want = reference::reduce(op, s, &p.grouped, p.outputs, p.group);
         let rows = cpu::reduce(op, s, &p.grouped, p.outputs, p.group);
         let lead = cpu::reduce_leading(op, s, l, axes);
-        assert_eq!(rows.is_some() || lead.is_some(), covered, "{what}: fast path taken?");
+        let outer = cpu::reduce_outer_inner(op, s, l, axes);
+        assert_eq!(rows.is_some() || lead.is_some() || outer.is_some(), covered, "{what}: fast path taken?");
         if let Some(got) = lead {
             assert_same(&got, &want, &what); // the reference's order exactly
         }
-        if let Some(got) = rows {
+        for got in rows.iter().chain(&outer) {
             match op {
-                ReduceOp::Sum | ReduceOp::Mean => assert_sum_close(&got, &want, x, axes, op == ReduceOp::Mean, &what),
-                _ => assert_same(&got, &want, &what),
+                ReduceOp::Sum | ReduceOp::Mean => assert_sum_close(got, &want, x, axes, op == ReduceOp::Mean, &what),
+                _ => assert_same(got, &want, &what),
             }
         }
         let through = super::reduce(op, x, &to_isize(axes), false).unwrap().to_vec::<T>().unwrap();
@@ -53,7 +55,7 @@ fn check<T: Float>(op: ReduceOp, x: &Tensor, axes: &[usize], covered: bool) {
 }
 
 /// Shapes and axis sets; whether the fast path covers them when the input is contiguous.
-const CASES: [(&[usize], &[usize], bool); 14] = [
+const CASES: [(&[usize], &[usize], bool); 18] = [
     (&[1], &[0], true),
     (&[7], &[0], true),
     (&[257], &[0], true),
@@ -66,8 +68,12 @@ const CASES: [(&[usize], &[usize], bool); 14] = [
     (&[2, 3, 33], &[0], true),
     (&[2, 3, 33], &[0, 1], true),
     (&[1, 7], &[0], true),
-    (&[2, 3, 33], &[1], false), // a middle axis
-    (&[2, 3, 33], &[0, 2], false),
+    (&[2, 3, 33], &[1], false),   // a middle axis
+    (&[2, 3, 33], &[0, 2], true), // leading and trailing: the conv bias gradient
+    (&[7, 33, 1, 7], &[0, 2, 3], true),
+    (&[3, 2, 5, 33], &[0, 3], true),
+    (&[1, 7, 3, 3], &[0, 2, 3], true),
+    (&[2, 3, 4, 5], &[0, 2], false), // a middle axis
 ];
 
 #[test]
@@ -101,6 +107,7 @@ fn nans_propagate_and_empty_groups_follow_the_reference() {
             crate::float_dispatch!(dtype, "test", T => {
                 check::<T>(op, &x, &[1], true);
                 check::<T>(op, &x, &[0], true);
+                check::<T>(op, &x.reshape([3, 4, 10]).unwrap(), &[0, 2], true);
                 Ok::<(), kiln_tensor::Error>(())
             })
             .unwrap();

@@ -56,7 +56,9 @@ pub fn reduce(op: ReduceOp, x: &Tensor, axes: &[isize], keepdim: bool) -> Result
     float_dispatch!(x.dtype(), name, T => {
         let out = x.with_slice(|s: &[T], l| {
             try_fast(|| {
-                cpu::reduce(op, s, &p.grouped, p.outputs, p.group).or_else(|| cpu::reduce_leading(op, s, l, &axes))
+                cpu::reduce(op, s, &p.grouped, p.outputs, p.group)
+                    .or_else(|| cpu::reduce_leading(op, s, l, &axes))
+                    .or_else(|| cpu::reduce_outer_inner(op, s, l, &axes))
             })
             .unwrap_or_else(|| reference::reduce(op, s, &p.grouped, p.outputs, p.group))
         })?;

@@ -1,0 +1,117 @@
+//! Tests of the fast max pooling (`cpu.rs`) against the reference, called directly: odd plane sizes
+//! (1, 7, 33), kernel / stride combinations with overlapping and ragged windows, contiguous,
+//! permuted, narrowed and batch-broadcast inputs, ties and NaNs (identical values and indices), the
+//! backward scatter (identical sums, overlapping windows included), its fallback for a strided
+//! gradient, and sizes above the parallel threshold.
+
+use super::{cpu, reference};
+use crate::elementwise::cpu::PAR_MIN_CHEAP;
+use crate::elementwise::cpu_tests::assert_same;
+use kiln_tensor::{DType, Layout, Rng, Tensor};
+
+/// Input variants of logical shape `[n, c, h, w]`.
+fn inputs(n: usize, c: usize, h: usize, w: usize, rng: &mut Rng) -> Vec<(&'static str, Tensor)> {
+    let r = |s: &[usize], rng: &mut Rng| Tensor::randn(s.to_vec(), 0.0, 1.0, DType::F32, rng);
+    // Few distinct values, so windows have ties.
+    let ties = Tensor::from_vec((0..n * c * h * w).map(|i| ((i * 7) % 5) as f32).collect::<Vec<_>>(), [n, c, h, w]);
+    vec![
+        ("contiguous", r(&[n, c, h, w], rng)),
+        ("ties", ties.unwrap()),
+        ("nchw from nhwc", r(&[n, h, w, c], rng).permute(&[0, 3, 1, 2]).unwrap()),
+        ("transposed plane", r(&[n, c, w, h], rng).permute(&[0, 1, 3, 2]).unwrap()),
+        (
+            "narrowed",
+            r(&[n, c + 1, h + 2, w + 3], rng)
+                .narrow(1, 1, c)
+                .unwrap()
+                .narrow(3, 2, w)
+                .unwrap()
+                .narrow(2, 1, h)
+                .unwrap(),
+        ),
+        ("broadcast", r(&[1, c, h, w], rng).broadcast_to([n, c, h, w]).unwrap()),
+    ]
+}
+
+/// Forward and backward of one input, fast against reference, both exact.
+fn check(x: &Tensor, k: usize, s: usize, what: &str) {
+    let d = x.dims().to_vec();
+    let (oh, ow) = ((d[2] - k) / s + 1, (d[3] - k) / s + 1);
+    let (vals, idx) = x
+        .with_slice(|v: &[f32], l| {
+            let (fv, fi) = cpu::max_pool2d(v, l, k, s, oh, ow);
+            let (rv, ri) = reference::max_pool2d(v, l, k, s, oh, ow);
+            assert_same(&fv, &rv, &format!("values {what}"));
+            assert_eq!(fi, ri, "indices {what}");
+            (rv, ri)
+        })
+        .unwrap();
+    let idx: Vec<usize> = idx.iter().map(|&i| i as usize).collect();
+    let (planes, plane) = (d[0] * d[1], d[2] * d[3]);
+    let grad = Tensor::from_vec(vals.iter().map(|v| v * 0.5 - 0.25).collect::<Vec<_>>(), [d[0], d[1], oh, ow]).unwrap();
+    grad.with_slice(|g: &[f32], gl| {
+        let fast = cpu::max_pool2d_backward(g, gl, &idx, planes, plane).expect("contiguous gradient");
+        assert_same(&fast, &reference::max_pool2d_backward(g, gl, &idx, planes, plane), &format!("backward {what}"));
+    })
+    .unwrap();
+    // A transposed gradient is not covered.
+    if oh > 1 && ow > 1 {
+        let gt = grad.transpose(2, 3).unwrap().contiguous().unwrap().transpose(2, 3).unwrap();
+        gt.with_slice(|g: &[f32], gl: &Layout| assert!(cpu::max_pool2d_backward(g, gl, &idx, planes, plane).is_none()))
+            .unwrap();
+    }
+}
+
+#[test]
+fn pooling_matches_reference_exactly() {
+    let mut rng = Rng::new(41);
+    for [n, c, h, w] in [[1, 1, 1, 1], [2, 3, 7, 7], [1, 2, 33, 7], [3, 1, 7, 33], [2, 5, 33, 33], [7, 2, 8, 6]] {
+        for (k, s) in [(1, 1), (2, 2), (2, 1), (3, 2), (3, 3), (2, 3)] {
+            if k > h || k > w {
+                continue;
+            }
+            for (name, x) in inputs(n, c, h, w, &mut rng) {
+                check(&x, k, s, &format!("{name} [{n}, {c}, {h}, {w}] k{k} s{s}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn nans_win_and_the_first_nan_stays() {
+    let nan = f32::NAN;
+    let x = Tensor::from_vec(vec![1., nan, 3., nan, 5., 2., 7., 1., nan], [1, 1, 3, 3]).unwrap();
+    for (k, s) in [(2, 1), (3, 1), (2, 2)] {
+        check(&x, k, s, &format!("nan k{k} s{s}"));
+    }
+}
+
+#[test]
+fn large_inputs_split_over_threads() {
+    let mut rng = Rng::new(42);
+    let c = PAR_MIN_CHEAP / (64 * 30 * 30) + 1;
+    let x = Tensor::randn(vec![64, c, 30, 30], 0.0, 1.0, DType::F32, &mut rng);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| check(&x, 2, 2, "large"));
+}
+
+/// Timing of W2's first pooling (the largest), reference against fast, forward and backward.
+/// Release only: `cargo test -p kiln-kernels --release --lib pool_timings -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn pool_timings() {
+    use crate::elementwise::cpu_tests::time;
+    let x = Tensor::randn(vec![64, 32, 30, 30], 0.0, 1.0, DType::F32, &mut Rng::new(1));
+    x.with_slice(|v: &[f32], l| {
+        let r = time(|| drop(reference::max_pool2d(v, l, 2, 2, 15, 15)));
+        let f = time(|| drop(cpu::max_pool2d(v, l, 2, 2, 15, 15)));
+        println!("max_pool2d [64, 32, 30, 30] k2 s2: reference {:.0} µs, fast {:.0} µs", r * 1e6, f * 1e6);
+        let (vals, idx) = cpu::max_pool2d(v, l, 2, 2, 15, 15);
+        let idx: Vec<usize> = idx.iter().map(|&i| i as usize).collect();
+        let gl = Layout::contiguous([64, 32, 15, 15]);
+        let r = time(|| drop(reference::max_pool2d_backward(&vals, &gl, &idx, 64 * 32, 900)));
+        let f = time(|| drop(cpu::max_pool2d_backward(&vals, &gl, &idx, 64 * 32, 900)));
+        println!("max_pool2d backward: reference {:.0} µs, fast {:.0} µs", r * 1e6, f * 1e6);
+    })
+    .unwrap();
+}
