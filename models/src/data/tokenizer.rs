@@ -48,6 +48,9 @@ pub fn tokenize(text: &str) -> Vec<String> {
 pub enum Truncate {
     KeepFirst,
     KeepLast,
+    /// The first `n` tokens and the last `seq_len - n` (a review's opening and its verdict; `n` is
+    /// capped at `seq_len`).
+    KeepHeadTail(usize),
 }
 
 /// Which side of a short sequence the PAD ids go.
@@ -154,9 +157,14 @@ impl Vocab {
     /// real tokens kept.
     pub fn encode(&self, text: &str, opts: &EncodeOptions) -> (Vec<u32>, usize) {
         let ids: Vec<u32> = tokenize(text).iter().map(|t| self.id(t)).collect();
-        let kept = match opts.truncate {
-            Truncate::KeepFirst => &ids[..ids.len().min(opts.seq_len)],
-            Truncate::KeepLast => &ids[ids.len().saturating_sub(opts.seq_len)..],
+        let kept: Vec<u32> = match opts.truncate {
+            _ if ids.len() <= opts.seq_len => ids,
+            Truncate::KeepFirst => ids[..opts.seq_len].to_vec(),
+            Truncate::KeepLast => ids[ids.len() - opts.seq_len..].to_vec(),
+            Truncate::KeepHeadTail(head) => {
+                let head = head.min(opts.seq_len);
+                [&ids[..head], &ids[ids.len() - (opts.seq_len - head)..]].concat()
+            }
         };
         let pads = std::iter::repeat_n(PAD_ID, opts.seq_len - kept.len());
         let out = match opts.pad {
@@ -234,6 +242,11 @@ mod tests {
         let last = EncodeOptions { seq_len: 2, truncate: Truncate::KeepLast, pad: Pad::Left };
         assert_eq!(v.encode("a zz b", &last), (vec![1, 3], 2));
         assert_eq!(v.encode("b", &last), (vec![0, 3], 1));
+        let head_tail = EncodeOptions { seq_len: 3, truncate: Truncate::KeepHeadTail(1), pad: Pad::Right };
+        assert_eq!(v.encode("a b zz a b", &head_tail), (vec![2, 2, 3], 3));
+        assert_eq!(v.encode("b", &head_tail), (vec![3, 0, 0], 1));
+        let all_head = EncodeOptions { truncate: Truncate::KeepHeadTail(9), ..head_tail };
+        assert_eq!(v.encode("a b zz a b", &all_head), (vec![2, 3, 1], 3));
         assert_eq!(v.encode("b a b", &EncodeOptions { seq_len: 2, ..Default::default() }), (vec![3, 2], 2));
     }
 }

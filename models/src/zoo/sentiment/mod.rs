@@ -17,8 +17,9 @@ pub use model::SentimentNet;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Six epochs: the constant-rate run peaked at epochs 4-5 and only overfitted after (docs/RESULTS.md).
-pub const DEFAULT_EPOCHS: usize = 6;
+/// Ten epochs (the most W3's target allows) with the rate decayed over all of them: 87.02% at the
+/// end; decayed over six, 86.97% (docs/RESULTS.md).
+pub const DEFAULT_EPOCHS: usize = 10;
 pub const DEFAULT_BATCH: usize = 32;
 pub const DEFAULT_LR: f64 = 1e-3;
 pub const VOCAB_WORDS: usize = 20_000;
@@ -39,8 +40,9 @@ pub fn subsample(d: TextDataset, limit: Option<usize>) -> TextDataset {
 /// padding is never read), keeping the *last* 256 tokens of a longer review. Trade-off: DESIGN.md's
 /// PyTorch reference kept the first 256 and peaked at 83.1%; a review's verdict tends to sit in its
 /// closing lines, and the forward direction's final state (half the classifier's input) is read at
-/// the last kept token, so keeping the end is what the readout needs (as Keras' IMDB LSTM example
-/// does with `truncating="pre"`).
+/// the last kept token. Measured here (6 epochs, cosine, seed 0): keeping the last 256 gave 86.97%,
+/// the first 64 + last 192 (`KeepHeadTail(64)`) 86.86%, the first 256 (constant rate) 81.9% at
+/// epoch 2 against 83.5% for the last 256.
 pub fn encode_options() -> EncodeOptions {
     EncodeOptions { truncate: Truncate::KeepLast, ..EncodeOptions::default() }
 }
