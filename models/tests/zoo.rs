@@ -73,3 +73,50 @@ fn gan_discriminator_learns_and_steps_are_deterministic() {
     assert!(losses.last().unwrap().0 < losses[0].0, "d loss {losses:?}");
     assert_eq!(losses, run(), "same seeds, same losses");
 }
+
+/// The losses of `steps` training steps (dropout on) of a freshly seeded model, inside a pool of
+/// `threads` rayon threads.
+type Build = dyn Fn(&mut Rng) -> (Box<dyn Module>, Tensor, Tensor, Objective) + Sync;
+
+fn curve(build: &Build, threads: usize) -> Vec<f32> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let mut rng = Rng::new(7);
+        let (model, x, y, objective) = build(&mut rng);
+        let mut opt = Adam::new(nn::parameters(model.as_ref()), 1e-3, (0.9, 0.999), 0.0);
+        model.set_training(true);
+        (0..3)
+            .map(|s| {
+                model.reseed(s);
+                let logits = model.forward(&Var::constant(x.clone())).unwrap();
+                let (loss, _) = objective.loss_and_correct(&logits, &y).unwrap();
+                opt.step(&backward(&loss).unwrap()).unwrap();
+                loss.tensor().to_scalar::<f32>().unwrap()
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn training_steps_are_deterministic_with_parallel_kernels() {
+    // Big enough that the LSTM recurrence and the convolution split their work over the two threads
+    // (above `PAR_MIN_LSTM` and the conv block threshold): same seed, same thread count, same curve.
+    let sentiment = |rng: &mut Rng| {
+        let net = SentimentNet::new(300, rng).unwrap();
+        let mut ids: Vec<i64> = (0..8 * 16).map(|_| 2 + rng.below(298) as i64).collect();
+        ids[20..32].fill(0);
+        let x = Tensor::from_vec(ids, [8, 16]).unwrap();
+        let y = Tensor::from_vec((0..8).map(|i| (i % 2) as i64).collect::<Vec<_>>(), [8]).unwrap();
+        (Box::new(net) as Box<dyn Module>, x, y, Objective::BinaryLogits)
+    };
+    let cnn = |rng: &mut Rng| {
+        let net = cnn::model(CnnVariant::Plain, rng);
+        let x = Tensor::randn([16, 3, 32, 32], 0.0, 1.0, DType::F32, rng);
+        (Box::new(net) as Box<dyn Module>, x, labels(16, 10, rng), Objective::CrossEntropy)
+    };
+    for (name, build) in [("sentiment", &sentiment as &Build), ("cnn", &cnn)] {
+        let (a, b) = (curve(build, 2), curve(build, 2));
+        assert_eq!(a, b, "{name}: two runs on two threads differ");
+        assert!(a.iter().all(|l| l.is_finite()), "{name}: {a:?}");
+    }
+}
