@@ -12,6 +12,7 @@
 
 use super::{BinaryOp, UnaryOp};
 use crate::backend::{backend, Backend};
+pub(crate) use crate::simd::map_uninit;
 use crate::simd::{self, Isa, MapFn};
 use kiln_tensor::{DType, Element, Float, Layout};
 use rayon::prelude::*;
@@ -133,23 +134,6 @@ pub(crate) fn as_f32<T: Element>(x: &[T]) -> Option<&[f32]> {
 pub(crate) fn as_f32_out<T: Element>(out: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
     // SAFETY: as in `as_f32`.
     (T::DTYPE == DType::F32).then(|| unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
-}
-
-crate::simd_dispatch! {
-    /// `y[i] = f(x[i])` into uninitialised `y` (same length as `x`).
-    pub(crate) fn map_uninit<S>(f: MapFn, x: &[f32], y: &mut [MaybeUninit<f32>]) {
-        assert_eq!(x.len(), y.len(), "map_uninit: lengths differ");
-        let (n, l) = (x.len(), S::LANES);
-        let (xp, yp) = (x.as_ptr(), y.as_mut_ptr() as *mut f32);
-        let mut i = 0;
-        while i + l <= n {
-            S::storeu(yp.add(i), f.apply::<S>(S::loadu(xp.add(i))));
-            i += l;
-        }
-        if i < n {
-            S::store_tail(yp.add(i), f.apply::<S>(S::load_tail(xp.add(i), n - i)), n - i);
-        }
-    }
 }
 
 /// How a layout broadcast to the output shape reads its storage, in output order.

@@ -28,7 +28,9 @@ pub use avx2::Avx2Fma;
 #[cfg(target_arch = "x86_64")]
 pub use avx512::Avx512;
 pub use scalar::Scalar;
-pub use slice::{axpby, axpby_with, axpy, axpy_with, dot, dot_with, map, map_with, scale, scale_with, MapFn};
+pub use slice::{
+    axpby, axpby_with, axpy, axpy_with, dot, dot_with, map, map_uninit, map_with, scale, scale_with, MapFn,
+};
 pub use vector::{Simd, EXP_MAX_REL_ERR, SIGMOID_MAX_ABS_ERR, TANH_MAX_ABS_ERR};
 
 use std::sync::OnceLock;

@@ -4,6 +4,7 @@
 
 use super::{isa, Isa, Simd};
 use crate::simd_dispatch;
+use std::mem::MaybeUninit;
 
 /// An elementwise function [`map`] can apply.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,10 +136,12 @@ simd_dispatch! {
 }
 
 simd_dispatch! {
-    /// `y[i] = f(x[i])`.
-    fn map_raw<S>(f: MapFn, x: &[f32], y: &mut [f32]) {
+    /// `y[i] = f(x[i])` into `y`, which need not be initialised (kernels write fresh outputs this
+    /// way; [`map_with`] passes an initialised slice). Lengths must match.
+    pub fn map_uninit<S>(f: MapFn, x: &[f32], y: &mut [MaybeUninit<f32>]) {
+        assert_eq!(x.len(), y.len(), "map: x and y differ in length");
         let (n, l) = (x.len(), S::LANES);
-        let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+        let (xp, yp) = (x.as_ptr(), y.as_mut_ptr() as *mut f32);
         let mut i = 0;
         while i + l <= n {
             S::storeu(yp.add(i), f.apply::<S>(S::loadu(xp.add(i))));
@@ -207,8 +210,9 @@ pub fn scale(alpha: f32, x: &mut [f32]) {
 /// # Panics
 /// If `x` and `y` differ in length.
 pub fn map_with(isa: Isa, f: MapFn, x: &[f32], y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "map: x and y differ in length");
-    map_raw(isa, f, x, y)
+    // SAFETY: `MaybeUninit<f32>` has f32's layout, and only initialised f32 values are written.
+    let y = unsafe { &mut *(y as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    map_uninit(isa, f, x, y)
 }
 
 /// `y[i] = f(x[i])` on the default back end.
