@@ -8,6 +8,31 @@
 //! (`set_backend`, `set_gemm_impl`), print, or hold a second copy of a kernel (the lab calls the
 //! engine's code, so the two cannot drift apart).
 
+/// A memory-bound `[rows, cols]` kernel with `cpu` and `reference` versions, reported in GB/s. The
+/// invoking module supplies `VERSIONS`, `bytes(op, problem)` and the case type `$case` (with
+/// `$case::new(name, op, problem, rng)`); `build` and `work` are written out per kernel because they
+/// must be plain function pointers (no captured op).
+macro_rules! rows_cols_kernel {
+    ($name:literal, $family:literal, $about:literal, $case:ident, $op:expr, $shapes:expr, $tolerance:expr) => {
+        Kernel {
+            name: $name,
+            family: $family,
+            about: $about,
+            dims: &["rows", "cols"],
+            versions: VERSIONS,
+            baseline: Version::Reference,
+            default_versions: VERSIONS,
+            unit: Unit::Gbps,
+            default_shapes: $shapes,
+            transposes: false,
+            strided: false,
+            work: |p| bytes($op, p),
+            tolerance: $tolerance,
+            build: |p, _, rng| Ok(Box::new($case::new($name, $op, p, rng)?)),
+        }
+    };
+}
+
 mod conv;
 mod embedding;
 mod gemm;

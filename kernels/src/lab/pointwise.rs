@@ -29,26 +29,10 @@ fn bytes(op: Op, p: &Problem) -> f64 {
     }
 }
 
-/// One registry entry; `build` and `work` are written out per kernel because they must be plain
-/// function pointers (no captured op).
+/// One registry entry of this file (see `rows_cols_kernel!`).
 macro_rules! pointwise_kernel {
     ($name:literal, $about:literal, $op:expr, $tolerance:expr) => {
-        Kernel {
-            name: $name,
-            family: "elementwise",
-            about: $about,
-            dims: &["rows", "cols"],
-            versions: VERSIONS,
-            baseline: Version::Reference,
-            default_versions: VERSIONS,
-            unit: Unit::Gbps,
-            default_shapes: SHAPES,
-            transposes: false,
-            strided: false,
-            work: |p| bytes($op, p),
-            tolerance: |_| $tolerance,
-            build: |p, _, rng| Ok(Box::new(PointwiseCase::new($name, $op, p, rng)?)),
-        }
+        rows_cols_kernel!($name, "elementwise", $about, PointwiseCase, $op, SHAPES, |_| $tolerance)
     };
 }
 

@@ -36,24 +36,10 @@ fn bytes(op: Op, p: &Problem) -> f64 {
     }
 }
 
+/// One registry entry of this file (see `rows_cols_kernel!`).
 macro_rules! row_kernel {
     ($name:literal, $family:literal, $about:literal, $op:expr, $shapes:expr, $tolerance:expr) => {
-        Kernel {
-            name: $name,
-            family: $family,
-            about: $about,
-            dims: &["rows", "cols"],
-            versions: VERSIONS,
-            baseline: Version::Reference,
-            default_versions: VERSIONS,
-            unit: Unit::Gbps,
-            default_shapes: $shapes,
-            transposes: false,
-            strided: false,
-            work: |p| bytes($op, p),
-            tolerance: $tolerance,
-            build: |p, _, rng| Ok(Box::new(RowCase::new($name, $op, p, rng)?)),
-        }
+        rows_cols_kernel!($name, $family, $about, RowCase, $op, $shapes, $tolerance)
     };
 }
 
