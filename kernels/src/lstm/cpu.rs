@@ -40,9 +40,9 @@ unsafe fn st<S: Simd>(p: *mut f32, v: S::V, lanes: usize) {
     }
 }
 
-/// One full `MR x (VECS * LANES)` tile of `C += A B`.
-#[inline(always)]
-unsafe fn tile<S: Simd, const MR: usize>(
+/// One tile's operands: `k` and the tile's corners of A, B and C with their leading dimensions.
+#[derive(Clone, Copy)]
+struct TileOperands {
     k: usize,
     a: *const f32,
     lda: usize,
@@ -50,7 +50,12 @@ unsafe fn tile<S: Simd, const MR: usize>(
     ldb: usize,
     c: *mut f32,
     ldc: usize,
-) {
+}
+
+/// One full `MR x (VECS * LANES)` tile of `C += A B`.
+#[inline(always)]
+unsafe fn tile<S: Simd, const MR: usize>(t: TileOperands) {
+    let TileOperands { k, a, lda, b, ldb, c, ldc } = t;
     let l = S::LANES;
     let mut acc = [[S::zero(); VECS]; MR];
     for (r, row) in acc.iter_mut().enumerate() {
@@ -75,20 +80,11 @@ unsafe fn tile<S: Simd, const MR: usize>(
     }
 }
 
-/// The right edge: fewer than `VECS * LANES` columns, one (possibly masked) vector at a time.
+/// The right edge: `rows` rows of fewer than `VECS * LANES` columns, one (possibly masked) vector at
+/// a time.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile_edge<S: Simd>(
-    rows: usize,
-    k: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    width: usize,
-) {
+unsafe fn tile_edge<S: Simd>(t: TileOperands, rows: usize, width: usize) {
+    let TileOperands { k, a, lda, b, ldb, c, ldc } = t;
     let mut j = 0;
     while j < width {
         let lanes = (width - j).min(S::LANES);
@@ -132,16 +128,21 @@ crate::simd_dispatch! {
             let mut i0 = 0;
             while i0 < m {
                 let rows = (m - i0).min(ROWS);
-                let (ap, bp, cp) = (a.as_ptr().add(i0 * lda), b.as_ptr().add(j0), c.as_mut_ptr().add(i0 * ldc + j0));
-                if width == tile_w {
-                    match rows {
-                        4 => tile::<S, 4>(k, ap, lda, bp, ldb, cp, ldc),
-                        3 => tile::<S, 3>(k, ap, lda, bp, ldb, cp, ldc),
-                        2 => tile::<S, 2>(k, ap, lda, bp, ldb, cp, ldc),
-                        _ => tile::<S, 1>(k, ap, lda, bp, ldb, cp, ldc),
-                    }
-                } else {
-                    tile_edge::<S>(rows, k, ap, lda, bp, ldb, cp, ldc, width);
+                let t = TileOperands {
+                    k,
+                    a: a.as_ptr().add(i0 * lda),
+                    lda,
+                    b: b.as_ptr().add(j0),
+                    ldb,
+                    c: c.as_mut_ptr().add(i0 * ldc + j0),
+                    ldc,
+                };
+                match (width == tile_w, rows) {
+                    (true, 4) => tile::<S, 4>(t),
+                    (true, 3) => tile::<S, 3>(t),
+                    (true, 2) => tile::<S, 2>(t),
+                    (true, _) => tile::<S, 1>(t),
+                    (false, _) => tile_edge::<S>(t, rows, width),
                 }
                 i0 += rows;
             }
