@@ -19,7 +19,7 @@ pub fn backward(loss: &Var) -> Result<GradStore> {
             format!("the output has shape {}; give a seed with backward_with for non-scalar outputs", loss.shape()),
         ));
     }
-    let seed = Tensor::ones(loss.shape(), loss.dtype());
+    let seed = loss.tensor().ones_like()?;
     run(loss, seed, false)
 }
 
@@ -109,8 +109,7 @@ fn run(out: &Var, seed: Tensor, retain_all: bool) -> Result<GradStore> {
 /// output gradient for `cat`, a broadcast for `sum`), and two leaves must never share storage that
 /// an optimizer might update in place. Fresh kernel outputs pass through without a copy.
 fn owned(grad: Tensor) -> Result<Tensor> {
-    let whole = grad.is_contiguous() && grad.layout().offset() == 0 && grad.storage().len() == grad.elem_count();
-    if whole {
+    if grad.owns_whole_storage() {
         Ok(grad)
     } else {
         grad.deep_copy()

@@ -5,7 +5,7 @@
 //! half-loaded. Knows nothing about models or optimizers.
 
 use crate::data::fsutil::atomic_write;
-use kiln_tensor::{CpuStorage, DType, Tensor};
+use kiln_tensor::{CpuStorage, DType, Device, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -93,8 +93,12 @@ impl Checkpoint {
 
     /// The bytes of the safetensors file (exposed for the byte-layout test).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let dense: Vec<(String, Tensor)> =
-            self.tensors.iter().map(|(n, t)| Ok((n.clone(), t.contiguous()?))).collect::<Result<_>>()?;
+        // Device tensors are copied to the host first; a checkpoint is always host bytes.
+        let dense: Vec<(String, Tensor)> = self
+            .tensors
+            .iter()
+            .map(|(n, t)| Ok((n.clone(), t.to_device(Device::Cpu)?.contiguous()?)))
+            .collect::<Result<_>>()?;
         let guards: Vec<_> = dense.iter().map(|(_, t)| t.storage()).collect();
         let mut bytes_of = Vec::with_capacity(dense.len());
         for ((_, t), g) in dense.iter().zip(&guards) {

@@ -9,6 +9,7 @@
 pub mod alloc;
 mod copy;
 mod device;
+mod device_storage;
 mod dtype;
 mod error;
 mod layout;
@@ -19,6 +20,7 @@ mod strided_index;
 mod tensor;
 
 pub use device::Device;
+pub use device_storage::{device_backend, register_device_backend, DeviceBackend, DeviceStorage};
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};
 pub use layout::Layout;

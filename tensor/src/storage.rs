@@ -1,8 +1,9 @@
-//! Storage: the flat buffer behind one or more tensors. CPU storage is a typed `Vec`; the CUDA
-//! backend adds a device-buffer variant. Views share one storage through `Arc<RwLock<_>>` (the lock
-//! lets optimizers update parameters in place); nothing here knows about shapes or strides.
+//! Storage: the flat buffer behind one or more tensors. CPU storage is a typed `Vec`; device
+//! storage is a backend's buffer behind the `DeviceStorage` trait. Views share one storage through
+//! `Arc<RwLock<_>>` (the lock lets optimizers update parameters in place); nothing here knows about
+//! shapes or strides.
 
-use crate::{DType, Device, Element, Error, Result};
+use crate::{DType, Device, DeviceStorage, Element, Error, Result};
 use half::{bf16, f16};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,27 +78,32 @@ impl CpuStorage {
     }
 }
 
+/// The buffer behind a tensor: host memory, or memory on a device through its backend.
 #[derive(Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
+    Device(Box<dyn DeviceStorage>),
 }
 
 impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            Storage::Device(d) => d.device(),
         }
     }
 
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
+            Storage::Device(d) => d.dtype(),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(s) => s.len(),
+            Storage::Device(d) => d.len(),
         }
     }
 
@@ -109,12 +115,38 @@ impl Storage {
     pub fn cpu(&self) -> Result<&CpuStorage> {
         match self {
             Storage::Cpu(s) => Ok(s),
+            Storage::Device(d) => Err(on_device(d.device())),
         }
     }
 
     pub fn cpu_mut(&mut self) -> Result<&mut CpuStorage> {
         match self {
             Storage::Cpu(s) => Ok(s),
+            Storage::Device(d) => Err(on_device(d.device())),
         }
+    }
+
+    /// The device storage, or an error saying the data is on the host.
+    pub fn on_device(&self) -> Result<&dyn DeviceStorage> {
+        match self {
+            Storage::Device(d) => Ok(d.as_ref()),
+            Storage::Cpu(_) => Err(Error::invalid("device storage access", "the data is in host memory")),
+        }
+    }
+
+    pub fn on_device_mut(&mut self) -> Result<&mut dyn DeviceStorage> {
+        match self {
+            Storage::Device(d) => Ok(d.as_mut()),
+            Storage::Cpu(_) => Err(Error::invalid("device storage access", "the data is in host memory")),
+        }
+    }
+}
+
+fn on_device(device: Device) -> Error {
+    // lhs: where the data is; rhs: where this access needs it.
+    Error::DeviceMismatch {
+        op: "host access (move the tensor with to_device(Device::Cpu) first)",
+        lhs: device,
+        rhs: Device::Cpu,
     }
 }

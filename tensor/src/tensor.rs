@@ -17,6 +17,11 @@ pub struct Tensor {
 impl Tensor {
     /// Wraps host storage with a contiguous layout of `shape`; the element count must match.
     pub fn from_cpu_storage(storage: CpuStorage, shape: impl Into<Shape>) -> Result<Tensor> {
+        Self::from_storage(Storage::Cpu(storage), shape)
+    }
+
+    /// Wraps host or device storage with a contiguous layout of `shape`.
+    pub fn from_storage(storage: Storage, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
         if storage.len() != shape.elem_count() {
             return Err(Error::ElementCount {
@@ -26,13 +31,8 @@ impl Tensor {
                 shape,
             });
         }
-        let dtype = storage.dtype();
-        Ok(Tensor {
-            storage: Arc::new(RwLock::new(Storage::Cpu(storage))),
-            layout: Layout::contiguous(shape),
-            dtype,
-            device: Device::Cpu,
-        })
+        let (dtype, device) = (storage.dtype(), storage.device());
+        Ok(Tensor { storage: Arc::new(RwLock::new(storage)), layout: Layout::contiguous(shape), dtype, device })
     }
 
     /// A new tensor viewing the same storage through another layout. The layout must stay inside
@@ -84,12 +84,14 @@ impl Tensor {
         Self::full(1.0, shape, dtype)
     }
 
-    pub fn zeros_like(&self) -> Tensor {
-        Self::zeros(self.shape(), self.dtype)
+    /// Zeros of this tensor's shape and dtype, on its device.
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Self::zeros(self.shape(), self.dtype).to_device(self.device)
     }
 
-    pub fn ones_like(&self) -> Tensor {
-        Self::ones(self.shape(), self.dtype)
+    /// Ones of this tensor's shape and dtype, on its device.
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Self::ones(self.shape(), self.dtype).to_device(self.device)
     }
 
     /// `start, start + step, ...` below `end` (above it for a negative step).
@@ -277,35 +279,91 @@ impl Tensor {
         self.reshape([self.elem_count()])
     }
 
-    /// This tensor if already contiguous (no copy), else a dense row-major copy.
+    /// This tensor if already contiguous (no copy), else a dense row-major copy on its device.
     pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
-        let guard = self.storage();
-        let storage = with_cpu_storage!(guard.cpu()?, v => v.gather_storage(&self.layout));
-        Tensor::from_cpu_storage(storage, self.shape())
+        self.deep_copy()
     }
 
-    /// A dense copy that never shares storage with `self`.
+    /// A dense copy on the same device that never shares storage with `self`.
     pub fn deep_copy(&self) -> Result<Tensor> {
         let guard = self.storage();
-        let storage = with_cpu_storage!(guard.cpu()?, v => v.gather_storage(&self.layout));
-        Tensor::from_cpu_storage(storage, self.shape())
+        let storage = match &*guard {
+            Storage::Cpu(s) => Storage::Cpu(with_cpu_storage!(s, v => v.gather_storage(&self.layout))),
+            Storage::Device(d) => Storage::Device(d.gather(&self.layout)?),
+        };
+        Tensor::from_storage(storage, self.shape())
+    }
+
+    /// True when this tensor covers its whole storage in row-major order (no view of a larger one).
+    pub fn owns_whole_storage(&self) -> bool {
+        self.is_contiguous() && self.layout.offset() == 0 && self.storage().len() == self.elem_count()
+    }
+
+    /// Replaces the values of this tensor, which must cover its whole storage (a parameter, an
+    /// optimizer buffer), by `src`'s, moved to this tensor's device. Every view of the storage
+    /// sees the new values; nothing is written element by element through a lock.
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() {
+            return Err(Error::ShapeMismatch { op: "assign", lhs: self.shape().clone(), rhs: src.shape().clone() });
+        }
+        self.expect_dtype(src.dtype, "assign")?;
+        if !self.owns_whole_storage() {
+            return Err(Error::invalid(
+                "assign",
+                format!("the target {:?} is a view, not a whole storage", self.layout),
+            ));
+        }
+        let moved = src.to_device(self.device)?;
+        let fresh = match &*moved.storage() {
+            Storage::Cpu(_) => Storage::Cpu(moved.exact_host_storage()?),
+            Storage::Device(d) => Storage::Device(d.gather(&moved.layout)?),
+        };
+        *self.storage_mut() = fresh;
+        Ok(())
     }
 
     // ---- host reads and conversion ---------------------------------------------------------
 
-    /// The elements in logical row-major order; the dtype must be `T`'s.
+    /// This tensor when it is in host memory, else a dense host copy of it.
+    fn on_host(&self) -> Result<Tensor> {
+        if self.device.is_cpu() {
+            return Ok(self.clone());
+        }
+        Tensor::from_cpu_storage(self.exact_host_storage()?, self.shape())
+    }
+
+    /// Exactly this tensor's elements, row-major, in host storage (one download for device data).
+    fn exact_host_storage(&self) -> Result<CpuStorage> {
+        let dense = self.contiguous()?;
+        let guard = dense.storage();
+        // A contiguous view may still start at an offset or stop short of its storage's end.
+        let whole = dense.layout.offset() == 0 && guard.len() == dense.elem_count();
+        let downloaded;
+        let host = match &*guard {
+            Storage::Cpu(s) => s,
+            Storage::Device(d) => {
+                downloaded = d.to_host()?;
+                &downloaded
+            }
+        };
+        Ok(if whole { host.clone() } else { with_cpu_storage!(host, v => v.gather_storage(&dense.layout)) })
+    }
+
+    /// The elements in logical row-major order; the dtype must be `T`'s. Device data is copied
+    /// to the host first.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         self.expect_dtype(T::DTYPE, "to_vec")?;
-        self.with_slice(|s: &[T], l| gather(s, l))
+        self.on_host()?.with_slice(|s: &[T], l| gather(s, l))
     }
 
     /// The elements converted to f64, whatever the dtype (for tests and printing).
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        let guard = self.storage();
-        Ok(with_cpu_storage!(guard.cpu()?, v => gather_convert::<_, f64>(v, &self.layout)))
+        let host = self.on_host()?;
+        let guard = host.storage();
+        Ok(with_cpu_storage!(guard.cpu()?, v => gather_convert::<_, f64>(v, &host.layout)))
     }
 
     /// The value of a one-element tensor.
@@ -319,10 +377,15 @@ impl Tensor {
         Ok(self.to_vec::<T>()?[0])
     }
 
-    /// A copy in another dtype (a contiguous clone of `self` when the dtype is the same).
+    /// A copy in another dtype (a contiguous clone of `self` when the dtype is the same), on the
+    /// same device. Trade-off: device tensors convert through the host (conversions are rare and
+    /// small in kiln's models: index and label tensors), which keeps every device kernel f32.
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype {
             return self.contiguous();
+        }
+        if !self.device.is_cpu() {
+            return self.on_host()?.to_dtype(dtype)?.to_device(self.device);
         }
         fn convert<D: Element>(s: &CpuStorage, l: &Layout) -> CpuStorage {
             D::into_storage(with_cpu_storage!(s, v => gather_convert::<_, D>(v, l)))
@@ -340,14 +403,18 @@ impl Tensor {
         Tensor::from_cpu_storage(storage, self.shape())
     }
 
-    /// Moves the tensor to `device`. Only the CPU holds storage until the CUDA backend lands.
+    /// This tensor on `device`: itself when already there, else a dense copy. Moving to a GPU
+    /// needs the device backend (registered by `kiln_kernels::cuda::resolve_device`); without it
+    /// this is a `DeviceUnavailable` error.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
-        match device {
-            Device::Cpu => Ok(self.clone()),
-            Device::Cuda(_) => {
-                Err(Error::DeviceUnavailable { device, reason: "kiln was built without CUDA storage".into() })
-            }
+        if device == self.device {
+            return Ok(self.clone());
         }
+        if device.is_cpu() {
+            return self.on_host();
+        }
+        let storage = crate::device_backend(device)?.upload(device, &self.exact_host_storage()?)?;
+        Tensor::from_storage(Storage::Device(storage), self.shape())
     }
 }
 

@@ -58,9 +58,31 @@ pub struct ResolvedDevice {
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto`. `cuda*` is an error (`DeviceUnavailable`) when that
 /// device does not exist; `auto` is CUDA device 0 when one exists, else the CPU, and says which.
+/// With host-shim emulation on (`KILN_CUDA_HOST_SHIM=1`), `cuda:0` is the shim. Resolving a CUDA
+/// device registers the CUDA storage backend, so `Tensor::to_device` works from then on.
 pub fn resolve_device(spec: &str) -> Result<ResolvedDevice> {
     let spec = spec.trim().to_ascii_lowercase();
+    let resolved = resolve_spec(&spec)?;
+    if !resolved.device.is_cpu() {
+        super::storage::install();
+    }
+    Ok(resolved)
+}
+
+fn resolve_spec(spec: &str) -> Result<ResolvedDevice> {
+    let emulated = |n: usize| -> Result<ResolvedDevice> {
+        super::storage::runner_for(Device::Cuda(n))?;
+        Ok(ResolvedDevice {
+            device: Device::Cuda(n),
+            note: format!(
+                "cuda:{n} is emulated by the host shim (KILN_CUDA_HOST_SHIM=1): the CUDA kernels run on the CPU, slowly"
+            ),
+        })
+    };
     let cuda = |n: usize| -> Result<ResolvedDevice> {
+        if super::storage::emulated() {
+            return emulated(n);
+        }
         let count = cuda_available().map_err(|e| match e {
             Error::DeviceUnavailable { reason, .. } => unavailable(n, reason),
             other => other,
@@ -70,9 +92,10 @@ pub fn resolve_device(spec: &str) -> Result<ResolvedDevice> {
         }
         Ok(ResolvedDevice { device: Device::Cuda(n), note: format!("using cuda:{n} as asked") })
     };
-    match spec.as_str() {
+    match spec {
         "cpu" => Ok(ResolvedDevice { device: Device::Cpu, note: "using the cpu as asked".into() }),
         "cuda" | "gpu" => cuda(0),
+        "auto" if super::storage::emulated() => emulated(0),
         "auto" => match cuda_available() {
             Ok(n) => {
                 Ok(ResolvedDevice { device: Device::Cuda(0), note: format!("auto: {n} CUDA device(s), using cuda:0") })

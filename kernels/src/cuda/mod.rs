@@ -11,6 +11,7 @@
 //! Each family's launch code lives in `<family>/cuda.rs` and is wired in below by path until the
 //! family's own `mod.rs` declares it. See docs/CUDA.md for the kernel list and how each was checked.
 
+pub mod access;
 mod buffer;
 pub mod compile;
 mod device;
@@ -18,6 +19,7 @@ pub mod host;
 mod launch;
 pub mod params;
 pub mod source;
+pub mod storage;
 
 pub use buffer::{Buf, DevElem, HostMem};
 pub use device::{cuda_available, driver_present, resolve_device, CudaDevice, ResolvedDevice};

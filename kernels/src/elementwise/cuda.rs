@@ -4,10 +4,10 @@
 
 use crate::cuda::params::{to_u32, Strided};
 use crate::cuda::source::ELEMENTWISE;
-use crate::cuda::{need, Buf, Launch, Runner};
+use crate::cuda::{access, need, Buf, Launch, Runner};
 use crate::elementwise::{BinaryOp, UnaryOp};
 use crate::kernel_params;
-use kiln_tensor::{Error, Layout, Result};
+use kiln_tensor::{DType, Error, Layout, Result, Shape, Tensor};
 
 /// A read-only operand: its buffer and the layout (shape, strides, offset) to read it through.
 pub type Operand<'a> = (&'a Buf<f32>, &'a Layout);
@@ -203,4 +203,54 @@ pub fn axpy_ptx(r: &Runner, a: f32, x: &Buf<f32>, y: &mut Buf<f32>, n: usize) ->
     let p = AxpyParams { x: x.addr(0)?, y: y.addr_mut(0)?, n: to_u32(OP, "length", n)?, a };
     // SAFETY: both buffers hold n elements; AxpyParams matches the 24-byte .param block.
     unsafe { r.launch(&crate::cuda::source::AXPY_PTX, "axpy_f32_ptx", Launch::linear(n, BLOCK), &p) }
+}
+
+// ---- tensors on a CUDA device (the family's mod.rs dispatches here) --------------------------
+
+/// `op(x)` for an f32 tensor on a CUDA device; the output is contiguous on the same device.
+pub fn unary_tensor(op: Option<UnaryOp>, x: &Tensor) -> Result<Tensor> {
+    let name = op.map_or("copy", UnaryOp::name);
+    x.expect_dtype(DType::F32, name)?;
+    access::read_f32(name, &[x], |r, v| {
+        let mut out = r.zeros(x.elem_count())?;
+        unary(r, op, v[0], &mut out, Path::Auto)?;
+        access::f32_tensor(r, x.device(), out, x.shape())
+    })
+}
+
+/// `op(a, b)` on a CUDA device, `al`/`bl` being the operands' layouts broadcast to `shape`.
+pub fn binary_tensor(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &Shape, al: &Layout, bl: &Layout) -> Result<Tensor> {
+    a.expect_dtype(DType::F32, op.name())?;
+    access::read_f32(op.name(), &[a, b], |r, v| {
+        let mut out = r.zeros(shape.elem_count())?;
+        binary(r, op, (v[0].0, al), (v[1].0, bl), &mut out, Path::Auto)?;
+        access::f32_tensor(r, a.device(), out, shape.clone())
+    })
+}
+
+/// `grad * f'(x)` on a CUDA device (x, y = op(x) and grad of one shape).
+pub fn unary_backward_tensor(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    x.expect_dtype(DType::F32, op.name())?;
+    access::read_f32(op.name(), &[x, y, grad], |r, v| {
+        let mut dx = r.zeros(x.elem_count())?;
+        unary_backward(r, op, v[0], v[1], v[2], &mut dx)?;
+        access::f32_tensor(r, x.device(), dx, x.shape())
+    })
+}
+
+/// Both gradients of `op(a, b)` at the broadcast shape, on a CUDA device.
+pub fn binary_backward_tensor(
+    op: BinaryOp,
+    (a, al): (&Tensor, &Layout),
+    (b, bl): (&Tensor, &Layout),
+    grad: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    a.expect_dtype(DType::F32, op.name())?;
+    access::read_f32(op.name(), &[a, b, grad], |r, v| {
+        let n = grad.elem_count();
+        let (mut da, mut db) = (r.zeros(n)?, r.zeros(n)?);
+        binary_backward(r, op, (v[0].0, al), (v[1].0, bl), v[2], &mut da, &mut db)?;
+        let device = a.device();
+        Ok((access::f32_tensor(r, device, da, grad.shape())?, access::f32_tensor(r, device, db, grad.shape())?))
+    })
 }

@@ -10,10 +10,14 @@ pub mod reference;
 
 pub use ops::{BinaryOp, CompareOp, UnaryOp};
 
+use crate::cuda::{access, elementwise as cuda};
 use crate::{check, float_dispatch};
 use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
 
 pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    if access::any_on_device(&[x]) {
+        return cuda::unary_tensor(Some(op), x);
+    }
     float_dispatch!(x.dtype(), op.name(), T => {
         let out = x.with_slice(|s: &[T], l| {
             cpu::try_fast(|| cpu::unary(op, s, l)).unwrap_or_else(|| reference::unary(op, s, l))
@@ -29,6 +33,9 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Res
     check::float_pair(name, x, y)?;
     if x.shape() != grad.shape() || x.shape() != y.shape() {
         return Err(Error::ShapeMismatch { op: name, lhs: x.shape().clone(), rhs: grad.shape().clone() });
+    }
+    if access::any_on_device(&[x]) {
+        return cuda::unary_backward_tensor(op, x, y, grad);
     }
     float_dispatch!(x.dtype(), name, T => {
         let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| {
@@ -51,6 +58,9 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let name = op.name();
     check::float_pair(name, a, b)?;
     let (shape, al, bl) = broadcast_layouts(name, a, b)?;
+    if access::any_on_device(&[a]) {
+        return cuda::binary_tensor(op, a, b, &shape, &al, &bl);
+    }
     float_dispatch!(a.dtype(), name, T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| {
             cpu::try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl))
@@ -69,6 +79,9 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
     let (shape, al, bl) = broadcast_layouts(name, a, b)?;
     if &shape != grad.shape() {
         return Err(Error::ShapeMismatch { op: name, lhs: shape, rhs: grad.shape().clone() });
+    }
+    if access::any_on_device(&[a]) {
+        return cuda::binary_backward_tensor(op, (a, &al), (b, &bl), grad);
     }
     float_dispatch!(a.dtype(), name, T => {
         let (ga, gb) = Tensor::with_slices(&[a, b, grad], |v: &[(&[T], &Layout)]| {

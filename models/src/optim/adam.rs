@@ -1,7 +1,7 @@
 //! Adam and AdamW (decoupled weight decay): first and second moment buffers per parameter, the
 //! bias-corrected update as PyTorch computes it, through the fused kernel.
 
-use super::{read_step, restore, step_tensor, zeros_like_params, Optimizer};
+use super::{follow, read_step, restore, step_tensor, zeros_like_params, Optimizer};
 use kiln_autograd::{GradStore, Var};
 use kiln_kernels::optim::{adam_update, AdamParams};
 use kiln_tensor::{Result, Tensor};
@@ -50,6 +50,8 @@ impl Optimizer for Adam {
         for (i, (_, p)) in self.params.iter().enumerate() {
             if let Some(g) = grads.get(p) {
                 self.param_steps[i] += 1;
+                follow(&mut self.m[i], p.tensor())?;
+                follow(&mut self.v[i], p.tensor())?;
                 adam_update(p.tensor(), g, &self.m[i], &self.v[i], self.hp, self.param_steps[i])?;
             }
         }

@@ -28,9 +28,19 @@ pub trait Optimizer {
     fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()>;
 }
 
-/// One state buffer per parameter, zero-initialised, with the parameter's shape and dtype.
+/// One state buffer per parameter, zero-initialised, with the parameter's shape and dtype. They
+/// start in host memory and move to their parameter's device at the first step ([`follow`]).
 pub(crate) fn zeros_like_params(params: &[(String, Var)]) -> Vec<Tensor> {
-    params.iter().map(|(_, p)| p.tensor().zeros_like()).collect()
+    params.iter().map(|(_, p)| Tensor::zeros(p.tensor().shape(), p.tensor().dtype())).collect()
+}
+
+/// Moves a state buffer to its parameter's device when the two differ (a model moved after its
+/// optimizer was built, or state loaded from a checkpoint).
+pub(crate) fn follow(state: &mut Tensor, param: &Tensor) -> Result<()> {
+    if state.device() != param.device() {
+        *state = state.to_device(param.device())?;
+    }
+    Ok(())
 }
 
 /// Copies `saved` into the existing buffer `into` after checking its shape and dtype.
@@ -40,10 +50,7 @@ pub(crate) fn restore(name: &str, into: &Tensor, state: &BTreeMap<String, Tensor
     if saved.shape() != into.shape() || saved.dtype() != into.dtype() {
         return Err(Error::ShapeMismatch { op: "load_state", lhs: into.shape().clone(), rhs: saved.shape().clone() });
     }
-    let values = saved.to_vec::<f32>()?;
-    let mut guard = into.storage_mut();
-    guard.cpu_mut()?.as_mut_slice::<f32>()?.copy_from_slice(&values);
-    Ok(())
+    into.assign(saved)
 }
 
 pub(crate) fn step_tensor(step: u64) -> Tensor {

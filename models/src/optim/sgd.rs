@@ -1,7 +1,7 @@
 //! SGD with momentum, dampening, Nesterov momentum and L2 weight decay, as PyTorch's `SGD`
 //! (the momentum buffer starts as the first gradient).
 
-use super::{read_step, restore, step_tensor, zeros_like_params, Optimizer};
+use super::{follow, read_step, restore, step_tensor, zeros_like_params, Optimizer};
 use kiln_autograd::{GradStore, Var};
 use kiln_kernels::optim::{sgd_update, SgdParams};
 use kiln_tensor::{Result, Tensor};
@@ -28,6 +28,7 @@ impl Optimizer for Sgd {
         self.step += 1;
         for (i, (_, p)) in self.params.iter().enumerate() {
             if let Some(g) = grads.get(p) {
+                follow(&mut self.velocity[i], p.tensor())?;
                 sgd_update(p.tensor(), g, &self.velocity[i], self.hp, first)?;
             }
         }

@@ -202,10 +202,7 @@ fn copy_into(name: &str, dst: &kiln_tensor::Tensor, src: &kiln_tensor::Tensor) -
             dst.shape()
         )));
     }
-    let values = src.to_vec::<f32>()?;
-    let mut guard = dst.storage_mut();
-    guard.cpu_mut()?.as_mut_slice::<f32>()?.copy_from_slice(&values);
-    Ok(())
+    Ok(dst.assign(src)?)
 }
 
 /// Loads a module's parameters and buffers from `ck` (names under `prefix.`), in place.
