@@ -127,3 +127,138 @@ fn elementwise_ops_match_the_cpu() {
         }
     }
 }
+
+#[test]
+fn reductions_softmax_and_cat_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    use kiln_kernels::join::cat;
+    use kiln_kernels::reduce::{argmax, reduce, ReduceOp};
+    use kiln_kernels::softmax::{log_softmax, softmax, softmax_backward};
+    let x = rand(&[5, 33, 7], 20);
+    let views = [x.clone(), x.transpose(0, 2).unwrap(), x.narrow(1, 3, 17).unwrap()];
+    for v in &views {
+        let d = on_gpu(v);
+        for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min] {
+            for (axes, keep) in
+                [(vec![], false), (vec![0], true), (vec![1], false), (vec![0, 2], false), (vec![-1], true)]
+            {
+                let want = reduce(op, v, &axes, keep).unwrap();
+                let got = reduce(op, &d, &axes, keep).unwrap();
+                assert_close(&got, &want, 1e-5, &format!("{op:?} {axes:?} of {:?}", v.dims()));
+            }
+        }
+        for axis in [0, 1, -1] {
+            for log in [false, true] {
+                let want = if log { log_softmax(v, axis) } else { softmax(v, axis) }.unwrap();
+                let got = if log { log_softmax(&d, axis) } else { softmax(&d, axis) }.unwrap();
+                assert_close(&got, &want, 1e-5, &format!("softmax log={log} axis {axis}"));
+                let g = rand(v.dims(), 21);
+                let wb = softmax_backward(&want, &g, axis, log).unwrap();
+                let gb = softmax_backward(&got, &on_gpu(&g), axis, log).unwrap();
+                assert_close(&gb, &wb, 1e-5, &format!("softmax backward log={log} axis {axis}"));
+            }
+        }
+        let am = argmax(&d, 1, false).unwrap();
+        assert_eq!(am.device(), GPU);
+        assert_eq!(am.to_vec::<i64>().unwrap(), argmax(v, 1, false).unwrap().to_vec::<i64>().unwrap());
+    }
+    let (a, b) = (rand(&[3, 7, 5], 22), rand(&[3, 2, 5], 23).transpose(0, 2).unwrap().transpose(0, 2).unwrap());
+    for axis in [1, -2] {
+        let want = cat(&[&a, &b, &a], axis).unwrap();
+        assert_close(&cat(&[&on_gpu(&a), &on_gpu(&b), &on_gpu(&a)], axis).unwrap(), &want, 0.0, "cat");
+    }
+    let c = rand(&[4, 7, 5], 24);
+    let want = cat(&[&a, &c.narrow(0, 1, 2).unwrap()], 0).unwrap();
+    assert_close(&cat(&[&on_gpu(&a), &on_gpu(&c).narrow(0, 1, 2).unwrap()], 0).unwrap(), &want, 0.0, "cat axis 0");
+}
+
+#[test]
+fn matmul_matches_the_cpu_for_transposes_batches_and_broadcasts() {
+    if !device() {
+        return;
+    }
+    use kiln_kernels::matmul::matmul;
+    let cases: Vec<(Tensor, Tensor)> = vec![
+        (rand(&[1, 1], 30), rand(&[1, 1], 31)),
+        (rand(&[7, 33], 32), rand(&[33, 65], 33)),
+        (rand(&[33, 7], 34).t().unwrap(), rand(&[65, 33], 35).t().unwrap()),
+        (rand(&[3, 5, 7], 36), rand(&[7, 9], 37)),
+        (rand(&[2, 3, 5, 7], 38), rand(&[3, 7, 4], 39)),
+        (rand(&[5, 3, 7], 40).transpose(0, 1).unwrap(), rand(&[3, 7, 2], 41)),
+    ];
+    for (a, b) in &cases {
+        let want = matmul(a, b).unwrap();
+        let got = matmul(&on_gpu(a), &on_gpu(b)).unwrap();
+        assert_close(&got, &want, 1e-4, &format!("{:?} @ {:?}", a.dims(), b.dims()));
+    }
+}
+
+#[test]
+fn losses_match_the_cpu_forward_and_backward() {
+    if !device() {
+        return;
+    }
+    use kiln_kernels::loss::*;
+    let logits = rand(&[9, 10], 50);
+    let targets = Tensor::from_vec((0..9).map(|i| (i * 7 % 10) as i64).collect::<Vec<_>>(), [9]).unwrap();
+    let g = Tensor::from_vec(vec![0.75f32], ()).unwrap();
+    let (dl, dt, dg) = (on_gpu(&logits), on_gpu(&targets), on_gpu(&g));
+    assert_close(&cross_entropy(&dl, &dt).unwrap(), &cross_entropy(&logits, &targets).unwrap(), 1e-5, "ce");
+    let want = cross_entropy_backward(&logits, &targets, &g).unwrap();
+    assert_close(&cross_entropy_backward(&dl, &dt, &dg).unwrap(), &want, 1e-5, "ce backward");
+    // Transposed logits take the contiguous-copy path.
+    let lt = rand(&[10, 9], 51).t().unwrap();
+    assert_close(
+        &cross_entropy(&on_gpu(&lt), &dt).unwrap(),
+        &cross_entropy(&lt, &targets).unwrap(),
+        1e-5,
+        "ce of a view",
+    );
+
+    let x = rand(&[33], 52);
+    let y = Tensor::from_vec((0..33).map(|i| (i % 2) as f32).collect::<Vec<_>>(), [33]).unwrap();
+    let p = kiln_kernels::elementwise::unary(UnaryOp::Sigmoid, &x).unwrap();
+    let (dx, dy, dp) = (on_gpu(&x), on_gpu(&y), on_gpu(&p));
+    assert_close(&bce_with_logits(&dx, &dy).unwrap(), &bce_with_logits(&x, &y).unwrap(), 1e-5, "bce logits");
+    let want = bce_with_logits_backward(&x, &y, &g).unwrap();
+    assert_close(&bce_with_logits_backward(&dx, &dy, &dg).unwrap(), &want, 1e-5, "bce logits backward");
+    assert_close(&bce(&dp, &dy).unwrap(), &bce(&p, &y).unwrap(), 1e-5, "bce");
+    assert_close(&bce_backward(&dp, &dy, &dg).unwrap(), &bce_backward(&p, &y, &g).unwrap(), 1e-4, "bce backward");
+    assert_close(&mse(&dx, &dp).unwrap(), &mse(&x, &p).unwrap(), 1e-5, "mse");
+    let (wa, wb) = mse_backward(&x, &p, &g).unwrap();
+    let (ga, gb) = mse_backward(&dx, &dp, &dg).unwrap();
+    assert_close(&ga, &wa, 1e-5, "mse da");
+    assert_close(&gb, &wb, 1e-5, "mse db");
+}
+
+#[test]
+fn optimizer_steps_match_the_cpu_in_place() {
+    if !device() {
+        return;
+    }
+    use kiln_kernels::optim::{adam_update, sgd_update, AdamParams, SgdParams};
+    let adam = AdamParams { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, decoupled: true };
+    let sgd = SgdParams { lr: 0.1, momentum: 0.9, dampening: 0.0, weight_decay: 1e-3, nesterov: true };
+    let p0 = rand(&[7, 33], 60);
+    let (cp, cm, cv, cvel) =
+        (p0.deep_copy().unwrap(), p0.zeros_like().unwrap(), p0.zeros_like().unwrap(), p0.zeros_like().unwrap());
+    let (dp, dm, dv) = (on_gpu(&p0), on_gpu(&cm), on_gpu(&cv));
+    let (sp, dvel) = (on_gpu(&p0), on_gpu(&cvel));
+    let sp_cpu = p0.deep_copy().unwrap();
+    for step in 1..=3u64 {
+        let g = rand(&[7, 33], 60 + step);
+        adam_update(&cp, &g, &cm, &cv, adam, step).unwrap();
+        adam_update(&dp, &on_gpu(&g), &dm, &dv, adam, step).unwrap();
+        sgd_update(&sp_cpu, &g, &cvel, sgd, step == 1).unwrap();
+        sgd_update(&sp, &on_gpu(&g), &dvel, sgd, step == 1).unwrap();
+    }
+    assert_close(&dp, &cp, 1e-5, "adam param");
+    assert_close(&dv, &cv, 1e-5, "adam v");
+    assert_close(&sp, &sp_cpu, 1e-5, "sgd param");
+    assert_close(&dvel, &cvel, 1e-5, "sgd velocity");
+    // State on another device than its parameter is refused by name.
+    let e = adam_update(&dp, &on_gpu(&p0), &cm, &dv, adam, 4).unwrap_err();
+    assert!(matches!(e, Error::DeviceMismatch { .. }), "{e:?}");
+}

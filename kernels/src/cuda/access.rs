@@ -98,3 +98,13 @@ pub fn write_f32<R>(op: &'static str, t: &Tensor, f: impl FnOnce(&mut Buf<f32>) 
         .ok_or_else(|| Error::invalid(op, format!("device storage on {device} is not CUDA storage")))?;
     f(s.f32_mut(op)?)
 }
+
+/// `t` itself when it is contiguous from element 0 of its storage (what kernels that take a bare
+/// buffer address read), else a dense copy on its device.
+pub fn from_start(t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() && t.layout().offset() == 0 {
+        Ok(t.clone())
+    } else {
+        t.deep_copy()
+    }
+}

@@ -33,6 +33,8 @@ pub mod dropout;
 pub mod elementwise;
 #[path = "../embedding/cuda.rs"]
 pub mod embedding;
+#[path = "../join/cuda.rs"]
+pub mod join;
 #[path = "../loss/cuda.rs"]
 pub mod loss;
 #[path = "../lstm/cuda.rs"]

@@ -102,11 +102,24 @@ fn use_vec4(op: &'static str, path: Path, s: &Strided, operands: usize, addrs: &
 
 /// `out = op(x)`, or a plain strided -> contiguous copy when `op` is None.
 pub fn unary(r: &Runner, op: Option<UnaryOp>, x: Operand<'_>, out: &mut Buf<f32>, path: Path) -> Result<()> {
+    unary_at(r, op, x, out, 0, path)
+}
+
+/// [`unary`] writing its contiguous output from element `at` of `out` on (how `cat` places parts).
+pub fn unary_at(
+    r: &Runner,
+    op: Option<UnaryOp>,
+    x: Operand<'_>,
+    out: &mut Buf<f32>,
+    at: usize,
+    path: Path,
+) -> Result<()> {
     let name = op.map_or("copy", UnaryOp::name);
     r.check(&[x.0, out])?;
-    let (s, n) = prepare(name, &[x], &[out])?;
+    let (s, n) = prepare(name, &[x], &[])?;
+    need(name, "output", out, at + n)?;
     let (code, a0, a1) = unary_code(op);
-    let p = UnaryParams { x: x.0.addr(x.1.offset())?, y: out.addr_mut(0)?, n: n as u32, op: code, a0, a1, s };
+    let p = UnaryParams { x: x.0.addr(x.1.offset())?, y: out.addr_mut(at)?, n: n as u32, op: code, a0, a1, s };
     let kernel = if use_vec4(name, path, &s, 1, &[p.x, p.y])? { "ew_unary_vec4_f32" } else { "ew_unary_f32" };
     let items = if kernel == "ew_unary_f32" { n } else { n.div_ceil(4) };
     // SAFETY: prepare() checked both buffers cover every element the kernel touches.

@@ -57,6 +57,9 @@ pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
         }
         out_dims[a] += t.dims()[a];
     }
+    if !first.device().is_cpu() {
+        return crate::cuda::join::cat_tensor(tensors, a, &out_dims);
+    }
     element_dispatch!(first.dtype(), T => {
         let out = Tensor::with_slices(tensors, |v: &[(&[T], &Layout)]| reference::cat(v, a))?;
         Tensor::from_vec(out, out_dims)

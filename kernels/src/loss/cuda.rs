@@ -4,10 +4,11 @@
 
 use crate::cuda::reduce::{reduce_rows, row_launch, Version, BLOCK};
 use crate::cuda::source::LOSS;
-use crate::cuda::{need, Buf, Launch, Rows, Runner};
+use crate::cuda::{access, need, Buf, Launch, Rows, Runner};
+use crate::elementwise::BinaryOp;
 use crate::kernel_params;
 use crate::reduce::reference::ReduceOp;
-use kiln_tensor::Result;
+use kiln_tensor::{DType, Result, Tensor};
 
 kernel_params! {
     pub struct CrossEntropyParams {
@@ -143,4 +144,70 @@ pub fn bce_with_logits_backward(
     let p = bce_params("bce_with_logits_backward", x, y, n, dx, grad / n as f32)?;
     // SAFETY: as above.
     unsafe { r.launch(&LOSS, "bce_logits_backward_f32", Launch::linear(n, 256), &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+// The backward functions compute with an upstream gradient of 1 and then multiply by the (device,
+// one-element) gradient tensor: one extra small elementwise pass instead of a device -> host sync.
+
+fn ce_inputs(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Tensor, Rows)> {
+    const OP: &str = "cross_entropy";
+    logits.expect_dtype(DType::F32, OP)?;
+    targets.expect_dtype(DType::I64, "cross_entropy (targets on a CUDA device)")?;
+    let logits = match Rows::from_layout(OP, logits.layout()) {
+        Ok(_) => logits.clone(),
+        Err(_) => logits.contiguous()?,
+    };
+    let rows = Rows::from_layout(OP, logits.layout())?;
+    Ok((logits, access::from_start(targets)?, rows))
+}
+
+/// Mean cross-entropy of `[N, C]` logits against i64 targets, on a CUDA device. A target outside
+/// `0..C` makes the loss NaN (the kernel never reads out of bounds).
+pub fn cross_entropy_tensor(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (lg, tg, rows) = ce_inputs(logits, targets)?;
+    access::read("cross_entropy", &[&lg, &tg], |r, s| {
+        let mut lse = r.zeros(rows.rows)?;
+        let mean = cross_entropy_mean(r, (s[0].f32("cross_entropy")?, rows), s[1].i64("cross_entropy")?, &mut lse)?;
+        access::f32_tensor(r, logits.device(), mean, ())
+    })
+}
+
+/// Gradient of [`cross_entropy_tensor`] w.r.t. the logits.
+pub fn cross_entropy_backward_tensor(logits: &Tensor, targets: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    const OP: &str = "cross_entropy_backward";
+    let (lg, tg, rows) = ce_inputs(logits, targets)?;
+    let dx = access::read(OP, &[&lg, &tg], |r, s| {
+        let (x, t) = ((s[0].f32(OP)?, rows), s[1].i64(OP)?);
+        let (mut per_row, mut lse) = (r.zeros(rows.rows)?, r.zeros(rows.rows)?);
+        cross_entropy_rows(r, x, t, &mut per_row, &mut lse)?;
+        let mut dx = r.zeros(rows.rows * rows.n)?;
+        cross_entropy_backward(r, x, t, &lse, 1.0, &mut dx)?;
+        access::f32_tensor(r, logits.device(), dx, logits.shape())
+    })?;
+    crate::elementwise::binary(BinaryOp::Mul, &dx, grad)
+}
+
+/// Mean BCE-with-logits of same-shaped `x` and `y` on a CUDA device.
+pub fn bce_with_logits_tensor(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    const OP: &str = "bce_with_logits";
+    x.expect_dtype(DType::F32, OP)?;
+    let (xd, yd) = (access::from_start(x)?, access::from_start(y)?);
+    access::read_f32(OP, &[&xd, &yd], |r, v| {
+        let mean = bce_with_logits_mean(r, v[0].0, v[1].0, x.elem_count())?;
+        access::f32_tensor(r, x.device(), mean, ())
+    })
+}
+
+/// Gradient of [`bce_with_logits_tensor`] w.r.t. `x`.
+pub fn bce_with_logits_backward_tensor(x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    const OP: &str = "bce_with_logits_backward";
+    x.expect_dtype(DType::F32, OP)?;
+    let (xd, yd) = (access::from_start(x)?, access::from_start(y)?);
+    let dx = access::read_f32(OP, &[&xd, &yd], |r, v| {
+        let mut dx = r.zeros(x.elem_count())?;
+        bce_with_logits_backward(r, v[0].0, v[1].0, x.elem_count(), 1.0, &mut dx)?;
+        access::f32_tensor(r, x.device(), dx, x.shape())
+    })?;
+    crate::elementwise::binary(BinaryOp::Mul, &dx, grad)
 }

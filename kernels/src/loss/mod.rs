@@ -8,6 +8,9 @@ pub mod cpu;
 mod cpu_tests;
 pub mod reference;
 
+mod composite;
+
+use crate::cuda::loss as cuda;
 use crate::elementwise::cpu::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Element, Error, Layout, Result, Shape, Tensor};
@@ -23,6 +26,12 @@ fn scalar_grad<T: Element>(op: &'static str, x: &Tensor, grad: &Tensor) -> Resul
 
 /// Logits `[N, C]` (f32/f64) and targets `[N]` (i64/u32, each `< C`): the targets as usize.
 fn class_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<Vec<usize>> {
+    check_class_targets(op, logits, targets)?;
+    check::read_indices(op, targets, logits.dims()[1])
+}
+
+/// Logits `[N, C]` and targets `[N]` on one device.
+fn check_class_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<()> {
     check::float_dtype(op, logits)?;
     check::same_device(op, logits, targets)?;
     if logits.rank() != 2 {
@@ -34,7 +43,16 @@ fn class_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<
     if targets.dims() != [logits.dims()[0]] {
         return Err(Error::ShapeMismatch { op, lhs: logits.shape().clone(), rhs: targets.shape().clone() });
     }
-    check::read_indices(op, targets, logits.dims()[1])
+    Ok(())
+}
+
+/// A one-element gradient on the device of `x` (the device losses multiply by it).
+fn device_scalar_grad(op: &'static str, x: &Tensor, grad: &Tensor) -> Result<()> {
+    check::float_pair(op, x, grad)?;
+    if grad.elem_count() != 1 {
+        return Err(Error::ShapeMismatch { op, lhs: Shape::scalar(), rhs: grad.shape().clone() });
+    }
+    Ok(())
 }
 
 /// Two float operands of one shape.
@@ -54,6 +72,10 @@ fn scalar<T: Element>(v: T) -> Result<Tensor> {
 /// logits cannot overflow.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     const OP: &str = "cross_entropy";
+    if !logits.device().is_cpu() {
+        check_class_targets(OP, logits, targets)?;
+        return cuda::cross_entropy_tensor(logits, targets);
+    }
     let t = class_targets(OP, logits, targets)?;
     float_dispatch!(logits.dtype(), OP, T => scalar(logits.with_slice(|s: &[T], l| {
         try_fast(|| cpu::cross_entropy(s, l, &t)).unwrap_or_else(|| reference::cross_entropy(s, l, &t))
@@ -63,6 +85,11 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 /// Gradient w.r.t. the logits: `(softmax(logits) - onehot(targets)) * grad / N`.
 pub fn cross_entropy_backward(logits: &Tensor, targets: &Tensor, grad: &Tensor) -> Result<Tensor> {
     const OP: &str = "cross_entropy_backward";
+    if !logits.device().is_cpu() {
+        check_class_targets(OP, logits, targets)?;
+        device_scalar_grad(OP, logits, grad)?;
+        return cuda::cross_entropy_backward_tensor(logits, targets, grad);
+    }
     let t = class_targets(OP, logits, targets)?;
     float_dispatch!(logits.dtype(), OP, T => {
         let g: T = scalar_grad(OP, logits, grad)?;
@@ -78,6 +105,9 @@ pub fn cross_entropy_backward(logits: &Tensor, targets: &Tensor, grad: &Tensor) 
 /// clamped at -100 as in PyTorch.
 pub fn bce(p: &Tensor, y: &Tensor) -> Result<Tensor> {
     same_shape_pair("bce", p, y)?;
+    if !p.device().is_cpu() {
+        return composite::bce(p, y);
+    }
     float_dispatch!(p.dtype(), "bce", T => {
         scalar(Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| {
             try_fast(|| cpu::bce(v[0], v[1])).unwrap_or_else(|| reference::bce(v[0], v[1]))
@@ -89,6 +119,10 @@ pub fn bce(p: &Tensor, y: &Tensor) -> Result<Tensor> {
 pub fn bce_backward(p: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
     const OP: &str = "bce_backward";
     same_shape_pair(OP, p, y)?;
+    if !p.device().is_cpu() {
+        device_scalar_grad(OP, p, grad)?;
+        return composite::bce_backward(p, y, grad);
+    }
     float_dispatch!(p.dtype(), OP, T => {
         let g: T = scalar_grad(OP, p, grad)?;
         let out = Tensor::with_slices(&[p, y], |v: &[(&[T], &Layout)]| {
@@ -102,6 +136,9 @@ pub fn bce_backward(p: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
 /// `max(x, 0) - x y + ln(1 + e^-|x|)`.
 pub fn bce_with_logits(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     same_shape_pair("bce_with_logits", x, y)?;
+    if !x.device().is_cpu() {
+        return cuda::bce_with_logits_tensor(x, y);
+    }
     float_dispatch!(x.dtype(), "bce_with_logits", T => {
         scalar(Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| {
             try_fast(|| cpu::bce_with_logits(v[0], v[1])).unwrap_or_else(|| reference::bce_with_logits(v[0], v[1]))
@@ -113,6 +150,10 @@ pub fn bce_with_logits(x: &Tensor, y: &Tensor) -> Result<Tensor> {
 pub fn bce_with_logits_backward(x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
     const OP: &str = "bce_with_logits_backward";
     same_shape_pair(OP, x, y)?;
+    if !x.device().is_cpu() {
+        device_scalar_grad(OP, x, grad)?;
+        return cuda::bce_with_logits_backward_tensor(x, y, grad);
+    }
     float_dispatch!(x.dtype(), OP, T => {
         let g: T = scalar_grad(OP, x, grad)?;
         let out = Tensor::with_slices(&[x, y], |v: &[(&[T], &Layout)]| {
@@ -126,6 +167,9 @@ pub fn bce_with_logits_backward(x: &Tensor, y: &Tensor, grad: &Tensor) -> Result
 /// Mean squared error `mean((a - b)^2)` of two same-shaped tensors.
 pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_shape_pair("mse", a, b)?;
+    if !a.device().is_cpu() {
+        return composite::mse(a, b);
+    }
     float_dispatch!(a.dtype(), "mse", T => {
         scalar(Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::mse(v[0], v[1]))?)
     })
@@ -135,6 +179,10 @@ pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub fn mse_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
     const OP: &str = "mse_backward";
     same_shape_pair(OP, a, b)?;
+    if !a.device().is_cpu() {
+        device_scalar_grad(OP, a, grad)?;
+        return composite::mse_backward(a, b, grad);
+    }
     float_dispatch!(a.dtype(), OP, T => {
         let g: T = scalar_grad(OP, a, grad)?;
         let (ga, gb) = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::mse_backward(v[0], v[1], g))?;

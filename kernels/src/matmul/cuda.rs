@@ -3,9 +3,9 @@
 
 use crate::cuda::params::to_u32;
 use crate::cuda::source::MATMUL;
-use crate::cuda::{need, Buf, Launch, Runner};
+use crate::cuda::{access, need, Buf, Launch, Runner};
 use crate::kernel_params;
-use kiln_tensor::{Error, Result};
+use kiln_tensor::{DType, Error, Layout, Result, Shape, Tensor};
 
 /// Which kernel version runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,4 +129,54 @@ pub fn gemm(
     };
     // SAFETY: the spans of A, B and C were checked against their buffers.
     unsafe { r.launch(&MATMUL, kernel, launch, &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+
+/// A `[batch.., rows, cols]` layout as one batched GEMM operand and its batch count, when its
+/// batch dims merge into a single stride (contiguous and broadcast views do); `None` otherwise.
+fn as_mat(l: &Layout) -> Option<(Mat, usize)> {
+    let r = l.rank();
+    let (dims, strides) = (l.dims(), l.strides());
+    let mut merged: Option<(usize, usize)> = None; // (stride of one step, steps so far)
+    for i in (0..r - 2).rev().filter(|&i| dims[i] != 1) {
+        merged = match merged {
+            None => Some((strides[i], dims[i])),
+            Some((bs, acc)) if strides[i] == bs * acc => Some((bs, acc * dims[i])),
+            Some(_) => return None,
+        };
+    }
+    let batch = dims[..r - 2].iter().product();
+    let mat = Mat { offset: l.offset(), rs: strides[r - 2], cs: strides[r - 1], bs: merged.map_or(0, |m| m.0) };
+    Some((mat, batch))
+}
+
+/// `t` read through `l` as a GEMM operand, copied contiguous on the device first when its batch
+/// dims do not merge.
+fn operand(t: &Tensor, l: &Layout) -> Result<(Tensor, Mat, usize)> {
+    let view = t.with_layout(l.clone())?;
+    if let Some((m, batch)) = as_mat(l) {
+        return Ok((view, m, batch));
+    }
+    let dense = view.contiguous()?;
+    let (m, batch) = as_mat(dense.layout())
+        .ok_or_else(|| Error::invalid("matmul", format!("cannot read {l:?} as a batched matrix")))?;
+    Ok((dense, m, batch))
+}
+
+/// `a @ b` on a CUDA device; `al`/`bl` are the operands broadcast to `[batch.., m, k]` and
+/// `[batch.., k, n]`, `shape` the output's `[batch.., m, n]`. Runs the tiled kernel (v2).
+pub fn matmul_tensor(a: &Tensor, b: &Tensor, shape: &Shape, al: &Layout, bl: &Layout) -> Result<Tensor> {
+    const OP: &str = "matmul";
+    a.expect_dtype(DType::F32, OP)?;
+    let (at, am, batch) = operand(a, al)?;
+    let (bt, bm, _) = operand(b, bl)?;
+    let r = shape.rank();
+    let (m, n, k) = (shape.dims()[r - 2], shape.dims()[r - 1], al.dims()[r - 1]);
+    access::read_f32(OP, &[&at, &bt], |run, v| {
+        let mut out = run.zeros(shape.elem_count())?;
+        let d = GemmDims { batch, m, n, k };
+        gemm(run, Version::Tiled, d, (v[0].0, am), (v[1].0, bm), (&mut out, Mat::row_major(m, n)), 1.0, 0.0)?;
+        access::f32_tensor(run, a.device(), out, shape.clone())
+    })
 }

@@ -48,6 +48,9 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `a @ b` with an explicit implementation (the kernel lab and tests compare them).
 pub fn matmul_with(backend: Backend, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (shape, al, bl) = plan(a, b)?;
+    if !a.device().is_cpu() {
+        return crate::cuda::matmul::matmul_tensor(a, b, &shape, &al, &bl);
+    }
     float_dispatch!(a.dtype(), "matmul", T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| match backend {
             Backend::Reference => reference::matmul(v[0].0, &al, v[1].0, &bl),

@@ -2,20 +2,10 @@
 
 use crate::cuda::params::to_u32;
 use crate::cuda::source::OPTIM;
-use crate::cuda::{need, Buf, Launch, Runner};
+use crate::cuda::{access, need, Buf, Launch, Runner};
 use crate::kernel_params;
-use kiln_tensor::{Error, Result};
-
-/// Adam's hyper-parameters (`decoupled`: AdamW's weight decay).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdamConfig {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub decoupled: bool,
-}
+use crate::optim::AdamParams as Hyper;
+use kiln_tensor::{DType, Error, Result, Tensor};
 
 kernel_params! {
     pub struct AdamParams {
@@ -35,7 +25,7 @@ pub fn adam_step(
     m: &mut Buf<f32>,
     v: &mut Buf<f32>,
     n: usize,
-    hp: AdamConfig,
+    hp: Hyper,
     step: u64,
     vec4: Option<bool>,
 ) -> Result<()> {
@@ -73,4 +63,22 @@ pub fn adam_step(
     let (kernel, items) = if use_vec4 { ("adam_step_vec4_f32", n.div_ceil(4)) } else { ("adam_step_f32", n) };
     // SAFETY: the four buffers hold n elements.
     unsafe { r.launch(&OPTIM, kernel, Launch::linear(items, 256), &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+
+/// One in-place Adam/AdamW step on device tensors (the caller has checked shapes, dtypes, devices
+/// and that param, m and v each own a whole storage of their own).
+pub fn adam_update_tensor(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, hp: Hyper, step: u64) -> Result<()> {
+    const OP: &str = "adam_update";
+    param.expect_dtype(DType::F32, OP)?;
+    let g = access::from_start(grad)?;
+    let n = param.elem_count();
+    access::read_f32(OP, &[&g], |r, gv| {
+        access::write_f32(OP, param, |p| {
+            access::write_f32(OP, m, |mb| {
+                access::write_f32(OP, v, |vb| adam_step(r, p, gv[0].0, mb, vb, n, hp, step, None))
+            })
+        })
+    })
 }

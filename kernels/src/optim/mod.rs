@@ -21,6 +21,7 @@ fn check_in_place(op: &'static str, param: &Tensor, grad: &Tensor, state: &[&Ten
     }
     let operands: Vec<&Tensor> = std::iter::once(param).chain(state.iter().copied()).collect();
     for (i, s) in operands.iter().enumerate() {
+        check::same_device(op, param, s)?;
         check::same_dtype(op, param, s)?;
         if s.shape() != param.shape() {
             return Err(Error::ShapeMismatch { op, lhs: param.shape().clone(), rhs: s.shape().clone() });
@@ -55,6 +56,9 @@ fn with_grad<T: Float>(grad: &Tensor, f: impl FnOnce(&[T], bool) -> Result<()>) 
 /// `param -= lr * update(grad)` with momentum state `velocity` (ignored when momentum is 0).
 pub fn sgd_update(param: &Tensor, grad: &Tensor, velocity: &Tensor, hp: SgdParams, first: bool) -> Result<()> {
     check_in_place("sgd_update", param, grad, &[velocity])?;
+    if !param.device().is_cpu() {
+        return sgd_on_device(param, grad, velocity, hp, first);
+    }
     float_dispatch!(param.dtype(), "sgd_update", T => {
         with_grad(grad, |g: &[T], fast| {
             let mut ps = param.storage_mut();
@@ -76,6 +80,9 @@ pub fn adam_update(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, hp: Ad
     if step == 0 {
         return Err(Error::invalid("adam_update", "step counts from 1"));
     }
+    if !param.device().is_cpu() {
+        return crate::cuda::optim::adam_update_tensor(param, grad, m, v, hp, step);
+    }
     float_dispatch!(param.dtype(), "adam_update", T => {
         with_grad(grad, |g: &[T], fast| {
             let mut ps = param.storage_mut();
@@ -91,6 +98,24 @@ pub fn adam_update(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, hp: Ad
             Ok(())
         })
     })
+}
+
+/// SGD on device tensors as a composition of elementwise ops and whole-storage assignments (there
+/// is no fused CUDA SGD kernel; kiln's models train with Adam). Same formula as the reference.
+fn sgd_on_device(param: &Tensor, grad: &Tensor, velocity: &Tensor, hp: SgdParams, first: bool) -> Result<()> {
+    use crate::elementwise::{binary, unary, BinaryOp::*, UnaryOp::Affine};
+    let scaled = |x: &Tensor, mul: f64| unary(Affine { mul, add: 0.0 }, x);
+    let mut d = binary(Add, grad, &scaled(param, hp.weight_decay)?)?;
+    if hp.momentum != 0.0 {
+        let vel = if first {
+            d.clone()
+        } else {
+            binary(Add, &scaled(velocity, hp.momentum)?, &scaled(&d, 1.0 - hp.dampening)?)?
+        };
+        velocity.assign(&vel)?;
+        d = if hp.nesterov { binary(Add, &d, &scaled(&vel, hp.momentum)?)? } else { vel };
+    }
+    param.assign(&binary(Sub, param, &scaled(&d, hp.lr)?)?)
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! contiguous rows (reductions over other axes permute/copy to this form first).
 
 use crate::cuda::source::REDUCE;
-use crate::cuda::{need, Buf, Launch, Rows, Runner};
+use crate::cuda::{access, need, Buf, Launch, Rows, Runner};
 use crate::kernel_params;
 use crate::reduce::reference::ReduceOp;
-use kiln_tensor::Result;
+use kiln_tensor::{DType, Layout, Result, Shape, Tensor};
 
 /// Which kernel version runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,4 +66,22 @@ pub fn reduce_rows(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf
             Version::WarpShuffle => r.launch(&REDUCE, "reduce_rows_f32", launch, &p),
         }
     }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+
+/// `op` over the trailing dims of `grouped` (x's layout with the reduced axes permuted last):
+/// one contiguous copy when the view needs it, then one row reduction per output.
+pub fn reduce_tensor(op: ReduceOp, x: &Tensor, grouped: Layout, out_shape: Shape) -> Result<Tensor> {
+    const OP: &str = "reduce";
+    x.expect_dtype(DType::F32, OP)?;
+    let dense = x.with_layout(grouped)?.contiguous()?;
+    let outputs = out_shape.elem_count();
+    let group = x.elem_count().checked_div(outputs).unwrap_or(0);
+    access::read_f32(OP, &[&dense], |r, v| {
+        let mut out = r.zeros(outputs)?;
+        let rows = Rows { offset: dense.layout().offset(), rows: outputs, n: group, ld: group };
+        reduce_rows(r, op, (v[0].0, rows), &mut out, Version::WarpShuffle)?;
+        access::f32_tensor(r, x.device(), out, out_shape)
+    })
 }

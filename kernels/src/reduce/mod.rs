@@ -53,6 +53,9 @@ pub fn reduce(op: ReduceOp, x: &Tensor, axes: &[isize], keepdim: bool) -> Result
     if p.group == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) && p.outputs > 0 {
         return Err(Error::invalid(name, format!("cannot reduce an empty axis of {}", x.shape())));
     }
+    if !x.device().is_cpu() {
+        return crate::cuda::reduce::reduce_tensor(op, x, p.grouped, p.out_shape);
+    }
     float_dispatch!(x.dtype(), name, T => {
         let out = x.with_slice(|s: &[T], l| {
             try_fast(|| {
@@ -81,6 +84,11 @@ pub fn arg_reduce(x: &Tensor, axis: isize, keepdim: bool, max: bool) -> Result<T
     let p = plan(x, &[a], keepdim)?;
     if p.group == 0 {
         return Err(Error::invalid(name, format!("axis {a} of {} is empty", x.shape())));
+    }
+    if !x.device().is_cpu() {
+        // Trade-off: there is no CUDA arg-reduce kernel; kiln uses argmax only to score
+        // predictions, which the host reads right after, so the logits go to the host here.
+        return arg_reduce(&x.to_device(kiln_tensor::Device::Cpu)?, axis, keepdim, max)?.to_device(x.device());
     }
     float_dispatch!(x.dtype(), name, T => {
         let out = x.with_slice(|s: &[T], _| {

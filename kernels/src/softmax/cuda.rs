@@ -3,9 +3,9 @@
 
 use crate::cuda::reduce::{row_launch, BLOCK};
 use crate::cuda::source::SOFTMAX;
-use crate::cuda::{need, Buf, Rows, Runner};
+use crate::cuda::{access, need, Buf, Rows, Runner};
 use crate::kernel_params;
-use kiln_tensor::{Error, Result};
+use kiln_tensor::{DType, Error, Result, Tensor};
 
 kernel_params! {
     pub struct SoftmaxParams { pub x: u64, pub y: u64, pub rows: u32, pub n: u32, pub ld: u32, pub log: u32 }
@@ -74,4 +74,56 @@ pub fn softmax_backward_rows(
     };
     // SAFETY: as above.
     unsafe { r.launch(&SOFTMAX, "softmax_backward_rows_f32", row_launch(yr.rows, BLOCK), &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+
+/// `x` with `axis` moved last, as a contiguous `[rows, n]` matrix on the device, plus the
+/// permutation that puts it back (identity when `axis` is already last: no copy then).
+fn rows_along(x: &Tensor, axis: usize) -> Result<(Tensor, Rows, Vec<usize>)> {
+    let rank = x.rank();
+    let perm: Vec<usize> = (0..rank).filter(|&d| d != axis).chain([axis]).collect();
+    let mut back = vec![0; rank];
+    for (i, &p) in perm.iter().enumerate() {
+        back[p] = i;
+    }
+    let dense = x.permute(&perm)?.contiguous()?;
+    let n = x.dims().get(axis).copied().unwrap_or(1);
+    let rows = x.elem_count().checked_div(n).unwrap_or(0);
+    Ok((dense.clone(), Rows { offset: dense.layout().offset(), rows, n, ld: n }, back))
+}
+
+/// Puts a `[.., n]` result computed along the last axis back into `x`'s axis order.
+fn restore_axis(out: Tensor, back: &[usize]) -> Result<Tensor> {
+    if back.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(out);
+    }
+    out.permute(back)?.contiguous()
+}
+
+/// softmax / log-softmax of an f32 tensor on a CUDA device along `axis`.
+pub fn softmax_tensor(x: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
+    let op = if log { "log_softmax" } else { "softmax" };
+    x.expect_dtype(DType::F32, op)?;
+    let (dense, rows, back) = rows_along(x, axis)?;
+    let out = access::read_f32(op, &[&dense], |r, v| {
+        let mut y = r.zeros(dense.elem_count())?;
+        softmax_rows(r, (v[0].0, rows), log, &mut y)?;
+        access::f32_tensor(r, x.device(), y, dense.shape().clone())
+    })?;
+    restore_axis(out, &back)
+}
+
+/// The gradient through softmax / log-softmax from the saved output `y`, on a CUDA device.
+pub fn softmax_backward_tensor(y: &Tensor, grad: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
+    const OP: &str = "softmax_backward";
+    y.expect_dtype(DType::F32, OP)?;
+    let (yd, yr, back) = rows_along(y, axis)?;
+    let (gd, gr, _) = rows_along(grad, axis)?;
+    let out = access::read_f32(OP, &[&yd, &gd], |r, v| {
+        let mut dx = r.zeros(yd.elem_count())?;
+        softmax_backward_rows(r, (v[0].0, yr), (v[1].0, gr), log, &mut dx)?;
+        access::f32_tensor(r, y.device(), dx, yd.shape().clone())
+    })?;
+    restore_axis(out, &back)
 }

@@ -18,6 +18,9 @@ fn axis_last(rank: usize, axis: usize) -> Vec<usize> {
 fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let name = if log { "log_softmax" } else { "softmax" };
     let a = x.shape().resolve_axis(axis, name)?;
+    if !x.device().is_cpu() {
+        return crate::cuda::softmax::softmax_tensor(x, a, log);
+    }
     let perm = axis_last(x.rank(), a);
     let xl = x.layout().permute(&perm)?;
     let ol = Layout::contiguous(x.shape().clone()).permute(&perm)?;
@@ -47,6 +50,9 @@ pub fn softmax_backward(y: &Tensor, grad: &Tensor, axis: isize, log: bool) -> Re
         return Err(Error::ShapeMismatch { op: name, lhs: y.shape().clone(), rhs: grad.shape().clone() });
     }
     let a = y.shape().resolve_axis(axis, name)?;
+    if !y.device().is_cpu() {
+        return crate::cuda::softmax::softmax_backward_tensor(y, grad, a, log);
+    }
     let perm = axis_last(y.rank(), a);
     let (yl, gl) = (y.layout().permute(&perm)?, grad.layout().permute(&perm)?);
     let ol = Layout::contiguous(y.shape().clone()).permute(&perm)?;

@@ -3,8 +3,9 @@
 
 use crate::common::*;
 use kiln_kernels::cuda::dropout::{backward, forward, keep_scale};
-use kiln_kernels::cuda::optim::{adam_step, AdamConfig};
+use kiln_kernels::cuda::optim::adam_step;
 use kiln_kernels::optim::reference::{adam_step as adam_ref, AdamParams};
+use kiln_kernels::optim::AdamParams as Hyper;
 use kiln_tensor::Rng;
 
 #[test]
@@ -45,7 +46,7 @@ fn fused_adam_and_adamw_match_reference_over_steps() {
     for &n in &[1usize, 7, 33, 1001] {
         for decoupled in [false, true] {
             let hp = AdamParams { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, decoupled };
-            let cfg = AdamConfig {
+            let cfg = Hyper {
                 lr: hp.lr,
                 beta1: hp.beta1,
                 beta2: hp.beta2,
