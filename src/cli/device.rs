@@ -1,31 +1,16 @@
-//! `--device`: which device a command runs on. kiln's tensors hold CPU storage only until the
-//! CUDA backend's device storage lands, so `cuda` is a clean error naming the reason and `auto`
-//! picks the CPU and says so.
+//! `--device`: which device a command runs on, through the CUDA backend's discovery
+//! (`kiln_kernels::cuda::resolve_device`): `cuda` without a GPU is a clean error naming the
+//! reason, `auto` picks CUDA when a GPU is there and says which it took. With
+//! `KILN_CUDA_HOST_SHIM=1`, `cuda:0` is the host shim (the CUDA kernels run on the CPU, slowly).
 
 use super::CliResult;
-use kiln::tensor::{Device, Error};
+use kiln::kernels::cuda::resolve_device;
+use kiln::tensor::Device;
 
 pub fn resolve(spec: &str, quiet: bool) -> CliResult<Device> {
-    let cuda = |n: usize| -> CliResult<Device> {
-        Err(Box::new(Error::DeviceUnavailable {
-            device: Device::Cuda(n),
-            reason: "this build of kiln runs models on the CPU only (the CUDA kernels are built and checked, \
-                     but device storage is not wired into the tensor yet); use --device cpu"
-                .into(),
-        }))
-    };
-    match spec {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => {
-            if !quiet {
-                eprintln!("device: cpu (auto)");
-            }
-            Ok(Device::Cpu)
-        }
-        "cuda" => cuda(0),
-        s => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => cuda(n),
-            None => Err(format!("unknown device `{s}` (expected cpu, cuda, cuda:N or auto)").into()),
-        },
+    let resolved = resolve_device(spec)?;
+    if !quiet && (spec != "cpu" || !resolved.device.is_cpu()) {
+        eprintln!("device: {} ({})", resolved.device, resolved.note);
     }
+    Ok(resolved.device)
 }

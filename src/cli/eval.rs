@@ -48,7 +48,7 @@ pub fn load_lenet(path: &Path) -> CliResult<kiln::models::nn::Sequential> {
 }
 
 pub fn run(a: EvalArgs) -> CliResult<()> {
-    let data_dir = a.compute.apply(a.json)?;
+    let (data_dir, device) = a.compute.apply(a.json)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
     let (kind, epoch) = checkpoint_info(&ck, &a.checkpoint)?;
     let cfg = RunConfig {
@@ -61,6 +61,7 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
         resume: None,
         json: a.json,
         limit: a.limit,
+        device,
     };
     let accuracy = |model: &dyn Module, dataset: Dataset, norm: Normalize| -> CliResult<f64> {
         load_module(&ck, "model", model)?;

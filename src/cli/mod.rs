@@ -57,13 +57,13 @@ pub struct ComputeArgs {
 }
 
 impl ComputeArgs {
-    /// Sets up the thread pool and checks the device; returns the data dir.
-    fn apply(&self, quiet: bool) -> CliResult<PathBuf> {
+    /// Sets up the thread pool and resolves the device; returns the data dir and the device.
+    fn apply(&self, quiet: bool) -> CliResult<(PathBuf, kiln::tensor::Device)> {
         if let Some(n) = self.threads {
             rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()?;
         }
-        device::resolve(&self.device, quiet)?;
-        Ok(kiln::models::data::resolve_data_dir(self.data_dir.as_deref()))
+        let device = device::resolve(&self.device, quiet)?;
+        Ok((kiln::models::data::resolve_data_dir(self.data_dir.as_deref()), device))
     }
 }
 

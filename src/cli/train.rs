@@ -41,7 +41,7 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> CliResult<()> {
     let kind: ModelKind = a.model.parse()?;
-    let data_dir = a.compute.apply(a.json)?;
+    let (data_dir, device) = a.compute.apply(a.json)?;
     let (epochs, batch, lr) = match kind {
         ModelKind::Gan => (gan::DEFAULT_EPOCHS, gan::DEFAULT_BATCH, gan::DEFAULT_LR),
         ModelKind::Cnn => (cnn::DEFAULT_EPOCHS, cnn::DEFAULT_BATCH, cnn::DEFAULT_LR),
@@ -58,6 +58,7 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         resume: a.resume,
         json: a.json,
         limit: a.limit,
+        device,
     };
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         return Err("--epochs and --batch-size must be at least 1".into());

@@ -11,7 +11,6 @@ pub struct Tensor {
     storage: Arc<RwLock<Storage>>,
     layout: Layout,
     dtype: DType,
-    device: Device,
 }
 
 impl Tensor {
@@ -31,8 +30,8 @@ impl Tensor {
                 shape,
             });
         }
-        let (dtype, device) = (storage.dtype(), storage.device());
-        Ok(Tensor { storage: Arc::new(RwLock::new(storage)), layout: Layout::contiguous(shape), dtype, device })
+        let dtype = storage.dtype();
+        Ok(Tensor { storage: Arc::new(RwLock::new(storage)), layout: Layout::contiguous(shape), dtype })
     }
 
     /// A new tensor viewing the same storage through another layout. The layout must stay inside
@@ -45,7 +44,7 @@ impl Tensor {
                 format!("layout {layout:?} reaches past the storage of {len} elements"),
             ));
         }
-        Ok(Tensor { storage: self.storage.clone(), layout, dtype: self.dtype, device: self.device })
+        Ok(Tensor { storage: self.storage.clone(), layout, dtype: self.dtype })
     }
 
     pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
@@ -86,12 +85,12 @@ impl Tensor {
 
     /// Zeros of this tensor's shape and dtype, on its device.
     pub fn zeros_like(&self) -> Result<Tensor> {
-        Self::zeros(self.shape(), self.dtype).to_device(self.device)
+        Self::zeros(self.shape(), self.dtype).to_device(self.device())
     }
 
     /// Ones of this tensor's shape and dtype, on its device.
     pub fn ones_like(&self) -> Result<Tensor> {
-        Self::ones(self.shape(), self.dtype).to_device(self.device)
+        Self::ones(self.shape(), self.dtype).to_device(self.device())
     }
 
     /// `start, start + step, ...` below `end` (above it for a negative step).
@@ -158,8 +157,10 @@ impl Tensor {
         self.dtype
     }
 
+    /// Where the storage lives. Read from the storage itself (a cheap uncontended read lock), so
+    /// that [`Tensor::relocate`] moves every tensor sharing it at once.
     pub fn device(&self) -> Device {
-        self.device
+        self.storage().device()
     }
 
     pub fn layout(&self) -> &Layout {
@@ -229,7 +230,7 @@ impl Tensor {
     // ---- views -----------------------------------------------------------------------------
 
     fn view(&self, layout: Layout) -> Tensor {
-        Tensor { storage: self.storage.clone(), layout, dtype: self.dtype, device: self.device }
+        Tensor { storage: self.storage.clone(), layout, dtype: self.dtype }
     }
 
     pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
@@ -316,10 +317,11 @@ impl Tensor {
                 format!("the target {:?} is a view, not a whole storage", self.layout),
             ));
         }
-        let moved = src.to_device(self.device)?;
-        let fresh = match &*moved.storage() {
-            Storage::Cpu(_) => Storage::Cpu(moved.exact_host_storage()?),
-            Storage::Device(d) => Storage::Device(d.gather(&moved.layout)?),
+        let moved = src.to_device(self.device())?;
+        let fresh = if moved.device().is_cpu() {
+            Storage::Cpu(moved.exact_host_storage()?)
+        } else {
+            Storage::Device(moved.storage().on_device()?.gather(&moved.layout)?)
         };
         *self.storage_mut() = fresh;
         Ok(())
@@ -329,7 +331,7 @@ impl Tensor {
 
     /// This tensor when it is in host memory, else a dense host copy of it.
     fn on_host(&self) -> Result<Tensor> {
-        if self.device.is_cpu() {
+        if self.device().is_cpu() {
             return Ok(self.clone());
         }
         Tensor::from_cpu_storage(self.exact_host_storage()?, self.shape())
@@ -384,8 +386,8 @@ impl Tensor {
         if dtype == self.dtype {
             return self.contiguous();
         }
-        if !self.device.is_cpu() {
-            return self.on_host()?.to_dtype(dtype)?.to_device(self.device);
+        if !self.device().is_cpu() {
+            return self.on_host()?.to_dtype(dtype)?.to_device(self.device());
         }
         fn convert<D: Element>(s: &CpuStorage, l: &Layout) -> CpuStorage {
             D::into_storage(with_cpu_storage!(s, v => gather_convert::<_, D>(v, l)))
@@ -407,7 +409,7 @@ impl Tensor {
     /// needs the device backend (registered by `kiln_kernels::cuda::resolve_device`); without it
     /// this is a `DeviceUnavailable` error.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
-        if device == self.device {
+        if device == self.device() {
             return Ok(self.clone());
         }
         if device.is_cpu() {
@@ -415,6 +417,29 @@ impl Tensor {
         }
         let storage = crate::device_backend(device)?.upload(device, &self.exact_host_storage()?)?;
         Tensor::from_storage(Storage::Device(storage), self.shape())
+    }
+
+    /// Moves this tensor's whole storage to `device` in place: every tensor sharing the storage
+    /// (the parameter inside a `Var`, its views) lives on `device` afterwards, with unchanged
+    /// layouts. This is how a model built on the host moves to a GPU (PyTorch's `module.to`).
+    pub fn relocate(&self, device: Device) -> Result<()> {
+        if device == self.device() {
+            return Ok(());
+        }
+        let moved = {
+            let guard = self.storage();
+            let host = match &*guard {
+                Storage::Cpu(s) => s.clone(),
+                Storage::Device(d) => d.to_host()?,
+            };
+            if device.is_cpu() {
+                Storage::Cpu(host)
+            } else {
+                Storage::Device(crate::device_backend(device)?.upload(device, &host)?)
+            }
+        };
+        *self.storage_mut() = moved;
+        Ok(())
     }
 }
 
@@ -430,7 +455,7 @@ impl<T: Element> GatherStorage for Vec<T> {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor[{}, {:?}, {}]", self.shape(), self.dtype, self.device)?;
+        write!(f, "Tensor[{}, {:?}, {}]", self.shape(), self.dtype, self.device())?;
         if self.elem_count() <= 16 {
             if let Ok(v) = self.to_vec_f64() {
                 write!(f, " {v:?}")?;

@@ -117,7 +117,9 @@ impl Var {
         if !train || p == 0.0 {
             return Ok(self.clone());
         }
-        let mask = dropout_mask(self.shape(), p, self.dtype(), rng)?;
+        // Drawn on the host from the same generator whatever the device, so a model trains the
+        // same on a GPU as on the CPU; one upload of the mask per call.
+        let mask = dropout_mask(self.shape(), p, self.dtype(), rng)?.to_device(self.device())?;
         let out = binary(BinaryOp::Mul, self.tensor(), &mask)?;
         Ok(Var::from_op(out, Op::Dropout { x: self.clone(), mask, p }))
     }

@@ -73,14 +73,14 @@ pub fn runner_of(op: &'static str, t: &Tensor) -> Result<Runner> {
     read(op, &[t], |r, _| Ok(r.clone()))
 }
 
-/// Wraps a freshly written f32 buffer as a contiguous tensor of `shape` on `device`.
-pub fn f32_tensor(r: &Runner, device: Device, buf: Buf<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
-    CudaStorage::tensor(r, device, CudaData::F32(buf), shape)
+/// Wraps a freshly written f32 buffer as a contiguous tensor of `shape` on the runner's device.
+pub fn f32_tensor(r: &Runner, buf: Buf<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
+    CudaStorage::tensor(r, CudaData::F32(buf), shape)
 }
 
-/// Wraps a freshly written i64 buffer as a contiguous tensor of `shape` on `device`.
-pub fn i64_tensor(r: &Runner, device: Device, buf: Buf<i64>, shape: impl Into<Shape>) -> Result<Tensor> {
-    CudaStorage::tensor(r, device, CudaData::I64(buf), shape)
+/// Wraps a freshly written i64 buffer as a contiguous tensor of `shape` on the runner's device.
+pub fn i64_tensor(r: &Runner, buf: Buf<i64>, shape: impl Into<Shape>) -> Result<Tensor> {
+    CudaStorage::tensor(r, CudaData::I64(buf), shape)
 }
 
 /// Calls `f` with mutable access to the f32 buffer of `t`, which must cover its whole storage

@@ -72,6 +72,14 @@ impl Runner {
         Ok(Runner::Gpu(CudaDevice::get(ordinal)?))
     }
 
+    /// The device tensors on this runner report: the host shim emulates `cuda:0`.
+    pub fn device(&self) -> Device {
+        match self {
+            Runner::Host => Device::Cuda(0),
+            Runner::Gpu(d) => Device::Cuda(d.ordinal()),
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Runner::Host => "host shim".into(),

@@ -110,14 +110,9 @@ impl CudaStorage {
         Ok(CudaStorage { runner, device, data })
     }
 
-    /// A new f32 tensor on this device from a freshly written buffer.
-    pub fn tensor(
-        runner: &Runner,
-        device: Device,
-        data: CudaData,
-        shape: impl Into<kiln_tensor::Shape>,
-    ) -> Result<Tensor> {
-        let storage = CudaStorage { runner: runner.clone(), device, data };
+    /// A new contiguous tensor on the runner's device from a freshly written buffer.
+    pub fn tensor(runner: &Runner, data: CudaData, shape: impl Into<kiln_tensor::Shape>) -> Result<Tensor> {
+        let storage = CudaStorage { runner: runner.clone(), device: runner.device(), data };
         Tensor::from_storage(Storage::Device(Box::new(storage)), shape)
     }
 }

@@ -227,7 +227,7 @@ pub fn unary_tensor(op: Option<UnaryOp>, x: &Tensor) -> Result<Tensor> {
     access::read_f32(name, &[x], |r, v| {
         let mut out = r.zeros(x.elem_count())?;
         unary(r, op, v[0], &mut out, Path::Auto)?;
-        access::f32_tensor(r, x.device(), out, x.shape())
+        access::f32_tensor(r, out, x.shape())
     })
 }
 
@@ -237,7 +237,7 @@ pub fn binary_tensor(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &Shape, al: &L
     access::read_f32(op.name(), &[a, b], |r, v| {
         let mut out = r.zeros(shape.elem_count())?;
         binary(r, op, (v[0].0, al), (v[1].0, bl), &mut out, Path::Auto)?;
-        access::f32_tensor(r, a.device(), out, shape.clone())
+        access::f32_tensor(r, out, shape.clone())
     })
 }
 
@@ -247,7 +247,7 @@ pub fn unary_backward_tensor(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor)
     access::read_f32(op.name(), &[x, y, grad], |r, v| {
         let mut dx = r.zeros(x.elem_count())?;
         unary_backward(r, op, v[0], v[1], v[2], &mut dx)?;
-        access::f32_tensor(r, x.device(), dx, x.shape())
+        access::f32_tensor(r, dx, x.shape())
     })
 }
 
@@ -263,7 +263,6 @@ pub fn binary_backward_tensor(
         let n = grad.elem_count();
         let (mut da, mut db) = (r.zeros(n)?, r.zeros(n)?);
         binary_backward(r, op, (v[0].0, al), (v[1].0, bl), v[2], &mut da, &mut db)?;
-        let device = a.device();
-        Ok((access::f32_tensor(r, device, da, grad.shape())?, access::f32_tensor(r, device, db, grad.shape())?))
+        Ok((access::f32_tensor(r, da, grad.shape())?, access::f32_tensor(r, db, grad.shape())?))
     })
 }

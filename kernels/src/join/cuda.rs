@@ -22,7 +22,7 @@ pub fn cat_tensor(tensors: &[&Tensor], axis: usize, out_dims: &[usize]) -> Resul
             unary_at(r, None, (buf, layout), &mut out, at, Path::Auto)?;
             at += layout.shape().elem_count();
         }
-        access::f32_tensor(r, tensors[0].device(), out, front_dims.clone())
+        access::f32_tensor(r, out, front_dims.clone())
     })?;
     if axis == 0 {
         return Ok(out);

@@ -169,7 +169,7 @@ pub fn cross_entropy_tensor(logits: &Tensor, targets: &Tensor) -> Result<Tensor>
     access::read("cross_entropy", &[&lg, &tg], |r, s| {
         let mut lse = r.zeros(rows.rows)?;
         let mean = cross_entropy_mean(r, (s[0].f32("cross_entropy")?, rows), s[1].i64("cross_entropy")?, &mut lse)?;
-        access::f32_tensor(r, logits.device(), mean, ())
+        access::f32_tensor(r, mean, ())
     })
 }
 
@@ -183,7 +183,7 @@ pub fn cross_entropy_backward_tensor(logits: &Tensor, targets: &Tensor, grad: &T
         cross_entropy_rows(r, x, t, &mut per_row, &mut lse)?;
         let mut dx = r.zeros(rows.rows * rows.n)?;
         cross_entropy_backward(r, x, t, &lse, 1.0, &mut dx)?;
-        access::f32_tensor(r, logits.device(), dx, logits.shape())
+        access::f32_tensor(r, dx, logits.shape())
     })?;
     crate::elementwise::binary(BinaryOp::Mul, &dx, grad)
 }
@@ -195,7 +195,7 @@ pub fn bce_with_logits_tensor(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let (xd, yd) = (access::from_start(x)?, access::from_start(y)?);
     access::read_f32(OP, &[&xd, &yd], |r, v| {
         let mean = bce_with_logits_mean(r, v[0].0, v[1].0, x.elem_count())?;
-        access::f32_tensor(r, x.device(), mean, ())
+        access::f32_tensor(r, mean, ())
     })
 }
 
@@ -207,7 +207,7 @@ pub fn bce_with_logits_backward_tensor(x: &Tensor, y: &Tensor, grad: &Tensor) ->
     let dx = access::read_f32(OP, &[&xd, &yd], |r, v| {
         let mut dx = r.zeros(x.elem_count())?;
         bce_with_logits_backward(r, v[0].0, v[1].0, x.elem_count(), 1.0, &mut dx)?;
-        access::f32_tensor(r, x.device(), dx, x.shape())
+        access::f32_tensor(r, dx, x.shape())
     })?;
     crate::elementwise::binary(BinaryOp::Mul, &dx, grad)
 }

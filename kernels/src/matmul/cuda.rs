@@ -177,6 +177,6 @@ pub fn matmul_tensor(a: &Tensor, b: &Tensor, shape: &Shape, al: &Layout, bl: &La
         let mut out = run.zeros(shape.elem_count())?;
         let d = GemmDims { batch, m, n, k };
         gemm(run, Version::Tiled, d, (v[0].0, am), (v[1].0, bm), (&mut out, Mat::row_major(m, n)), 1.0, 0.0)?;
-        access::f32_tensor(run, a.device(), out, shape.clone())
+        access::f32_tensor(run, out, shape.clone())
     })
 }

@@ -82,6 +82,6 @@ pub fn reduce_tensor(op: ReduceOp, x: &Tensor, grouped: Layout, out_shape: Shape
         let mut out = r.zeros(outputs)?;
         let rows = Rows { offset: dense.layout().offset(), rows: outputs, n: group, ld: group };
         reduce_rows(r, op, (v[0].0, rows), &mut out, Version::WarpShuffle)?;
-        access::f32_tensor(r, x.device(), out, out_shape)
+        access::f32_tensor(r, out, out_shape)
     })
 }

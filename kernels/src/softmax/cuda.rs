@@ -109,7 +109,7 @@ pub fn softmax_tensor(x: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
     let out = access::read_f32(op, &[&dense], |r, v| {
         let mut y = r.zeros(dense.elem_count())?;
         softmax_rows(r, (v[0].0, rows), log, &mut y)?;
-        access::f32_tensor(r, x.device(), y, dense.shape().clone())
+        access::f32_tensor(r, y, dense.shape().clone())
     })?;
     restore_axis(out, &back)
 }
@@ -123,7 +123,7 @@ pub fn softmax_backward_tensor(y: &Tensor, grad: &Tensor, axis: usize, log: bool
     let out = access::read_f32(OP, &[&yd, &gd], |r, v| {
         let mut dx = r.zeros(yd.elem_count())?;
         softmax_backward_rows(r, (v[0].0, yr), (v[1].0, gr), log, &mut dx)?;
-        access::f32_tensor(r, y.device(), dx, yd.shape().clone())
+        access::f32_tensor(r, dx, yd.shape().clone())
     })?;
     restore_axis(out, &back)
 }

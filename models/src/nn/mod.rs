@@ -23,7 +23,7 @@ pub use norm::{BatchNorm2d, LayerNorm};
 pub use sequential::Sequential;
 
 use kiln_autograd::Var;
-use kiln_tensor::{Result, Tensor};
+use kiln_tensor::{Device, Result, Tensor};
 
 pub trait Module: Send + Sync {
     fn forward(&self, x: &Var) -> Result<Var>;
@@ -64,6 +64,15 @@ pub fn buffers(m: &dyn Module) -> Vec<(String, Tensor)> {
     let mut out = Vec::new();
     m.visit_buffers("", &mut |name, t| out.push((name, t.clone())));
     out
+}
+
+/// Moves every parameter and buffer of `m` to `device`, in place (optimizer state follows its
+/// parameter at the next step).
+pub fn to_device(m: &dyn Module, device: Device) -> Result<()> {
+    for (_, v) in parameters(m) {
+        v.tensor().relocate(device)?;
+    }
+    buffers(m).iter().try_for_each(|(_, t)| t.relocate(device))
 }
 
 /// The number of trainable scalars in `m`.

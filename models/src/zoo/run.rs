@@ -8,6 +8,7 @@ use crate::data::DataError;
 use crate::nn::{self, Module};
 use crate::optim::Optimizer;
 use crate::train::{save_line_plot, MetricsLog, Series};
+use kiln_tensor::Device;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ pub struct RunConfig {
     pub json: bool,
     /// Use only the first N training (and N test) samples: smoke tests and quick looks.
     pub limit: Option<usize>,
+    /// Where the model and its batches live (`Device::Cpu` or a resolved CUDA device).
+    pub device: Device,
 }
 
 impl RunConfig {

@@ -17,7 +17,7 @@ use crate::nn::{self, Module, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::train::{save_image_grid, Progress};
 use kiln_autograd::{no_grad, Var};
-use kiln_tensor::{Result, Rng, Tensor};
+use kiln_tensor::{Device, Result, Rng, Tensor};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -44,7 +44,8 @@ pub fn load_generator(ck: &Checkpoint) -> RunResult<Sequential> {
 /// Writes an 8x8 grid of the generator's samples for `noise`.
 pub fn save_samples(generator: &dyn Module, z: &Tensor, path: &Path) -> RunResult<()> {
     generator.set_training(false);
-    let images = no_grad(|| generator.forward(&Var::constant(z.clone())))?;
+    let device = nn::parameters(generator).first().map_or(Device::Cpu, |(_, p)| p.device());
+    let images = no_grad(|| generator.forward(&Var::constant(z.to_device(device)?)))?;
     generator.set_training(true);
     let n = z.dims()[0];
     save_image_grid(&images.tensor().to_vec::<f32>()?, [n, 1, 28, 28], (-1.0, 1.0), 8, path).map_err(RunError::Invalid)
@@ -71,6 +72,8 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
         opt_d.load_state(&optimizer_state(&ck, "optim_d"))?;
         start_epoch = epoch;
     }
+    nn::to_device(&g, cfg.device)?;
+    nn::to_device(&d, cfg.device)?;
     let data = load_split(Dataset::Mnist, cfg, Split::Train)?;
     let batcher = ImageBatcher::new(data, Augment::default(), &Normalize::Symmetric)?;
     let opts =
@@ -91,7 +94,7 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
         for batch in loader.epoch(epoch as u64) {
             let batch = batch?;
             let b = batch.inputs.dims()[0];
-            let real = batch.inputs.reshape([b, model::IMAGE_DIM])?;
+            let real = batch.inputs.reshape([b, model::IMAGE_DIM])?.to_device(cfg.device)?;
             let mut state = GanState { generator: &g, discriminator: &d, opt_g: &mut opt_g, opt_d: &mut opt_d };
             let (dl, gl) = train_step(&mut state, &real, &mut rng)?;
             d_sum += dl as f64;

@@ -1,0 +1,61 @@
+//! The models run unchanged on a CUDA device: the same training steps, from the same seed, on
+//! CPU tensors and on `cuda:0` give the same losses. Without a GPU, `cuda:0` is the host shim
+//! (the `.cu` kernels executed on the CPU), switched on for this test binary only; on a machine
+//! with a GPU the same test runs there once `KILN_TEST_GPU=1` is set.
+
+use kiln_kernels::cuda::storage::emulate_on_host_shim;
+use kiln_models::nn::{self, Module};
+use kiln_models::optim::Adam;
+use kiln_models::zoo::gan::{self, step::train_step, step::GanState};
+use kiln_tensor::{DType, Device, Rng, Tensor};
+
+const GPU: Device = Device::Cuda(0);
+
+fn device() -> bool {
+    if std::env::var("KILN_TEST_GPU").is_ok_and(|v| v == "1") {
+        return kiln_kernels::cuda::resolve_device("cuda").is_ok();
+    }
+    match emulate_on_host_shim() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("NOTICE: skipped, {e}");
+            false
+        }
+    }
+}
+
+fn close(a: f32, b: f32, what: &str) {
+    assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{what}: device {a} vs cpu {b}");
+}
+
+#[test]
+fn gan_steps_on_the_device_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    let b = 8;
+    let (g_cpu, d_cpu) = gan::build(7);
+    let (g_dev, d_dev) = gan::build(7);
+    nn::to_device(&g_dev, GPU).unwrap();
+    nn::to_device(&d_dev, GPU).unwrap();
+    assert!(nn::parameters(&d_dev).iter().all(|(_, p)| p.device() == GPU));
+    let adam = |m: &dyn Module| Adam::new(nn::parameters(m), 2e-4, gan::BETAS, 0.0);
+    let (mut og_cpu, mut od_cpu, mut og_dev, mut od_dev) = (adam(&g_cpu), adam(&d_cpu), adam(&g_dev), adam(&d_dev));
+    let real = Tensor::rand_uniform([b, 784], -1.0, 1.0, DType::F32, &mut Rng::new(3));
+    let (mut rng_cpu, mut rng_dev) = (Rng::new(11), Rng::new(11));
+    for step in 0..2 {
+        let mut s = GanState { generator: &g_cpu, discriminator: &d_cpu, opt_g: &mut og_cpu, opt_d: &mut od_cpu };
+        let (dl, gl) = train_step(&mut s, &real, &mut rng_cpu).unwrap();
+        let mut s = GanState { generator: &g_dev, discriminator: &d_dev, opt_g: &mut og_dev, opt_d: &mut od_dev };
+        let (ddl, dgl) = train_step(&mut s, &real.to_device(GPU).unwrap(), &mut rng_dev).unwrap();
+        close(ddl, dl, &format!("step {step} discriminator loss"));
+        close(dgl, gl, &format!("step {step} generator loss"));
+    }
+    // The parameters moved in place and trained there; back on the host they match the CPU run.
+    for ((name, p), (_, q)) in nn::parameters(&g_dev).iter().zip(nn::parameters(&g_cpu).iter()) {
+        assert_eq!(p.device(), GPU, "{name}");
+        let (a, b) = (p.tensor().to_vec::<f32>().unwrap(), q.tensor().to_vec::<f32>().unwrap());
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{name}: max difference {worst}");
+    }
+}
