@@ -262,3 +262,41 @@ fn optimizer_steps_match_the_cpu_in_place() {
     let e = adam_update(&dp, &on_gpu(&p0), &cm, &dv, adam, 4).unwrap_err();
     assert!(matches!(e, Error::DeviceMismatch { .. }), "{e:?}");
 }
+
+#[test]
+fn conv2d_and_max_pool_match_the_cpu_forward_and_backward() {
+    if !device() {
+        return;
+    }
+    use kiln_kernels::conv::{conv2d, conv2d_backward_input, conv2d_backward_weight};
+    use kiln_kernels::pool::{max_pool2d, max_pool2d_backward};
+    // (input, weight, stride, padding): odd sizes, a channels-last view, stride 2 with padding.
+    let cases = [
+        (rand(&[2, 3, 7, 9], 70), rand(&[5, 3, 3, 3], 71), 1, 0),
+        (rand(&[2, 7, 9, 3], 72).permute(&[0, 3, 1, 2]).unwrap(), rand(&[4, 3, 3, 2], 73), 2, 1),
+        (rand(&[1, 1, 5, 5], 74), rand(&[1, 1, 5, 5], 75), 1, 2),
+    ];
+    for (x, w, stride, pad) in &cases {
+        let b = rand(&[w.dims()[0]], 76);
+        let want = conv2d(x, w, Some(&b), *stride, *pad).unwrap();
+        let (dx, dw) = (on_gpu(x), on_gpu(w));
+        let got = conv2d(&dx, &dw, Some(&on_gpu(&b)), *stride, *pad).unwrap();
+        assert_close(&got, &want, 1e-4, &format!("conv2d {:?} * {:?}", x.dims(), w.dims()));
+        let g = rand(want.dims(), 77);
+        let wi = conv2d_backward_input(&g, w, x.shape(), *stride, *pad).unwrap();
+        let gi = conv2d_backward_input(&on_gpu(&g), &dw, x.shape(), *stride, *pad).unwrap();
+        assert_close(&gi, &wi, 1e-4, "conv2d backward input");
+        let ww = conv2d_backward_weight(x, &g, w.shape(), *stride, *pad).unwrap();
+        let gw = conv2d_backward_weight(&dx, &on_gpu(&g), w.shape(), *stride, *pad).unwrap();
+        assert_close(&gw, &ww, 1e-4, "conv2d backward weight");
+    }
+    for (x, k, s) in [(rand(&[2, 3, 8, 8], 78), 2, 2), (rand(&[1, 2, 7, 5], 79).transpose(2, 3).unwrap(), 3, 2)] {
+        let (want, wi) = max_pool2d(&x, k, s).unwrap();
+        let (got, gi) = max_pool2d(&on_gpu(&x), k, s).unwrap();
+        assert_close(&got, &want, 0.0, "max_pool2d");
+        assert_eq!(gi.to_vec::<i64>().unwrap(), wi.to_vec::<i64>().unwrap(), "argmax");
+        let g = rand(want.dims(), 80);
+        let wb = max_pool2d_backward(&g, &wi, x.shape()).unwrap();
+        assert_close(&max_pool2d_backward(&on_gpu(&g), &gi, x.shape()).unwrap(), &wb, 1e-6, "max_pool2d backward");
+    }
+}

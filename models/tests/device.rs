@@ -3,10 +3,14 @@
 //! (the `.cu` kernels executed on the CPU), switched on for this test binary only; on a machine
 //! with a GPU the same test runs there once `KILN_TEST_GPU=1` is set.
 
+use kiln_autograd::{backward, Var};
 use kiln_kernels::cuda::storage::emulate_on_host_shim;
-use kiln_models::nn::{self, Module};
-use kiln_models::optim::Adam;
+use kiln_models::nn::{self, Module, Sequential};
+use kiln_models::optim::{Adam, Optimizer};
+use kiln_models::zoo::classifier::Objective;
+use kiln_models::zoo::cnn::{self, CnnVariant};
 use kiln_models::zoo::gan::{self, step::train_step, step::GanState};
+use kiln_models::zoo::lenet;
 use kiln_tensor::{DType, Device, Rng, Tensor};
 
 const GPU: Device = Device::Cuda(0);
@@ -57,5 +61,51 @@ fn gan_steps_on_the_device_match_the_cpu() {
         let (a, b) = (p.tensor().to_vec::<f32>().unwrap(), q.tensor().to_vec::<f32>().unwrap());
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "{name}: max difference {worst}");
+    }
+}
+
+/// Losses of `steps` Adam steps (dropout on) of a model built from `seed`, on `device`.
+fn classifier_losses(
+    build: &dyn Fn(&mut Rng) -> Sequential,
+    x: &Tensor,
+    y: &Tensor,
+    objective: Objective,
+    device: Device,
+) -> Vec<f32> {
+    let net = build(&mut Rng::new(5));
+    nn::to_device(&net, device).unwrap();
+    net.reseed(9);
+    let mut opt = Adam::new(nn::parameters(&net), 1e-3, (0.9, 0.999), 0.0);
+    let (x, y) = (x.to_device(device).unwrap(), y.to_device(device).unwrap());
+    (0..2)
+        .map(|_| {
+            let logits = net.forward(&Var::constant(x.clone())).unwrap();
+            let (loss, _) = objective.loss_and_correct(&logits, &y).unwrap();
+            opt.step(&backward(&loss).unwrap()).unwrap();
+            assert_eq!(loss.device(), device);
+            loss.tensor().to_scalar::<f32>().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn lenet_and_cnn_steps_on_the_device_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    let mut rng = Rng::new(4);
+    let labels = Tensor::from_vec((0..4).map(|_| rng.below(10) as i64).collect::<Vec<_>>(), [4]).unwrap();
+    let mnist = Tensor::randn([4, 1, 28, 28], 0.0, 1.0, DType::F32, &mut rng);
+    let cifar = Tensor::randn([4, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
+    let cases: [(&str, &dyn Fn(&mut Rng) -> Sequential, &Tensor); 2] = [
+        ("lenet", &|r: &mut Rng| lenet::model(r), &mnist),
+        ("cnn", &|r: &mut Rng| cnn::model(CnnVariant::Plain, r), &cifar),
+    ];
+    for (name, build, x) in cases {
+        let cpu = classifier_losses(build, x, &labels, Objective::CrossEntropy, Device::Cpu);
+        let dev = classifier_losses(build, x, &labels, Objective::CrossEntropy, GPU);
+        for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
+            close(*d, *c, &format!("{name} step {step}"));
+        }
     }
 }

@@ -1,11 +1,16 @@
 //! Launch code for conv.cu: im2col (input through any strides) and the gather-form col2im, with the
 //! column layout of conv/im2col.rs, batched over samples.
 
+use crate::conv::ConvGeom;
+use crate::cuda::access::{self, from_start};
 use crate::cuda::params::to_u32;
 use crate::cuda::source::CONV;
 use crate::cuda::{need, Buf, Launch, Runner};
+use crate::elementwise::{binary, BinaryOp};
 use crate::kernel_params;
-use kiln_tensor::{Error, Layout, Result};
+use crate::matmul::matmul;
+use crate::reduce::sum;
+use kiln_tensor::{DType, Error, Layout, Result, Tensor};
 
 /// The sizes of an NCHW convolution with a `kh x kw` kernel, square stride and zero padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,4 +113,56 @@ pub fn col2im(r: &Runner, d: ConvDims, cols: &Buf<f32>, dx: &mut Buf<f32>) -> Re
     let p = params(OP, &d, cols.addr(0)?, dx.addr_mut(0)?, [0; 4])?;
     // SAFETY: as above.
     unsafe { r.launch(&CONV, "col2im_f32", Launch::linear(len, 256), &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+// conv2d as im2col + batched GEMM (the matmul family's device path), its backward as GEMMs plus
+// col2im: the textbook lowering, three kernels deep, with the column buffer `[N, C*KH*KW, OH*OW]`.
+
+fn dims(g: &ConvGeom) -> ConvDims {
+    ConvDims { n: g.n, c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, stride: g.stride, pad: g.padding }
+}
+
+/// The column tensor `[N, C*KH*KW, OH*OW]` of `x` on its device.
+fn columns(g: &ConvGeom, x: &Tensor) -> Result<Tensor> {
+    let d = dims(g);
+    access::read_f32("im2col", &[x], |r, v| {
+        let mut cols = r.zeros(d.cols_len())?;
+        im2col(r, d, v[0], &mut cols)?;
+        access::f32_tensor(r, cols, [g.n, g.c * g.kh * g.kw, g.oh * g.ow])
+    })
+}
+
+/// The weight as the `[O, C*KH*KW]` matrix the GEMMs read.
+fn weight_matrix(g: &ConvGeom, w: &Tensor) -> Result<Tensor> {
+    w.contiguous()?.reshape([g.o, g.c * g.kh * g.kw])
+}
+
+/// `conv2d(x, w) + bias` for f32 tensors on a CUDA device (shapes checked by the caller).
+pub fn conv2d_tensor(g: &ConvGeom, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    x.expect_dtype(DType::F32, "conv2d")?;
+    let y = matmul(&weight_matrix(g, w)?, &columns(g, x)?)?.reshape(g.out_shape())?;
+    match bias {
+        Some(b) => binary(BinaryOp::Add, &y, &b.reshape([1, g.o, 1, 1])?),
+        None => Ok(y),
+    }
+}
+
+/// Gradient w.r.t. the input: `col2im(Wᵀ @ grad)`.
+pub fn conv2d_backward_input_tensor(g: &ConvGeom, grad_out: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let grad = grad_out.reshape([g.n, g.o, g.oh * g.ow])?;
+    let dcols = from_start(&matmul(&weight_matrix(g, w)?.t()?, &grad)?)?;
+    let d = dims(g);
+    access::read_f32("col2im", &[&dcols], |r, v| {
+        let mut dx = r.zeros(g.n * g.c * g.h * g.w)?;
+        col2im(r, d, v[0].0, &mut dx)?;
+        access::f32_tensor(r, dx, g.in_shape())
+    })
+}
+
+/// Gradient w.r.t. the weight: `sum_n grad[n] @ cols[n]ᵀ`.
+pub fn conv2d_backward_weight_tensor(g: &ConvGeom, x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
+    let grad = grad_out.reshape([g.n, g.o, g.oh * g.ow])?;
+    let per_sample = matmul(&grad, &columns(g, x)?.transpose(1, 2)?)?;
+    sum(&per_sample, &[0], false)?.reshape(g.weight_shape())
 }

@@ -124,6 +124,9 @@ pub fn conv2d_with(
             return Err(Error::ShapeMismatch { op: OP, lhs: w.shape().clone(), rhs: b.shape().clone() });
         }
     }
+    if !x.device().is_cpu() {
+        return crate::cuda::conv::conv2d_tensor(&g, x, w, bias);
+    }
     // Trade-off: the GEMM wants the weight as an [O, C*KH*KW] matrix, which a strided weight view
     // cannot always express; weights are small, so a non-contiguous one is copied once.
     let w = w.contiguous()?;
@@ -161,6 +164,9 @@ pub fn conv2d_backward_input_with(
     check::float_pair(OP, grad_out, w)?;
     let g = ConvGeom::new(OP, input_shape, w.shape(), stride, padding)?;
     check_grad_out(OP, &g, grad_out)?;
+    if !w.device().is_cpu() {
+        return crate::cuda::conv::conv2d_backward_input_tensor(&g, grad_out, w);
+    }
     // Same trade-off as the forward: the GEMM reads both as plain matrices (no copy when contiguous).
     // `cpu.rs` reads the gradient through its strides, so it is copied only for the other paths.
     let w = w.contiguous()?;
@@ -205,6 +211,9 @@ pub fn conv2d_backward_weight_with(
     check::float_pair(OP, x, grad_out)?;
     let g = ConvGeom::new(OP, x.shape(), weight_shape, stride, padding)?;
     check_grad_out(OP, &g, grad_out)?;
+    if !x.device().is_cpu() {
+        return crate::cuda::conv::conv2d_backward_weight_tensor(&g, x, grad_out);
+    }
     float_dispatch!(x.dtype(), OP, T => {
         let fast = match backend {
             Backend::Cpu => Tensor::with_slices(&[x, grad_out], |v: &[(&[T], &Layout)]| {

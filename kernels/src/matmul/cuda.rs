@@ -116,6 +116,7 @@ pub fn gemm(
                 grid: (d.n.div_ceil(16) as u32, d.m.div_ceil(16) as u32, batch),
                 block: (16, 16, 1),
                 shared_bytes: 0,
+                grid_stride: false,
             },
         ),
         Version::Tiled => (
@@ -124,6 +125,7 @@ pub fn gemm(
                 grid: (d.n.div_ceil(64) as u32, d.m.div_ceil(64) as u32, batch),
                 block: (16, 16, 1),
                 shared_bytes: 0,
+                grid_stride: false,
             },
         ),
     };

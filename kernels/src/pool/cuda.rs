@@ -2,9 +2,9 @@
 
 use crate::cuda::params::to_u32;
 use crate::cuda::source::POOL;
-use crate::cuda::{need, Buf, Launch, Runner};
+use crate::cuda::{access, need, Buf, Launch, Runner};
 use crate::kernel_params;
-use kiln_tensor::{Error, Layout, Result};
+use kiln_tensor::{DType, Error, Layout, Result, Shape, Tensor};
 
 kernel_params! {
     pub struct MaxPoolParams {
@@ -100,4 +100,36 @@ pub fn max_pool2d_backward(
     };
     // SAFETY: as above; indices outside the plane are skipped by the kernel.
     unsafe { r.launch(&POOL, "max_pool2d_backward_f32", Launch::linear(planes * out_plane, 256), &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+
+/// Max pooling of an f32 `[N, C, H, W]` tensor on a CUDA device: values and i64 argmax indices.
+pub fn max_pool2d_tensor(x: &Tensor, k: usize, s: usize) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "max_pool2d";
+    x.expect_dtype(DType::F32, OP)?;
+    let d = x.dims();
+    let (oh, ow) = out_hw(d[2], d[3], k, s);
+    let shape = [d[0], d[1], oh, ow];
+    access::read_f32(OP, &[x], |r, v| {
+        let total = shape.iter().product();
+        let (mut y, mut idx) = (r.zeros(total)?, r.zeros(total)?);
+        max_pool2d(r, v[0], k, s, &mut y, &mut idx)?;
+        Ok((access::f32_tensor(r, y, shape)?, access::i64_tensor(r, idx, shape)?))
+    })
+}
+
+/// The gradient of [`max_pool2d_tensor`]: each output gradient added at its argmax.
+pub fn max_pool2d_backward_tensor(grad_out: &Tensor, indices: &Tensor, input_shape: &Shape) -> Result<Tensor> {
+    const OP: &str = "max_pool2d_backward";
+    indices.expect_dtype(DType::I64, OP)?;
+    let (g, idx) = (access::from_start(grad_out)?, access::from_start(indices)?);
+    let id = input_shape.dims();
+    let (planes, in_plane) = (id[0] * id[1], id[2] * id[3]);
+    let out_plane = grad_out.dims()[2] * grad_out.dims()[3];
+    access::read(OP, &[&g, &idx], |r, s| {
+        let mut dx = r.zeros(planes * in_plane)?;
+        max_pool2d_backward(r, s[0].f32(OP)?, s[1].i64(OP)?, planes, out_plane, in_plane, &mut dx)?;
+        access::f32_tensor(r, dx, input_shape.clone())
+    })
 }

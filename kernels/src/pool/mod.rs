@@ -28,6 +28,9 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<(Tensor, T
         return Err(Error::invalid(OP, format!("kernel {kernel}x{kernel} is larger than input {}", x.shape())));
     }
     let (oh, ow) = ((d[2] - kernel) / stride + 1, (d[3] - kernel) / stride + 1);
+    if !x.device().is_cpu() {
+        return crate::cuda::pool::max_pool2d_tensor(x, kernel, stride);
+    }
     let shape: Shape = [d[0], d[1], oh, ow].into();
     float_dispatch!(x.dtype(), OP, T => {
         let (vals, idx) = x.with_slice(|s: &[T], l| {
@@ -50,6 +53,10 @@ pub fn max_pool2d_backward(grad_out: &Tensor, indices: &Tensor, input_shape: &Sh
     let (gd, id) = (grad_out.dims(), input_shape.dims());
     if gd.len() != 4 || id.len() != 4 || gd[..2] != id[..2] {
         return Err(Error::ShapeMismatch { op: OP, lhs: input_shape.clone(), rhs: grad_out.shape().clone() });
+    }
+    if !grad_out.device().is_cpu() {
+        // The indices come from the forward on the same device; the kernel bounds-checks them.
+        return crate::cuda::pool::max_pool2d_backward_tensor(grad_out, indices, input_shape);
     }
     let plane = id[2] * id[3];
     let idx = check::read_indices(OP, indices, plane)?;

@@ -5,7 +5,7 @@ use crate::cuda::source::REDUCE;
 use crate::cuda::{access, need, Buf, Launch, Rows, Runner};
 use crate::kernel_params;
 use crate::reduce::reference::ReduceOp;
-use kiln_tensor::{DType, Layout, Result, Shape, Tensor};
+use kiln_tensor::{DType, Result, Shape, Tensor};
 
 /// Which kernel version runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,12 @@ fn op_code(op: ReduceOp) -> u32 {
 
 /// The launch every row kernel uses: one block of `block` threads per row, capped.
 pub fn row_launch(rows: usize, block: u32) -> Launch {
-    Launch { grid: (rows.clamp(1, MAX_ROW_BLOCKS) as u32, 1, 1), block: (block, 1, 1), shared_bytes: 0 }
+    Launch {
+        grid: (rows.clamp(1, MAX_ROW_BLOCKS) as u32, 1, 1),
+        block: (block, 1, 1),
+        shared_bytes: 0,
+        grid_stride: true,
+    }
 }
 
 /// `out[r] = op(x[r, :])` for every row; `out` gets `rows` values.
@@ -68,16 +73,53 @@ pub fn reduce_rows(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf
     }
 }
 
+/// `out[j] = op(x[:, j])` for every column of a `[rows, n]` matrix (one thread per column).
+pub fn reduce_cols(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf<f32>) -> Result<()> {
+    const OP: &str = "reduce_cols";
+    r.check(&[x.0, out])?;
+    let m = x.1;
+    m.check(OP, x.0)?;
+    need(OP, "output", out, m.n)?;
+    if m.n == 0 {
+        return Ok(());
+    }
+    let p = ReduceRowsParams {
+        x: x.0.addr(m.offset)?,
+        out: out.addr_mut(0)?,
+        rows: m.rows as u32,
+        n: m.n as u32,
+        ld: m.ld as u32,
+        op: op_code(op),
+    };
+    // SAFETY: check() covered every element read, need() the outputs.
+    unsafe { r.launch(&REDUCE, "reduce_cols_f32", Launch::linear(m.n, BLOCK), &p) }
+}
+
 // ---- tensors on a CUDA device ----------------------------------------------------------------
 
-/// `op` over the trailing dims of `grouped` (x's layout with the reduced axes permuted last):
-/// one contiguous copy when the view needs it, then one row reduction per output.
-pub fn reduce_tensor(op: ReduceOp, x: &Tensor, grouped: Layout, out_shape: Shape) -> Result<Tensor> {
+/// `op` of `x` over `axes` into `out_shape`. Trade-off between the two kernels: a block per output
+/// (`reduce_rows`) when each output folds many values, a thread per output (`reduce_cols`) when
+/// there are many outputs of few values each (a bias gradient folds the batch: 64 values for each
+/// of 512 outputs, where a 256-thread block per output would idle most of its threads).
+pub fn reduce_tensor(op: ReduceOp, x: &Tensor, axes: &[usize], out_shape: Shape) -> Result<Tensor> {
     const OP: &str = "reduce";
     x.expect_dtype(DType::F32, OP)?;
-    let dense = x.with_layout(grouped)?.contiguous()?;
     let outputs = out_shape.elem_count();
     let group = x.elem_count().checked_div(outputs).unwrap_or(0);
+    let kept = (0..x.rank()).filter(|d| !axes.contains(d));
+    if group < BLOCK as usize && outputs >= group {
+        // [group, outputs]: the reduced axes first, one column per output.
+        let perm: Vec<usize> = axes.iter().copied().chain(kept).collect();
+        let dense = x.permute(&perm)?.contiguous()?;
+        return access::read_f32(OP, &[&dense], |r, v| {
+            let mut out = r.zeros(outputs)?;
+            let cols = Rows { offset: dense.layout().offset(), rows: group, n: outputs, ld: outputs };
+            reduce_cols(r, op, (v[0].0, cols), &mut out)?;
+            access::f32_tensor(r, out, out_shape)
+        });
+    }
+    let perm: Vec<usize> = kept.chain(axes.iter().copied()).collect();
+    let dense = x.permute(&perm)?.contiguous()?;
     access::read_f32(OP, &[&dense], |r, v| {
         let mut out = r.zeros(outputs)?;
         let rows = Rows { offset: dense.layout().offset(), rows: outputs, n: group, ld: group };

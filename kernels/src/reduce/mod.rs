@@ -54,7 +54,7 @@ pub fn reduce(op: ReduceOp, x: &Tensor, axes: &[isize], keepdim: bool) -> Result
         return Err(Error::invalid(name, format!("cannot reduce an empty axis of {}", x.shape())));
     }
     if !x.device().is_cpu() {
-        return crate::cuda::reduce::reduce_tensor(op, x, p.grouped, p.out_shape);
+        return crate::cuda::reduce::reduce_tensor(op, x, &axes, p.out_shape);
     }
     float_dispatch!(x.dtype(), name, T => {
         let out = x.with_slice(|s: &[T], l| {

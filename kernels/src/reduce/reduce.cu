@@ -6,6 +6,9 @@
 //   v1 reduce_rows_smem_f32  shared-memory tree only (blockDim.x floats of dynamic smem; a power
 //                            of two): no warp intrinsics at all
 //   v2 reduce_rows_f32       warp shuffles (__shfl_xor_sync, full mask) + one partial per warp
+// and, for the other orientation (many short columns: bias gradients, batch statistics),
+//   reduce_cols_f32          one thread per column walking down the rows: coalesced reads across
+//                            a warp, no shared memory, no barriers
 // Max/min propagate NaN as the reference does; an empty row gives 0 (sum), NaN (mean), -inf/inf.
 // Launch code: reduce/cuda.rs. Op codes mirrored by `ReduceOp` -> `op_code` there.
 
@@ -63,3 +66,13 @@ extern "C" __global__ void reduce_rows_f32(const ReduceRowsParams p) {
     }
 }
 KILN_EXPORT(reduce_rows_f32, ReduceRowsParams)
+
+// out[j] = op over r of x[r * ld + j], for the n columns of a [rows, n] buffer.
+extern "C" __global__ void reduce_cols_f32(const ReduceRowsParams p) {
+    for (u32 j = blockIdx.x * blockDim.x + threadIdx.x; j < p.n; j += gridDim.x * blockDim.x) {
+        float acc = reduce_identity(p.op);
+        for (u32 r = 0; r < p.rows; ++r) acc = reduce_combine(p.op, acc, p.x[(u64)r * p.ld + j]);
+        p.out[j] = reduce_finish(p.op, acc, p.rows);
+    }
+}
+KILN_EXPORT(reduce_cols_f32, ReduceRowsParams)

@@ -2,7 +2,7 @@
 //! on contiguous rows and on narrowed column views (row stride > row length, offset).
 
 use crate::common::*;
-use kiln_kernels::cuda::reduce::{reduce_rows, Version};
+use kiln_kernels::cuda::reduce::{reduce_cols, reduce_rows, Version};
 use kiln_kernels::cuda::softmax::{softmax_backward_rows, softmax_rows};
 use kiln_kernels::cuda::Rows;
 use kiln_kernels::reduce::reference::{reduce, ReduceOp};
@@ -37,6 +37,28 @@ fn reduce_rows_both_versions_match_reference() {
                     let got = r.download(&out).unwrap();
                     assert_close(&format!("{op:?} {rows}x{n} {name} {v:?}"), &got, &want, 1e-5);
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn reduce_cols_matches_reference_on_the_transposed_matrix() {
+    let Some(r) = host() else { return };
+    let mut rng = Rng::new(12);
+    for &(rows, n) in SHAPES {
+        for (name, len, l) in views(rows, n) {
+            let mut data = rand_vec(&mut rng, len, -2.0, 2.0);
+            if n > 3 {
+                data[l.offset() + 2] = f32::NAN; // max/min propagate NaN in column 2
+            }
+            let x = upload(&r, &data);
+            let columns = l.transpose(0, 1).unwrap();
+            for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min] {
+                let want = reduce(op, &data, &columns, n, rows);
+                let mut out = r.zeros::<f32>(n).unwrap();
+                reduce_cols(&r, op, (&x, Rows::from_layout("t", &l).unwrap()), &mut out).unwrap();
+                assert_close(&format!("{op:?} columns of {rows}x{n} {name}"), &r.download(&out).unwrap(), &want, 1e-5);
             }
         }
     }

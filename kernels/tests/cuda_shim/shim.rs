@@ -29,7 +29,7 @@ fn run(r: &Runner, kernel: &'static str, launch: Launch, len: usize, mode: u32) 
 #[test]
 fn shuffles_follow_cuda_semantics_lane_by_lane() {
     let Some(r) = host() else { return };
-    let launch = Launch { grid: (2, 1, 1), block: (64, 1, 1), shared_bytes: 0 };
+    let launch = Launch { grid: (2, 1, 1), block: (64, 1, 1), shared_bytes: 0, grid_stride: false };
     let got = run(&r, "shim_test_shuffles", launch, 5 * 128, 0).unwrap();
     for block in 0..2 {
         for t in 0..64usize {
@@ -51,14 +51,14 @@ fn shuffles_follow_cuda_semantics_lane_by_lane() {
 #[test]
 fn dynamic_shared_memory_starts_as_nan_and_is_shared_across_a_barrier() {
     let Some(r) = host() else { return };
-    let launch = Launch { grid: (3, 1, 1), block: (96, 1, 1), shared_bytes: 96 * 4 };
+    let launch = Launch { grid: (3, 1, 1), block: (96, 1, 1), shared_bytes: 96 * 4, grid_stride: false };
     assert_eq!(run(&r, "shim_test_smem", launch, 6, 0).unwrap(), vec![1; 6]);
 }
 
 #[test]
 fn barrier_deadlock_partial_warps_and_bad_launches_are_errors() {
     let Some(r) = host() else { return };
-    let block = |n| Launch { grid: (1, 1, 1), block: (n, 1, 1), shared_bytes: 0 };
+    let block = |n| Launch { grid: (1, 1, 1), block: (n, 1, 1), shared_bytes: 0, grid_stride: false };
     let e = run(&r, "shim_test_errors", block(64), 64, 0).unwrap_err();
     assert!(e.contains("deadlock"), "{e}");
     let e = run(&r, "shim_test_errors", block(48), 64, 1).unwrap_err();
@@ -68,7 +68,13 @@ fn barrier_deadlock_partial_warps_and_bad_launches_are_errors() {
     assert!(run(&r, "shim_test_errors", block(2048), 64, 0).unwrap_err().contains("1..1024"));
     assert!(run(&r, "no_such_kernel", block(32), 1, 0).unwrap_err().contains("no such kernel"));
     // The kernel still works after failures on the same thread (no state leaks between launches).
-    let got = run(&r, "shim_test_smem", Launch { grid: (1, 1, 1), block: (32, 1, 1), shared_bytes: 128 }, 2, 0);
+    let got = run(
+        &r,
+        "shim_test_smem",
+        Launch { grid: (1, 1, 1), block: (32, 1, 1), shared_bytes: 128, grid_stride: false },
+        2,
+        0,
+    );
     assert_eq!(got.unwrap(), vec![1, 1]);
 }
 

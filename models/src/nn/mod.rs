@@ -75,6 +75,11 @@ pub fn to_device(m: &dyn Module, device: Device) -> Result<()> {
     buffers(m).iter().try_for_each(|(_, t)| t.relocate(device))
 }
 
+/// The device `m`'s parameters live on (the CPU for a module without parameters).
+pub fn device_of(m: &dyn Module) -> Device {
+    parameters(m).first().map_or(Device::Cpu, |(_, p)| p.device())
+}
+
 /// The number of trainable scalars in `m`.
 pub fn parameter_count(m: &dyn Module) -> usize {
     parameters(m).iter().map(|(_, v)| v.elem_count()).sum()

@@ -8,7 +8,7 @@ use super::run::{
 };
 use crate::checkpoint::Checkpoint;
 use crate::data::{Batch, BatchSource, Loader};
-use crate::nn::Module;
+use crate::nn::{self, Module};
 use crate::optim::{LrSchedule, Optimizer};
 use crate::train::Progress;
 use kiln_autograd::{backward, bce_with_logits, cross_entropy, no_grad, Var};
@@ -52,9 +52,11 @@ impl Objective {
 /// Mean loss and accuracy of `model` (in evaluation mode, no graph) over a loader's batches.
 pub fn evaluate<S: BatchSource>(model: &dyn Module, loader: &Loader<S>, objective: Objective) -> RunResult<(f64, f64)> {
     model.set_training(false);
+    let device = nn::device_of(model);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
     for batch in loader.epoch(0) {
         let Batch { inputs, labels, .. } = batch?;
+        let (inputs, labels) = (inputs.to_device(device)?, labels.to_device(device)?);
         let n = labels.elem_count();
         let (loss, ok) = no_grad(|| -> RunResult<(f64, usize)> {
             let logits = model.forward(&Var::constant(inputs))?;
@@ -107,6 +109,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             optimizer.load_state(&optimizer_state(&ck, "optim"))?;
             start_epoch = epoch;
         }
+        nn::to_device(model, cfg.device)?;
         let base_lr = optimizer.lr();
         let mut reporter = Reporter::open(cfg)?;
         let mut last = json!({});
@@ -119,6 +122,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
             for batch in train.epoch(epoch as u64) {
                 let Batch { inputs, labels, .. } = batch?;
+                let (inputs, labels) = (inputs.to_device(cfg.device)?, labels.to_device(cfg.device)?);
                 let logits = model.forward(&Var::constant(inputs))?;
                 let (loss, ok) = objective.loss_and_correct(&logits, &labels)?;
                 let grads = backward(&loss)?;

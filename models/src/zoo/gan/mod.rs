@@ -17,7 +17,7 @@ use crate::nn::{self, Module, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::train::{save_image_grid, Progress};
 use kiln_autograd::{no_grad, Var};
-use kiln_tensor::{Device, Result, Rng, Tensor};
+use kiln_tensor::{Result, Rng, Tensor};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -44,8 +44,7 @@ pub fn load_generator(ck: &Checkpoint) -> RunResult<Sequential> {
 /// Writes an 8x8 grid of the generator's samples for `noise`.
 pub fn save_samples(generator: &dyn Module, z: &Tensor, path: &Path) -> RunResult<()> {
     generator.set_training(false);
-    let device = nn::parameters(generator).first().map_or(Device::Cpu, |(_, p)| p.device());
-    let images = no_grad(|| generator.forward(&Var::constant(z.to_device(device)?)))?;
+    let images = no_grad(|| generator.forward(&Var::constant(z.to_device(nn::device_of(generator))?)))?;
     generator.set_training(true);
     let n = z.dims()[0];
     save_image_grid(&images.tensor().to_vec::<f32>()?, [n, 1, 28, 28], (-1.0, 1.0), 8, path).map_err(RunError::Invalid)
