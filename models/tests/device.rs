@@ -64,14 +64,10 @@ fn gan_steps_on_the_device_match_the_cpu() {
     }
 }
 
-/// Losses of `steps` Adam steps (dropout on) of a model built from `seed`, on `device`.
-fn classifier_losses(
-    build: &dyn Fn(&mut Rng) -> Sequential,
-    x: &Tensor,
-    y: &Tensor,
-    objective: Objective,
-    device: Device,
-) -> Vec<f32> {
+type Build = dyn Fn(&mut Rng) -> Sequential;
+
+/// Losses of two Adam steps (dropout on) of a model built from a fixed seed, on `device`.
+fn classifier_losses(build: &Build, x: &Tensor, y: &Tensor, objective: Objective, device: Device) -> Vec<f32> {
     let net = build(&mut Rng::new(5));
     nn::to_device(&net, device).unwrap();
     net.reseed(9);
@@ -97,7 +93,7 @@ fn lenet_and_cnn_steps_on_the_device_match_the_cpu() {
     let labels = Tensor::from_vec((0..4).map(|_| rng.below(10) as i64).collect::<Vec<_>>(), [4]).unwrap();
     let mnist = Tensor::randn([4, 1, 28, 28], 0.0, 1.0, DType::F32, &mut rng);
     let cifar = Tensor::randn([4, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
-    let cases: [(&str, &dyn Fn(&mut Rng) -> Sequential, &Tensor); 2] = [
+    let cases: [(&str, &Build, &Tensor); 2] = [
         ("lenet", &|r: &mut Rng| lenet::model(r), &mnist),
         ("cnn", &|r: &mut Rng| cnn::model(CnnVariant::Plain, r), &cifar),
     ];
