@@ -300,3 +300,48 @@ fn conv2d_and_max_pool_match_the_cpu_forward_and_backward() {
         assert_close(&max_pool2d_backward(&on_gpu(&g), &gi, x.shape()).unwrap(), &wb, 1e-6, "max_pool2d backward");
     }
 }
+
+#[test]
+fn embedding_and_lstm_sequences_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    use kiln_kernels::embedding::{embedding_backward, index_add, index_select};
+    use kiln_kernels::lstm::{backward, forward, Forward, Steps};
+    let table = rand(&[9, 6], 90);
+    let ids = Tensor::from_vec(vec![3i64, 0, 8, 3, 1, 0, 7], [7]).unwrap();
+    let (dt, di) = (on_gpu(&table), on_gpu(&ids));
+    assert_close(&index_select(&dt, 0, &di).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "rows");
+    let cols = Tensor::from_vec(vec![5i64, 0, 5], [3]).unwrap();
+    let want = index_select(&table.t().unwrap(), 1, &cols).unwrap();
+    assert_close(&index_select(&dt.t().unwrap(), 1, &on_gpu(&cols)).unwrap(), &want, 0.0, "columns of a view");
+    let g = rand(&[7, 6], 91);
+    for pad in [None, Some(0)] {
+        let want = embedding_backward(table.shape(), &ids, &g, pad).unwrap();
+        let got = embedding_backward(table.shape(), &di, &on_gpu(&g), pad).unwrap();
+        assert_close(&got, &want, 1e-6, &format!("embedding backward, padding {pad:?}"));
+    }
+    let g = rand(&[6, 3], 92);
+    let want = index_add(&[6, 9].into(), 1, &cols, &g).unwrap();
+    assert_close(&index_add(&[6, 9].into(), 1, &on_gpu(&cols), &on_gpu(&g)).unwrap(), &want, 1e-6, "index_add axis 1");
+
+    let (b, t, h) = (3, 5, 4);
+    let proj = rand(&[b, t, 4 * h], 93);
+    let w_hh = Tensor::randn([4 * h, h], 0.0, 0.5, DType::F32, &mut Rng::new(94));
+    for steps in [
+        Steps { lengths: None, reverse: false },
+        Steps { lengths: Some(vec![5, 2, 4]), reverse: false },
+        Steps { lengths: Some(vec![5, 2, 4]), reverse: true },
+    ] {
+        let want = forward(&proj, &w_hh, &steps).unwrap();
+        let got = forward(&on_gpu(&proj), &on_gpu(&w_hh), &steps).unwrap();
+        assert_close(&got.states, &want.states, 1e-5, &format!("states {steps:?}"));
+        assert_close(&got.gates, &want.gates, 1e-5, &format!("gates {steps:?}"));
+        let g = rand(&[b, t, 2 * h], 95);
+        let wb = backward(&g, &want, &w_hh, &steps).unwrap();
+        let dev_fwd = Forward { states: got.states, gates: got.gates };
+        let gb = backward(&on_gpu(&g), &dev_fwd, &on_gpu(&w_hh), &steps).unwrap();
+        assert_close(&gb.proj, &wb.proj, 1e-4, &format!("dproj {steps:?}"));
+        assert_close(&gb.w_hh, &wb.w_hh, 1e-4, &format!("dw_hh {steps:?}"));
+    }
+}

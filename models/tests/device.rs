@@ -11,6 +11,7 @@ use kiln_models::zoo::classifier::Objective;
 use kiln_models::zoo::cnn::{self, CnnVariant};
 use kiln_models::zoo::gan::{self, step::train_step, step::GanState};
 use kiln_models::zoo::lenet;
+use kiln_models::zoo::sentiment::SentimentNet;
 use kiln_tensor::{DType, Device, Rng, Tensor};
 
 const GPU: Device = Device::Cuda(0);
@@ -103,5 +104,39 @@ fn lenet_and_cnn_steps_on_the_device_match_the_cpu() {
         for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
             close(*d, *c, &format!("{name} step {step}"));
         }
+    }
+}
+
+#[test]
+fn sentiment_steps_on_the_device_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    let mut rng = Rng::new(2);
+    // Three reviews of 6 tokens, two right-padded with PAD (0): lengths 6, 4, 2.
+    let mut ids: Vec<i64> = (0..18).map(|_| 2 + rng.below(30) as i64).collect();
+    ids[10..12].fill(0);
+    ids[14..18].fill(0);
+    let x = Tensor::from_vec(ids, [3, 6]).unwrap();
+    let y = Tensor::from_vec(vec![1i64, 0, 1], [3]).unwrap();
+    let build = |r: &mut Rng| SentimentNet::new(32, r).unwrap();
+    let losses = |device: Device| {
+        let net = build(&mut Rng::new(5));
+        nn::to_device(&net, device).unwrap();
+        net.reseed(9);
+        let mut opt = Adam::new(nn::parameters(&net), 1e-3, (0.9, 0.999), 0.0);
+        let (x, y) = (x.to_device(device).unwrap(), y.to_device(device).unwrap());
+        (0..2)
+            .map(|_| {
+                let logits = net.forward(&Var::constant(x.clone())).unwrap();
+                let (loss, _) = Objective::BinaryLogits.loss_and_correct(&logits, &y).unwrap();
+                opt.step(&backward(&loss).unwrap()).unwrap();
+                loss.tensor().to_scalar::<f32>().unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (cpu, dev) = (losses(Device::Cpu), losses(GPU));
+    for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
+        close(*d, *c, &format!("sentiment step {step}"));
     }
 }

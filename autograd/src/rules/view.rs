@@ -27,25 +27,9 @@ pub(super) fn permute(x: &Var, perm: &[usize], grad: &Tensor) -> Result<Grads> {
 /// would save the index vector, which is tiny next to the data.
 pub(super) fn narrow(x: &Var, axis: usize, start: usize, len: usize, grad: &Tensor) -> Result<Grads> {
     Ok(vec![when_needed(x, || {
-        if !grad.device().is_cpu() {
-            return pad_along(x.shape(), axis, start, grad);
-        }
         let rows: Vec<i64> = (start as i64..(start + len) as i64).collect();
-        index_add(x.shape(), axis as isize, &Tensor::from_vec(rows, [len])?, grad)
+        index_add(x.shape(), axis as isize, &Tensor::from_vec(rows, [len])?.to_device(grad.device())?, grad)
     })?])
-}
-
-/// `grad` placed at `start` along `axis` of zeros shaped `full`, by one `cat` (which has a device
-/// kernel, where index_add has none yet).
-fn pad_along(full: &kiln_tensor::Shape, axis: usize, start: usize, grad: &Tensor) -> Result<Tensor> {
-    let zeros = |len: usize| -> Result<Tensor> {
-        let mut dims = full.dims().to_vec();
-        dims[axis] = len;
-        Tensor::zeros(dims, grad.dtype()).to_device(grad.device())
-    };
-    let after = full.dims()[axis] - start - grad.dims()[axis];
-    let (before, after) = (zeros(start)?, zeros(after)?);
-    kiln_kernels::join::cat(&[&before, grad, &after], axis as isize)
 }
 
 /// y = x.reshape(s)  =>  dx = dy.reshape(shape of x).

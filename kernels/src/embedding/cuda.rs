@@ -2,12 +2,14 @@
 
 use crate::cuda::params::to_u32;
 use crate::cuda::source::EMBEDDING;
-use crate::cuda::{need, Buf, Launch, Rows, Runner};
+use crate::cuda::{access, need, Buf, Launch, Rows, Runner};
 use crate::kernel_params;
-use kiln_tensor::Result;
+use kiln_tensor::{DType, Result, Shape, Tensor};
 
 kernel_params! {
-    pub struct EmbeddingParams { pub table: u64, pub idx: u64, pub out: u64, pub count: u32, pub dim: u32, pub vocab: u32, pub ld: u32 }
+    pub struct EmbeddingParams {
+        pub table: u64, pub idx: u64, pub out: u64, pub count: u32, pub dim: u32, pub vocab: u32, pub ld: u32, pub skip: i64,
+    }
 }
 
 /// `out[i, :] = table[idx[i], :]` for `count` indices; `table` is `[vocab, dim]` with contiguous
@@ -28,13 +30,16 @@ pub fn gather(r: &Runner, table: (&Buf<f32>, Rows), idx: &Buf<i64>, count: usize
         dim: t.n as u32,
         vocab: t.rows as u32,
         ld: t.ld as u32,
+        skip: -1,
     };
     // SAFETY: the table span, index count and output size were checked; the kernel bounds indices.
     unsafe { r.launch(&EMBEDDING, "embedding_gather_f32", Launch::linear(count * t.n, 256), &p) }
 }
 
 /// `dtable[idx[i], :] += dout[i, :]`; `dout` contiguous `[count, dim]`, `dtable` contiguous
-/// `[vocab, dim]` (not cleared: zero it first for a fresh gradient).
+/// `[vocab, dim]` (not cleared: zero it first for a fresh gradient). Row `skip` (padding) gets
+/// nothing.
+#[allow(clippy::too_many_arguments)]
 pub fn scatter_add(
     r: &Runner,
     dout: &Buf<f32>,
@@ -42,6 +47,7 @@ pub fn scatter_add(
     count: usize,
     vocab: usize,
     dim: usize,
+    skip: Option<usize>,
     dtable: &mut Buf<f32>,
 ) -> Result<()> {
     const OP: &str = "embedding_scatter_add";
@@ -58,7 +64,81 @@ pub fn scatter_add(
         dim: to_u32(OP, "dim", dim)?,
         vocab: to_u32(OP, "vocab", vocab)?,
         ld: to_u32(OP, "dim", dim)?,
+        skip: skip.map_or(-1, |s| s as i64),
     };
     // SAFETY: as above.
     unsafe { r.launch(&EMBEDDING, "embedding_scatter_add_f32", Launch::linear(count * dim, 256), &p) }
+}
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+// Any axis goes through the row kernels: move the axis first (one contiguous copy unless it
+// already is), view the rest as one row, and move it back afterwards. The callers range-check
+// the indices on the host first (a clear error beats a NaN row).
+
+/// `(perm moving axis a first, its inverse)`.
+fn axis_first(rank: usize, a: usize) -> (Vec<usize>, Vec<usize>) {
+    let front: Vec<usize> = std::iter::once(a).chain((0..rank).filter(|&d| d != a)).collect();
+    let mut back = vec![0; rank];
+    for (i, &d) in front.iter().enumerate() {
+        back[d] = i;
+    }
+    (front, back)
+}
+
+/// `out` (shaped with axis `a` first) put back into axis order.
+fn axis_back(out: Tensor, a: usize, back: &[usize]) -> Result<Tensor> {
+    if a == 0 {
+        Ok(out)
+    } else {
+        out.permute(back)?.contiguous()
+    }
+}
+
+/// `index_select(x, a, indices)` for f32 `x` and 1-D i64 `indices` on a CUDA device.
+pub fn index_select_tensor(x: &Tensor, a: usize, indices: &Tensor) -> Result<Tensor> {
+    const OP: &str = "index_select";
+    x.expect_dtype(DType::F32, OP)?;
+    indices.expect_dtype(DType::I64, "index_select (indices on a CUDA device)")?;
+    let (front, back) = axis_first(x.rank(), a);
+    let moved = x.permute(&front)?;
+    let rows = x.dims()[a];
+    let row_len = moved.dims()[1..].iter().product::<usize>();
+    let table = moved.contiguous()?.reshape([rows, row_len])?;
+    let idx = access::from_start(indices)?;
+    let count = indices.elem_count();
+    let mut out_dims = moved.dims().to_vec();
+    out_dims[0] = count;
+    let out = access::read(OP, &[&table, &idx], |r, s| {
+        let mut out = r.zeros(count * row_len)?;
+        gather(r, (s[0].f32(OP)?, Rows::from_layout(OP, table.layout())?), s[1].i64(OP)?, count, &mut out)?;
+        access::f32_tensor(r, out, out_dims.clone())
+    })?;
+    axis_back(out, a, &back)
+}
+
+/// Zeros of `shape` with slice `i` of `src` along `a` added at `indices[i]`, except at `skip`
+/// (an embedding's padding row), on a CUDA device.
+pub fn index_add_tensor(
+    shape: &Shape,
+    a: usize,
+    indices: &Tensor,
+    src: &Tensor,
+    skip: Option<usize>,
+) -> Result<Tensor> {
+    const OP: &str = "index_add";
+    src.expect_dtype(DType::F32, OP)?;
+    indices.expect_dtype(DType::I64, "index_add (indices on a CUDA device)")?;
+    let (front, back) = axis_first(shape.rank(), a);
+    let moved = access::from_start(&src.permute(&front)?)?;
+    let (vocab, count) = (shape.dims()[a], indices.elem_count());
+    let row_len = moved.dims()[1..].iter().product::<usize>();
+    let idx = access::from_start(indices)?;
+    let mut out_dims = moved.dims().to_vec();
+    out_dims[0] = vocab;
+    let out = access::read(OP, &[&moved, &idx], |r, s| {
+        let mut out = r.zeros(vocab * row_len)?;
+        scatter_add(r, s[0].f32(OP)?, s[1].i64(OP)?, count, vocab, row_len, skip, &mut out)?;
+        access::f32_tensor(r, out, out_dims.clone())
+    })?;
+    axis_back(out, a, &back)
 }

@@ -4,7 +4,8 @@
 //                              (coalesced). An index outside 0..V gives a NaN row, never a wild read.
 //   embedding_scatter_add_f32  dtable[idx[i], :] += dout[i, :] with atomicAdd (repeated indices
 //                              accumulate; on a GPU the float summation order varies), dtable
-//                              contiguous [V, D]; out-of-range indices are skipped.
+//                              contiguous [V, D]; out-of-range indices are skipped, and so is
+//                              row `skip` (PyTorch's padding_idx; -1: none).
 // Launch code: embedding/cuda.rs.
 
 struct EmbeddingParams {
@@ -12,6 +13,7 @@ struct EmbeddingParams {
     const i64* idx;
     float* out;  // gather: [count, D];   scatter: dtable [V, D]
     u32 count, dim, vocab, ld;
+    i64 skip;  // scatter only: an index whose rows get no gradient, or -1
 };
 
 extern "C" __global__ void embedding_gather_f32(const EmbeddingParams p) {
@@ -29,7 +31,7 @@ extern "C" __global__ void embedding_scatter_add_f32(const EmbeddingParams p) {
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
         const u64 row = i / p.dim, col = i % p.dim;
         const i64 t = p.idx[row];
-        if (t >= 0 && t < (i64)p.vocab) atomicAdd(p.out + (u64)t * p.dim + col, p.table[i]);
+        if (t >= 0 && t < (i64)p.vocab && t != p.skip) atomicAdd(p.out + (u64)t * p.dim + col, p.table[i]);
     }
 }
 KILN_EXPORT(embedding_scatter_add_f32, EmbeddingParams)

@@ -27,6 +27,9 @@ pub fn index_select(x: &Tensor, axis: isize, indices: &Tensor) -> Result<Tensor>
     check::same_device(OP, x, indices)?;
     let a = x.shape().resolve_axis(axis, OP)?;
     let idx = index_list(OP, x.shape(), indices, x.dims()[a])?;
+    if !x.device().is_cpu() {
+        return crate::cuda::embedding::index_select_tensor(x, a, indices);
+    }
     let mut dims = x.dims().to_vec();
     dims[a] = idx.len();
     element_dispatch!(x.dtype(), T => {
@@ -70,6 +73,9 @@ fn index_add_except(
     }
     if let Some(p) = skip.filter(|&p| p >= shape.dims()[a]) {
         return Err(Error::invalid(op, format!("padding index {p} is outside a table of shape {shape}")));
+    }
+    if !src.device().is_cpu() {
+        return crate::cuda::embedding::index_add_tensor(shape, a, indices, src, skip);
     }
     float_dispatch!(src.dtype(), op, T => {
         let mut out = src.with_slice(|s: &[T], l| {

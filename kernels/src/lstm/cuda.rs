@@ -117,3 +117,150 @@ pub fn cell_backward(
     // SAFETY: as above; a null dc_next is handled by the kernel.
     unsafe { r.launch(&LSTM, "lstm_cell_backward_f32", Launch::linear(bh, 256), &p) }
 }
+
+// ---- tensors on a CUDA device ----------------------------------------------------------------
+// The whole-sequence op of lstm/mod.rs on a GPU, per step: one GEMM (`h @ W_hhᵀ`), one add of the
+// step's input projection, the fused cell kernel, and for padded batches a blend that freezes the
+// state of rows past their length. Trade-off: a launch-bound loop (≈5 launches a step) next to the
+// CPU's single fused kernel; a persistent-kernel LSTM is the GPU's answer and needs a GPU to test.
+
+use crate::cuda::access::{self, from_start};
+use crate::elementwise::{binary, BinaryOp};
+use crate::join::stack;
+use crate::lstm::{Backward, Dims, Forward, Steps};
+use crate::matmul::matmul;
+use kiln_tensor::{DType, Tensor};
+
+/// `(h, c, act)` of one step from the pre-activation gates `[B, 4H]` and `c_prev` `[B, H]`.
+fn cell_forward_tensor(pre: &Tensor, c_prev: &Tensor, d: Dims) -> Result<(Tensor, Tensor, Tensor)> {
+    const OP: &str = "lstm_cell";
+    let (pre, c_prev) = (from_start(pre)?, from_start(c_prev)?);
+    let bh = d.batch * d.hidden;
+    access::read_f32(OP, &[&pre, &c_prev], |r, v| {
+        let (mut h, mut c, mut act) = (r.zeros(bh)?, r.zeros(bh)?, r.zeros(4 * bh)?);
+        let out = CellOut { h: &mut h, c: &mut c, act: &mut act };
+        cell_forward(r, v[0].0, 0, 4 * d.hidden, v[1].0, d.batch, d.hidden, out)?;
+        let shape = [d.batch, d.hidden];
+        Ok((
+            access::f32_tensor(r, h, shape)?,
+            access::f32_tensor(r, c, shape)?,
+            access::f32_tensor(r, act, [d.batch, 4 * d.hidden])?,
+        ))
+    })
+}
+
+/// `(dgates, dc_prev)` of one step.
+fn cell_backward_tensor(
+    dh: &Tensor,
+    dc: &Tensor,
+    act: &Tensor,
+    c_prev: &Tensor,
+    c: &Tensor,
+    d: Dims,
+) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "lstm_cell_backward";
+    let ops = [dh, dc, act, c_prev, c].map(from_start).into_iter().collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&Tensor> = ops.iter().collect();
+    let bh = d.batch * d.hidden;
+    access::read_f32(OP, &refs, |r, v| {
+        let (mut dgates, mut dc_prev) = (r.zeros(4 * bh)?, r.zeros(bh)?);
+        let g = CellGrads { dh: v[0].0, dc_next: Some(v[1].0), act: v[2].0, c_prev: v[3].0, c: v[4].0 };
+        cell_backward(r, g, d.batch, d.hidden, &mut dgates, &mut dc_prev)?;
+        Ok((
+            access::f32_tensor(r, dgates, [d.batch, 4 * d.hidden])?,
+            access::f32_tensor(r, dc_prev, [d.batch, d.hidden])?,
+        ))
+    })
+}
+
+/// Per processed step, the `[B, 1]` mask of rows still inside their length (None: no padding).
+fn step_masks(steps: &Steps, d: Dims, device: kiln_tensor::Device) -> Result<Option<Vec<Tensor>>> {
+    let Some(lengths) = &steps.lengths else { return Ok(None) };
+    let masks = (0..d.steps)
+        .map(|i| {
+            let t = steps.step(i, d.steps);
+            let m: Vec<f32> = lengths.iter().map(|&l| if t < l { 1.0 } else { 0.0 }).collect();
+            Tensor::from_vec(m, [d.batch, 1])?.to_device(device)
+        })
+        .collect::<Result<_>>()?;
+    Ok(Some(masks))
+}
+
+/// `old + m (new - old)`: `new` where the row is active, `old` where it is padding.
+fn blend(m: &Tensor, new: &Tensor, old: &Tensor) -> Result<Tensor> {
+    binary(BinaryOp::Add, old, &binary(BinaryOp::Mul, m, &binary(BinaryOp::Sub, new, old)?)?)
+}
+
+fn zeros(shape: [usize; 2], device: kiln_tensor::Device) -> Result<Tensor> {
+    Tensor::zeros(shape, DType::F32).to_device(device)
+}
+
+/// The sequence forward of lstm/mod.rs on a CUDA device (shapes and semantics there).
+pub fn forward_tensor(proj: &Tensor, w_hh: &Tensor, steps: &Steps, d: Dims) -> Result<Forward> {
+    proj.expect_dtype(DType::F32, "lstm_forward")?;
+    let device = proj.device();
+    let masks = step_masks(steps, d, device)?;
+    let w_t = w_hh.t()?;
+    let (mut h, mut c) = (zeros([d.batch, d.hidden], device)?, zeros([d.batch, d.hidden], device)?);
+    let mut per_step: Vec<Option<(Tensor, Tensor, Tensor)>> = vec![None; d.steps];
+    for i in 0..d.steps {
+        let t = steps.step(i, d.steps);
+        let pre = binary(BinaryOp::Add, &proj.narrow(1, t, 1)?.squeeze(1)?, &matmul(&h, &w_t)?)?;
+        let (mut h_new, mut c_new, mut act) = cell_forward_tensor(&pre, &c, d)?;
+        if let Some(m) = &masks {
+            h_new = blend(&m[i], &h_new, &h)?;
+            c_new = blend(&m[i], &c_new, &c)?;
+            act = binary(BinaryOp::Mul, &act, &m[i])?;
+        }
+        (h, c) = (h_new, c_new);
+        per_step[t] = Some((h.clone(), c.clone(), act));
+    }
+    let per_step: Vec<(Tensor, Tensor, Tensor)> = per_step.into_iter().flatten().collect();
+    let hc: Vec<Tensor> = per_step.iter().map(|(h, c, _)| crate::join::cat(&[h, c], 1)).collect::<Result<_>>()?;
+    let states = stack(&hc.iter().collect::<Vec<_>>(), 1)?;
+    let gates = stack(&per_step.iter().map(|(_, _, a)| a).collect::<Vec<_>>(), 1)?;
+    Ok(Forward { states, gates })
+}
+
+/// The back-propagation through time of lstm/mod.rs on a CUDA device.
+pub fn backward_tensor(grad_states: &Tensor, fwd: &Forward, w_hh: &Tensor, steps: &Steps, d: Dims) -> Result<Backward> {
+    grad_states.expect_dtype(DType::F32, "lstm_backward")?;
+    let device = grad_states.device();
+    let masks = step_masks(steps, d, device)?;
+    let hidden = d.hidden;
+    let at = |t: &Tensor, step: usize, from: usize, len: usize| -> Result<Tensor> {
+        t.narrow(1, step, 1)?.squeeze(1)?.narrow(1, from, len)
+    };
+    let (mut dh_next, mut dc_next) = (zeros([d.batch, hidden], device)?, zeros([d.batch, hidden], device)?);
+    let mut dw = zeros([4 * hidden, hidden], device)?;
+    let mut dproj: Vec<Option<Tensor>> = vec![None; d.steps];
+    for i in (0..d.steps).rev() {
+        let t = steps.step(i, d.steps);
+        let dh = binary(BinaryOp::Add, &at(grad_states, t, 0, hidden)?, &dh_next)?;
+        let dc = binary(BinaryOp::Add, &at(grad_states, t, hidden, hidden)?, &dc_next)?;
+        let (h_prev, c_prev) = if i == 0 {
+            (zeros([d.batch, hidden], device)?, zeros([d.batch, hidden], device)?)
+        } else {
+            let p = steps.step(i - 1, d.steps);
+            (at(&fwd.states, p, 0, hidden)?, at(&fwd.states, p, hidden, hidden)?)
+        };
+        let act = at(&fwd.gates, t, 0, 4 * hidden)?;
+        let c = at(&fwd.states, t, hidden, hidden)?;
+        let (mut dgates, mut dc_prev) = cell_backward_tensor(&dh, &dc, &act, &c_prev, &c, d)?;
+        if let Some(m) = &masks {
+            // A padding step copied the state: its gradient passes straight to the step before.
+            dgates = binary(BinaryOp::Mul, &dgates, &m[i])?;
+            dc_prev = blend(&m[i], &dc_prev, &dc)?;
+        }
+        dw = binary(BinaryOp::Add, &dw, &matmul(&dgates.t()?, &h_prev)?)?;
+        let mut dh_prev = matmul(&dgates, w_hh)?;
+        if let Some(m) = &masks {
+            dh_prev = blend(&m[i], &dh_prev, &dh)?;
+        }
+        (dh_next, dc_next) = (dh_prev, dc_prev);
+        dproj[t] = Some(dgates);
+    }
+    let dproj: Vec<Tensor> = dproj.into_iter().flatten().collect();
+    let proj = stack(&dproj.iter().collect::<Vec<_>>(), 1)?;
+    Ok(Backward { proj, w_hh: dw })
+}

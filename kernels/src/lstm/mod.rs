@@ -140,6 +140,9 @@ pub fn forward(proj: &Tensor, w_hh: &Tensor, steps: &Steps) -> Result<Forward> {
     check::float_pair(OP, proj, w_hh)?;
     check::same_device(OP, proj, w_hh)?;
     let d = dims_of(OP, proj.shape(), w_hh.shape(), steps)?;
+    if !proj.device().is_cpu() {
+        return crate::cuda::lstm::forward_tensor(proj, w_hh, steps, d);
+    }
     let (b, t, h) = (d.batch, d.steps, d.hidden);
     fn pack<T: Element>(states: Vec<T>, gates: Vec<T>, [b, t, h]: [usize; 3]) -> Result<Forward> {
         Ok(Forward { states: Tensor::from_vec(states, [b, t, 2 * h])?, gates: Tensor::from_vec(gates, [b, t, 4 * h])? })
@@ -168,6 +171,9 @@ pub fn backward(grad_states: &Tensor, fwd: &Forward, w_hh: &Tensor, steps: &Step
     let (b, t, h) = (d.batch, d.steps, d.hidden);
     expect_shape(OP, &fwd.states, &[b, t, 2 * h])?;
     expect_shape(OP, grad_states, &[b, t, 2 * h])?;
+    if !grad_states.device().is_cpu() {
+        return crate::cuda::lstm::backward_tensor(grad_states, fwd, w_hh, steps, d);
+    }
     fn pack<T: Element>(dproj: Vec<T>, dw: Vec<T>, [b, t, h]: [usize; 3]) -> Result<Backward> {
         Ok(Backward { proj: Tensor::from_vec(dproj, [b, t, 4 * h])?, w_hh: Tensor::from_vec(dw, [4 * h, h])? })
     }

@@ -36,8 +36,15 @@ fn embedding_gather_and_scatter_add_match_scalar_loops() {
         let want_dt: Vec<f32> = want_dt.iter().map(|&v| v as f32).collect();
         let g = upload(&r, &gd);
         let mut dt = r.zeros::<f32>(vocab * dim).unwrap();
-        scatter_add(&r, &g, &ib, count, vocab, dim, &mut dt).unwrap();
+        scatter_add(&r, &g, &ib, count, vocab, dim, None, &mut dt).unwrap();
         assert_close(&format!("scatter_add v{vocab} d{dim} c{count}"), &r.download(&dt).unwrap(), &want_dt, 1e-6);
+        // With a padding row: its gradient stays zero, the others are unchanged.
+        let skip = idx[0] as usize;
+        let mut want_skip = want_dt.clone();
+        want_skip[skip * dim..(skip + 1) * dim].fill(0.0);
+        let mut dt = r.zeros::<f32>(vocab * dim).unwrap();
+        scatter_add(&r, &g, &ib, count, vocab, dim, Some(skip), &mut dt).unwrap();
+        assert_close(&format!("scatter_add skipping {skip}"), &r.download(&dt).unwrap(), &want_skip, 1e-6);
     }
     let t = upload(&r, &[1.0, 2.0]);
     let ib = r.upload(&[0i64, 9]).unwrap();

@@ -8,7 +8,7 @@
 
 use super::{init, join_name, Module};
 use kiln_autograd::{lstm_sequence, LstmSteps, Var};
-use kiln_tensor::{Error, Result, Rng, Tensor};
+use kiln_tensor::{Device, Error, Result, Rng, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LstmConfig {
@@ -69,7 +69,7 @@ impl Lstm {
         }
         let (b, t) = (dims[0], dims[1]);
         let mask = match lengths {
-            Some(l) => Some(padding_mask(l, b, t)?),
+            Some(l) => Some(padding_mask(l, b, t, x.device())?),
             None => None,
         };
         let padding = lengths.zip(mask.as_ref());
@@ -93,7 +93,7 @@ impl Lstm {
 }
 
 /// A [B, T, 1] f32 mask: 1 where a step is inside its sequence (zeroes the outputs at padding).
-fn padding_mask(lengths: &[usize], b: usize, t: usize) -> Result<Var> {
+fn padding_mask(lengths: &[usize], b: usize, t: usize, device: Device) -> Result<Var> {
     if lengths.len() != b || lengths.iter().any(|&l| l == 0 || l > t) {
         return Err(Error::invalid(
             "Lstm",
@@ -101,7 +101,7 @@ fn padding_mask(lengths: &[usize], b: usize, t: usize) -> Result<Var> {
         ));
     }
     let m: Vec<f32> = lengths.iter().flat_map(|&l| (0..t).map(move |s| if s < l { 1.0 } else { 0.0 })).collect();
-    Ok(Var::constant(Tensor::from_vec(m, [b, t, 1])?))
+    Ok(Var::constant(Tensor::from_vec(m, [b, t, 1])?.to_device(device)?))
 }
 
 /// One direction over the whole sequence: (outputs [B, T, H], final h [B, H], final c [B, H]).
