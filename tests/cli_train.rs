@@ -104,3 +104,34 @@ fn cuda_without_a_gpu_is_a_clean_error() {
     assert!(err.contains("cuda:0 is unavailable"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn training_on_the_emulated_cuda_device_matches_the_cpu_and_its_checkpoint_loads_anywhere() {
+    if !have_npm() {
+        return;
+    }
+    let (cpu_dir, cuda_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // 128 samples: the shim runs every CUDA thread as a fiber on one core (about 10 s here).
+    let run = |dir: &Path, device: &str| {
+        let mut args = vec!["train", "lenet", "--limit", "128", "--batch-size", "64", "--seed", "3", "--epochs", "1"];
+        args.extend_from_slice(&["--threads", "2", "--json", "--device", device, "--out", dir.to_str().unwrap()]);
+        let out =
+            kiln().args(&args).arg("--data-dir").arg(data_dir()).env("KILN_CUDA_HOST_SHIM", "1").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<Value> =
+            stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+        (lines, stderr)
+    };
+    let (cpu, _) = run(cpu_dir.path(), "cpu");
+    let (cuda, stderr) = run(cuda_dir.path(), "cuda");
+    assert!(stderr.contains("emulated by the host shim"), "the device note is printed: {stderr}");
+    let loss = |v: &Value| v["train_loss"].as_f64().unwrap();
+    assert!((loss(&cuda[0]) - loss(&cpu[0])).abs() < 1e-5, "{} vs {}", loss(&cuda[0]), loss(&cpu[0]));
+    assert_eq!(cuda[0]["test_accuracy"], cpu[0]["test_accuracy"]);
+    // The checkpoint written from device tensors is plain host bytes: the CPU evaluates it.
+    let ck = cuda_dir.path().join("checkpoint.safetensors");
+    let eval = run_json(&["eval", ck.to_str().unwrap(), "--json", "--limit", "128"]);
+    assert_eq!(eval.last().unwrap()["test_accuracy"], cpu[0]["test_accuracy"]);
+}

@@ -9,7 +9,8 @@ use kiln::tensor::Device;
 
 pub fn resolve(spec: &str, quiet: bool) -> CliResult<Device> {
     let resolved = resolve_device(spec)?;
-    if !quiet && (spec != "cpu" || !resolved.device.is_cpu()) {
+    // On stderr, so it never mixes with --json lines; always said when the answer is not the cpu.
+    if !resolved.device.is_cpu() || (!quiet && spec != "cpu") {
         eprintln!("device: {} ({})", resolved.device, resolved.note);
     }
     Ok(resolved.device)

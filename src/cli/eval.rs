@@ -65,6 +65,7 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
     };
     let accuracy = |model: &dyn Module, dataset: Dataset, norm: Normalize| -> CliResult<f64> {
         load_module(&ck, "model", model)?;
+        kiln::models::nn::to_device(model, cfg.device)?;
         let test =
             images::loader(images::load_split(dataset, &cfg, Split::Test)?, &cfg, false, Augment::default(), &norm)?;
         Ok(evaluate(model, &test, Objective::CrossEntropy)?.1)
@@ -87,6 +88,7 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
             let vocab = Vocab::load(&vocab_path)?;
             let net = sentiment::SentimentNet::new(vocab.len(), &mut Rng::new(0))?;
             load_module(&ck, "model", &net)?;
+            kiln::models::nn::to_device(&net, cfg.device)?;
             let fetch = kiln::models::data::FetchOptions::from_env();
             let texts =
                 sentiment::subsample(kiln::models::data::load_texts(&cfg.data_dir, Split::Test, &fetch)?, a.limit);
