@@ -106,6 +106,30 @@ fn unknown_kernel_bad_shape_and_cuda_are_clean_errors() {
     }
 }
 
+/// With `--device cuda` on the host shim every CUDA version is validated against the CPU reference
+/// and reported untimed; a kernel without CUDA versions says which kernels have them.
+#[test]
+fn cuda_versions_are_validated_on_the_host_shim_and_not_timed() {
+    let shim = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(args)
+            .env("KILN_BENCH_ALLOW_DEBUG", "1")
+            .env("KILN_CUDA_HOST_SHIM", "1")
+            .output()
+            .expect("running kiln")
+    };
+    let out = shim(&["bench", "kernel", "gemm", "--device", "cuda", "--shapes", "33x17x65,8x9x10:tn", "--json"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let versions: Vec<&str> = lines.iter().map(|v| v["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["cuda-naive", "cuda-tiled", "cuda-naive", "cuda-tiled"]);
+    assert!(lines.iter().all(|v| v["validated"] == true && v["timed"] == false && v["runner"] == "host shim"));
+    let out = shim(&["bench", "kernel", "relu", "--device", "cuda"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("relu has no CUDA version in the lab (kernels with one: gemm"));
+}
+
 /// In a debug build (what `cargo test` makes) timing without the escape hatch is refused.
 #[test]
 fn bench_kernel_refuses_debug_build() {

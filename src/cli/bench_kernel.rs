@@ -6,6 +6,7 @@
 //! failed validation, or time a debug build (`bench::check_release` decides).
 
 use clap::Args;
+use kiln::kernels::lab::device as lab_device;
 use kiln::kernels::lab::timing::{self, Plan, Timing};
 use kiln::kernels::lab::{self, Kernel, Operands, Problem, Version};
 use kiln::kernels::simd::{self, Isa};
@@ -35,7 +36,8 @@ pub struct KernelArgs {
     /// "gbps", "validated"} (plus "transpose" for a transposed GEMM shape).
     #[arg(long)]
     json: bool,
-    /// cpu (the only device this build runs kernels on from the lab).
+    /// cpu, or cuda / cuda:0 for the kernel's CUDA versions: validated against the CPU reference,
+    /// timed with CUDA events on a GPU (with KILN_CUDA_HOST_SHIM=1: validated on the shim, untimed).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// SIMD back end: avx512, avx2 or scalar (default: the best this CPU has; as KILN_SIMD).
@@ -50,7 +52,7 @@ pub struct KernelArgs {
 }
 
 pub fn run(a: KernelArgs) -> CliResult<()> {
-    device::resolve(&a.device, true)?;
+    let on_cuda = !device::resolve(&a.device, true)?.is_cpu();
     if a.name == "list" {
         list();
         return Ok(());
@@ -66,7 +68,15 @@ pub fn run(a: KernelArgs) -> CliResult<()> {
                 }
             }
         }
+        None if on_cuda => requested.extend(kernel.versions.iter().filter(|v| v.is_cuda())),
         None => requested.extend_from_slice(kernel.default_versions),
+    }
+    if on_cuda && !requested.iter().any(|v| v.is_cuda()) {
+        let with: Vec<&str> =
+            lab::kernels().iter().filter(|k| k.versions.iter().any(|v| v.is_cuda())).map(|k| k.name).collect();
+        return Err(
+            format!("{} has no CUDA version in the lab (kernels with one: {})", kernel.name, with.join(", ")).into()
+        );
     }
     let problems = match &a.shapes {
         Some(list) => lab::parse_shapes(list, kernel)?,
@@ -77,7 +87,10 @@ pub fn run(a: KernelArgs) -> CliResult<()> {
     if let Some(name) = &a.isa {
         select_isa(name)?;
     }
-    let lab_run = LabRun { kernel, requested, problems, plan, seed: a.seed, json: a.json };
+    // On a CUDA device the first CUDA version (v1) is the baseline of the speed-up column.
+    let baseline =
+        if on_cuda { *requested.iter().find(|v| v.is_cuda()).expect("checked above") } else { kernel.baseline };
+    let lab_run = LabRun { kernel, requested, problems, plan, seed: a.seed, json: a.json, baseline };
     match a.threads {
         None => lab_run.run(),
         Some(n) => {
@@ -133,14 +146,16 @@ struct LabRun {
     plan: Plan,
     seed: u64,
     json: bool,
+    /// What the speed-up column divides by.
+    baseline: Version,
 }
 
 impl LabRun {
     fn run(&self) -> CliResult<()> {
         let k = self.kernel;
         let mut timed = self.requested.clone();
-        if !timed.contains(&k.baseline) {
-            timed.push(k.baseline);
+        if !timed.contains(&self.baseline) {
+            timed.push(self.baseline);
         }
         let threads = rayon::current_num_threads();
         if !self.json {
@@ -153,7 +168,7 @@ impl LabRun {
                 "threads {threads}, SIMD {}, median of >= {} timed samples ({budget}); speed-up = {} median / median",
                 simd::isa().name(),
                 self.plan.min_samples,
-                k.baseline
+                self.baseline
             );
             println!("{:<18} {:<15} {:>12} {:>10} {:>10}", "shape", "version", "median", k.unit.label(), "speed-up");
         }
@@ -173,9 +188,19 @@ impl LabRun {
             let mut case = k.case(problem, Operands::Dense, &mut Rng::new(self.seed))?;
             let mut results: Vec<(Version, Timing)> = Vec::new();
             for &version in &passed {
-                results.push((version, timing::time(&self.plan, || case.run(version))?));
+                if !version.is_cuda() {
+                    results.push((version, timing::time(&self.plan, || case.run(version))?));
+                    continue;
+                }
+                let runner = lab_device::lab_runner()?;
+                if runner.is_host() {
+                    self.report_untimed(problem, version);
+                    continue;
+                }
+                case.run(version)?; // uploads the operands outside the timed region
+                results.push((version, lab_device::time_with_events(&runner, &self.plan, || case.launch(version))?));
             }
-            let baseline = results.iter().find(|(v, _)| *v == k.baseline).map(|(_, t)| t.median);
+            let baseline = results.iter().find(|(v, _)| *v == self.baseline).map(|(_, t)| t.median);
             for (version, t) in results {
                 self.report(problem, version, &t, baseline, threads);
             }
@@ -187,6 +212,24 @@ impl LabRun {
             );
         }
         Ok(())
+    }
+
+    /// A CUDA version validated on the host shim: it passed, and the shim's speed means nothing.
+    fn report_untimed(&self, problem: &Problem, version: Version) {
+        if self.json {
+            let line = json!({
+                "kernel": self.kernel.name, "version": version.name(), "shape": problem.dims,
+                "validated": true, "timed": false, "runner": "host shim",
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{:<18} {:<15} {:>12} (validated on the host shim, not timed)",
+                problem.to_string(),
+                version.name(),
+                "-"
+            );
+        }
     }
 
     fn report(&self, problem: &Problem, version: Version, t: &Timing, baseline: Option<Duration>, threads: usize) {

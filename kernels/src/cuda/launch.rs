@@ -81,6 +81,11 @@ impl Runner {
         Ok(Runner::Gpu(CudaDevice::get(ordinal)?))
     }
 
+    /// Whether this is the host shim (kernels run on the CPU; nothing about a GPU's speed).
+    pub fn is_host(&self) -> bool {
+        matches!(self, Runner::Host)
+    }
+
     /// The device tensors on this runner report: the host shim emulates `cuda:0`.
     pub fn device(&self) -> Device {
         match self {

@@ -3,6 +3,7 @@
 //! marked transposed are stored transposed, as the W1 layers store their weights); strided cases pad
 //! every leading dimension and write a column-major C. Must not: call `set_gemm_impl`.
 
+use super::device::OnDevice;
 use super::{elements, uniform, unsupported, Case, Expected, Kernel, Operands, Problem, Unit, Version};
 use crate::gemm::{reference, sgemm_with, GemmImpl, GemmOptions, MatMut, MatRef};
 use kiln_tensor::{Error, Result, Rng};
@@ -42,7 +43,7 @@ pub(super) fn kernels() -> Vec<Kernel> {
         family: "gemm",
         about: "C = A B in f32 (m x k times k x n); FLOPs = 2 m k n",
         dims: &["m", "k", "n"],
-        versions: &[Version::Kiln, Version::MatrixMultiply, Version::Reference],
+        versions: &[Version::Kiln, Version::MatrixMultiply, Version::Reference, Version::CudaNaive, Version::CudaTiled],
         baseline: Version::MatrixMultiply,
         // The naive loop takes about a minute at 2048^3; it is timed only when asked for.
         default_versions: &[Version::Kiln, Version::MatrixMultiply],
@@ -89,6 +90,8 @@ struct GemmCase {
     a: Mat,
     b: Mat,
     c: Mat,
+    /// A and B uploaded (as stored, strides and padding included) at the first CUDA run.
+    dev: Option<OnDevice>,
 }
 
 /// Above this many multiply-adds the reference checks a sample of C's rows, not all of them:
@@ -108,7 +111,7 @@ impl GemmCase {
             Operands::Dense => Mat { data: vec![f32::NAN; elements("gemm", &[m, n])?], rs: n, cs: 1 },
             Operands::Strided => Mat { data: vec![f32::NAN; elements("gemm", &[n, m + 2])?], rs: 1, cs: m + 2 },
         };
-        Ok(GemmCase { m, k, n, a, b, c })
+        Ok(GemmCase { m, k, n, a, b, c, dev: None })
     }
 
     fn sampled_rows(&self) -> Vec<usize> {
@@ -120,8 +123,40 @@ impl GemmCase {
     }
 }
 
+impl GemmCase {
+    /// Launches a CUDA version on the uploaded operands; C is written row-major on the device.
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        use crate::cuda::matmul::{gemm, GemmDims, Mat as DevMat, Version as V};
+        if self.dev.is_none() {
+            self.dev = Some(OnDevice::upload(&[&self.a.data, &self.b.data], self.m * self.n)?);
+        }
+        let dev = self.dev.as_mut().expect("uploaded above");
+        let v = if version == Version::CudaNaive { V::Naive } else { V::Tiled };
+        let d = GemmDims { batch: 1, m: self.m, n: self.n, k: self.k };
+        let mat = |m: &Mat| DevMat { offset: 0, rs: m.rs, cs: m.cs, bs: 0 };
+        let (a, b) = ((&dev.inputs[0], mat(&self.a)), (&dev.inputs[1], mat(&self.b)));
+        gemm(&dev.runner, v, d, a, b, (&mut dev.out, DevMat::row_major(self.m, self.n)), 1.0, 0.0)
+    }
+}
+
 impl Case for GemmCase {
+    fn launch(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            return self.launch_cuda(version);
+        }
+        self.run(version)
+    }
+
     fn run(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            self.launch_cuda(version)?;
+            let row_major = self.dev.as_ref().expect("launched above").download()?;
+            let (c, n) = (&mut self.c, self.n);
+            for (e, v) in row_major.into_iter().enumerate() {
+                c.data[(e / n) * c.rs + (e % n) * c.cs] = v;
+            }
+            return Ok(());
+        }
         let imp = match version {
             Version::Kiln => GemmImpl::Kiln,
             Version::MatrixMultiply => GemmImpl::MatrixMultiply,

@@ -34,6 +34,7 @@ macro_rules! rows_cols_kernel {
 }
 
 mod conv;
+pub mod device;
 mod embedding;
 mod gemm;
 mod optim;
@@ -68,10 +69,21 @@ pub enum Version {
     Kiln,
     /// The `matrixmultiply` crate.
     MatrixMultiply,
+    /// CUDA v1: gemm_naive_f32, one thread per output element (see `device.rs`).
+    CudaNaive,
+    /// CUDA v2: gemm_tiled_f32, shared-memory tiles with register blocking.
+    CudaTiled,
 }
 
 impl Version {
-    pub const ALL: [Version; 4] = [Version::Reference, Version::Cpu, Version::Kiln, Version::MatrixMultiply];
+    pub const ALL: [Version; 6] = [
+        Version::Reference,
+        Version::Cpu,
+        Version::Kiln,
+        Version::MatrixMultiply,
+        Version::CudaNaive,
+        Version::CudaTiled,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -79,7 +91,14 @@ impl Version {
             Version::Cpu => "cpu",
             Version::Kiln => "kiln",
             Version::MatrixMultiply => "matrixmultiply",
+            Version::CudaNaive => "cuda-naive",
+            Version::CudaTiled => "cuda-tiled",
         }
+    }
+
+    /// Whether this version runs on a CUDA device (validated there, timed with CUDA events).
+    pub fn is_cuda(self) -> bool {
+        matches!(self, Version::CudaNaive | Version::CudaTiled)
     }
 }
 
@@ -119,8 +138,14 @@ impl Unit {
 /// One kernel's inputs at one shape, built once; any of the kernel's versions can then be run on
 /// them as often as timing wants.
 pub trait Case {
-    /// Runs `version` once, keeping its output for [`Case::output`].
+    /// Runs `version` once, keeping its output for [`Case::output`] (a CUDA version downloads it).
     fn run(&mut self, version: Version) -> Result<()>;
+
+    /// Only the work that is timed: for a CUDA version the launch without the download (timed
+    /// with events by `device::time_with_events`); for the others the same as [`Case::run`].
+    fn launch(&mut self, version: Version) -> Result<()> {
+        self.run(version)
+    }
 
     /// What the last [`Case::run`] produced, flattened (several outputs are concatenated).
     fn output(&self) -> Vec<f32>;

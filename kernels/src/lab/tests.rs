@@ -97,10 +97,15 @@ fn registry_is_consistent() {
 }
 
 /// Every version of every kernel runs and matches the reference on a small shape (dense and, where
-/// the kernel reads strides, strided operands); GEMM in all four transpose combinations.
+/// the kernel reads strides, strided operands); GEMM in all four transpose combinations. CUDA
+/// versions run on the host shim (emulating cuda:0 for this test process); where the shim is not
+/// built they are left out with a notice.
 #[test]
 fn every_version_validates_on_small_shapes() {
+    let cuda =
+        crate::cuda::storage::emulate_on_host_shim().map_err(|e| eprintln!("NOTICE: CUDA versions skipped: {e}"));
     for k in kernels() {
+        let versions: Vec<Version> = k.versions.iter().copied().filter(|v| cuda.is_ok() || !v.is_cuda()).collect();
         let mut problems = vec![tiny(k)];
         if k.transposes {
             for t in [(false, true), (true, false), (true, true)] {
@@ -108,8 +113,8 @@ fn every_version_validates_on_small_shapes() {
             }
         }
         for p in problems {
-            let verdicts = validate(k, &p, k.versions, 7).unwrap_or_else(|e| panic!("{} {p}: {e}", k.name));
-            for (v, verdict) in k.versions.iter().zip(verdicts) {
+            let verdicts = validate(k, &p, &versions, 7).unwrap_or_else(|e| panic!("{} {p}: {e}", k.name));
+            for (v, verdict) in versions.iter().zip(verdicts) {
                 assert!(verdict.is_ok(), "{} {v} {p}: {}", k.name, verdict.unwrap_err());
             }
         }
