@@ -125,9 +125,9 @@ fn cuda_versions_are_validated_on_the_host_shim_and_not_timed() {
     let versions: Vec<&str> = lines.iter().map(|v| v["version"].as_str().unwrap()).collect();
     assert_eq!(versions, ["cuda-naive", "cuda-tiled", "cuda-naive", "cuda-tiled"]);
     assert!(lines.iter().all(|v| v["validated"] == true && v["timed"] == false && v["runner"] == "host shim"));
-    let out = shim(&["bench", "kernel", "relu", "--device", "cuda"]);
+    let out = shim(&["bench", "kernel", "conv2d", "--device", "cuda"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("relu has no CUDA version in the lab (kernels with one: gemm"));
+    assert!(text(&out.stderr).contains("conv2d has no CUDA version in the lab (kernels with one: gemm, add"));
 }
 
 /// In a debug build (what `cargo test` makes) timing without the escape hatch is refused.

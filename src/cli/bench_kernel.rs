@@ -164,11 +164,15 @@ impl LabRun {
                 0 => "debug smoke run".to_string(),
                 ms => format!("~{ms} ms each row"),
             };
+            let on = if self.baseline.is_cuda() {
+                let runner = lab_device::lab_runner()?;
+                format!("device {}, CUDA events around batches of launches", runner.name())
+            } else {
+                format!("threads {threads}, SIMD {}", simd::isa().name())
+            };
             println!(
-                "threads {threads}, SIMD {}, median of >= {} timed samples ({budget}); speed-up = {} median / median",
-                simd::isa().name(),
-                self.plan.min_samples,
-                self.baseline
+                "{on}, median of >= {} timed samples ({budget}); speed-up = {} median / median",
+                self.plan.min_samples, self.baseline
             );
             println!("{:<18} {:<15} {:>12} {:>10} {:>10}", "shape", "version", "median", k.unit.label(), "speed-up");
         }

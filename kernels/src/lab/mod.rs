@@ -8,18 +8,19 @@
 //! (`set_backend`, `set_gemm_impl`), print, or hold a second copy of a kernel (the lab calls the
 //! engine's code, so the two cannot drift apart).
 
-/// A memory-bound `[rows, cols]` kernel with `cpu` and `reference` versions, reported in GB/s. The
-/// invoking module supplies `VERSIONS`, `bytes(op, problem)` and the case type `$case` (with
+/// A memory-bound `[rows, cols]` kernel with `cpu` and `reference` versions (timed by default) and
+/// `$versions` in all (the CUDA ones added), reported in GB/s. The invoking module supplies
+/// `VERSIONS` (the default set), `bytes(op, problem)` and the case type `$case` (with
 /// `$case::new(name, op, problem, rng)`); `build` and `work` are written out per kernel because they
 /// must be plain function pointers (no captured op).
 macro_rules! rows_cols_kernel {
-    ($name:literal, $family:literal, $about:literal, $case:ident, $op:expr, $shapes:expr, $tolerance:expr) => {
+    ($name:literal, $family:literal, $about:literal, $case:ident, $op:expr, $shapes:expr, $tolerance:expr, $versions:expr) => {
         Kernel {
             name: $name,
             family: $family,
             about: $about,
             dims: &["rows", "cols"],
-            versions: VERSIONS,
+            versions: $versions,
             baseline: Version::Reference,
             default_versions: VERSIONS,
             unit: Unit::Gbps,
@@ -73,16 +74,34 @@ pub enum Version {
     CudaNaive,
     /// CUDA v2: gemm_tiled_f32, shared-memory tiles with register blocking.
     CudaTiled,
+    /// CUDA v1 of an elementwise kernel: indexing through strides.
+    CudaStrided,
+    /// CUDA v2 of an elementwise kernel: float4 loads and stores.
+    CudaVec4,
+    /// CUDA v1 of a row reduction: a shared-memory tree.
+    CudaSmem,
+    /// CUDA v2 of a row reduction: warp shuffles.
+    CudaWarp,
+    /// The column reduction: one thread per output.
+    CudaCols,
+    /// A kernel's only CUDA version.
+    Cuda,
 }
 
 impl Version {
-    pub const ALL: [Version; 6] = [
+    pub const ALL: [Version; 12] = [
         Version::Reference,
         Version::Cpu,
         Version::Kiln,
         Version::MatrixMultiply,
         Version::CudaNaive,
         Version::CudaTiled,
+        Version::CudaStrided,
+        Version::CudaVec4,
+        Version::CudaSmem,
+        Version::CudaWarp,
+        Version::CudaCols,
+        Version::Cuda,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,12 +112,18 @@ impl Version {
             Version::MatrixMultiply => "matrixmultiply",
             Version::CudaNaive => "cuda-naive",
             Version::CudaTiled => "cuda-tiled",
+            Version::CudaStrided => "cuda-strided",
+            Version::CudaVec4 => "cuda-vec4",
+            Version::CudaSmem => "cuda-smem",
+            Version::CudaWarp => "cuda-warp",
+            Version::CudaCols => "cuda-cols",
+            Version::Cuda => "cuda",
         }
     }
 
     /// Whether this version runs on a CUDA device (validated there, timed with CUDA events).
     pub fn is_cuda(self) -> bool {
-        matches!(self, Version::CudaNaive | Version::CudaTiled)
+        self.name().starts_with("cuda")
     }
 }
 

@@ -3,11 +3,13 @@
 //! fixed gradient. GB/s counts 4 slices read and 3 written. Must not: change the step count between
 //! runs (bias correction would then differ between versions).
 
+use super::device::OnDevice;
 use super::{elements, uniform, unsupported, Case, Kernel, Unit, Version};
 use crate::optim::{cpu, reference, AdamParams};
 use kiln_tensor::{Result, Rng};
 
 const VERSIONS: &[Version] = &[Version::Cpu, Version::Reference];
+const WITH_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::Cuda, Version::CudaVec4];
 
 /// The models' Adam: lr 1e-3, betas (0.9, 0.999), no weight decay.
 const HP: AdamParams =
@@ -21,7 +23,7 @@ pub(super) fn kernels() -> Vec<Kernel> {
         family: "optim",
         about: "one Adam step on n parameters in place (param, m, v; fixed grad); bytes = 28 n",
         dims: &["n"],
-        versions: VERSIONS,
+        versions: WITH_CUDA,
         baseline: Version::Reference,
         default_versions: VERSIONS,
         unit: Unit::Gbps,
@@ -41,6 +43,8 @@ struct AdamCase {
     g: Vec<f32>,
     m: Vec<f32>,
     v: Vec<f32>,
+    /// p, g, m, v uploaded at the first CUDA run and updated in place there.
+    dev: Option<OnDevice>,
 }
 
 impl AdamCase {
@@ -51,13 +55,45 @@ impl AdamCase {
             g: uniform(rng, n, -1e-2, 1e-2),
             m: uniform(rng, n, -1e-3, 1e-3),
             v: uniform(rng, n, 0.0, 1e-4),
+            dev: None,
         })
     }
 }
 
+impl AdamCase {
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        let vec4 = match version {
+            Version::Cuda => false,
+            Version::CudaVec4 => true,
+            other => return Err(unsupported("adam", other)),
+        };
+        if self.dev.is_none() {
+            self.dev = Some(OnDevice::upload(&[&self.p, &self.g, &self.m, &self.v], 0)?);
+        }
+        let dev = self.dev.as_mut().expect("uploaded above");
+        let [p, g, m, v] = dev.inputs.as_mut_slice() else { unreachable!("four buffers uploaded") };
+        crate::cuda::optim::adam_step(&dev.runner, p, g, m, v, self.p.len(), HP, STEP, Some(vec4))
+    }
+}
+
 impl Case for AdamCase {
+    fn launch(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            return self.launch_cuda(version);
+        }
+        self.run(version)
+    }
+
     fn run(&mut self, version: Version) -> Result<()> {
-        let AdamCase { p, g, m, v } = self;
+        if version.is_cuda() {
+            self.launch_cuda(version)?;
+            let dev = self.dev.as_ref().expect("launched above");
+            self.p = dev.runner.download(&dev.inputs[0])?;
+            self.m = dev.runner.download(&dev.inputs[2])?;
+            self.v = dev.runner.download(&dev.inputs[3])?;
+            return Ok(());
+        }
+        let AdamCase { p, g, m, v, .. } = self;
         match version {
             Version::Cpu => cpu::adam_step(p, g, m, v, HP, STEP),
             Version::Reference => reference::adam_step(p, g, m, v, HP, STEP),

@@ -4,6 +4,7 @@
 //! operand read once and the output written once. Must not: fall back to the reference under the
 //! `cpu` name when the fast path declines the operands.
 
+use super::device::OnDevice;
 use super::{elements, fast_path, uniform, unsupported, Case, Kernel, Problem, Unit, Version};
 use crate::elementwise::{cpu, reference, BinaryOp, UnaryOp};
 use kiln_tensor::{Layout, Result, Rng};
@@ -11,6 +12,9 @@ use kiln_tensor::{Layout, Result, Rng};
 /// W1's activations (64 x 784), a 2 MiB matrix (past L2), a 16 MiB one (L3 / memory).
 const SHAPES: &[&str] = &["64x784", "512x1024", "2048x2048"];
 const VERSIONS: &[Version] = &[Version::Cpu, Version::Reference];
+const WITH_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::CudaStrided, Version::CudaVec4];
+/// A broadcast operand has no float4 version (it is not contiguous at the output's shape).
+const WITH_CUDA_STRIDED: &[Version] = &[Version::Cpu, Version::Reference, Version::CudaStrided];
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -32,7 +36,10 @@ fn bytes(op: Op, p: &Problem) -> f64 {
 /// One registry entry of this file (see `rows_cols_kernel!`).
 macro_rules! pointwise_kernel {
     ($name:literal, $about:literal, $op:expr, $tolerance:expr) => {
-        rows_cols_kernel!($name, "elementwise", $about, PointwiseCase, $op, SHAPES, |_| $tolerance)
+        pointwise_kernel!($name, $about, $op, $tolerance, WITH_CUDA)
+    };
+    ($name:literal, $about:literal, $op:expr, $tolerance:expr, $versions:expr) => {
+        rows_cols_kernel!($name, "elementwise", $about, PointwiseCase, $op, SHAPES, |_| $tolerance, $versions)
     };
 }
 
@@ -46,7 +53,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
             "add_row",
             "x [rows, cols] + b [cols] broadcast down the rows; bytes = 8 rows cols + 4 cols",
             Op::AddRow,
-            0.0
+            0.0,
+            WITH_CUDA_STRIDED
         ),
         pointwise_kernel!("relu", "max(x, 0); bytes = 8 rows cols", Op::Unary(UnaryOp::Relu), 0.0),
         pointwise_kernel!("exp", "e^x; bytes = 8 rows cols", Op::Unary(UnaryOp::Exp), APPROX),
@@ -64,6 +72,8 @@ struct PointwiseCase {
     y: Vec<f32>,
     yl: Layout,
     out: Vec<f32>,
+    /// x (and y) uploaded at the first CUDA run.
+    dev: Option<OnDevice>,
 }
 
 impl PointwiseCase {
@@ -76,12 +86,47 @@ impl PointwiseCase {
             Op::AddRow => (uniform(rng, cols, -4.0, 4.0), Layout::contiguous([cols]).broadcast_as(xl.shape())?),
             Op::Unary(_) => (Vec::new(), xl.clone()),
         };
-        Ok(PointwiseCase { name, op, x, xl, y, yl, out: Vec::new() })
+        Ok(PointwiseCase { name, op, x, xl, y, yl, out: Vec::new(), dev: None })
+    }
+}
+
+impl PointwiseCase {
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        use crate::cuda::elementwise::{binary, unary, Path};
+        if self.dev.is_none() {
+            let inputs: Vec<&[f32]> = if self.y.is_empty() { vec![&self.x] } else { vec![&self.x, &self.y] };
+            self.dev = Some(OnDevice::upload(&inputs, self.x.len())?);
+        }
+        let dev = self.dev.as_mut().expect("uploaded above");
+        let path = match version {
+            Version::CudaStrided => Path::Strided,
+            Version::CudaVec4 => Path::Vec4,
+            other => return Err(unsupported(self.name, other)),
+        };
+        let x = (&dev.inputs[0], &self.xl);
+        match self.op {
+            Op::Unary(u) => unary(&dev.runner, Some(u), x, &mut dev.out, path),
+            Op::Add | Op::AddRow => {
+                binary(&dev.runner, BinaryOp::Add, x, (&dev.inputs[1], &self.yl), &mut dev.out, path)
+            }
+        }
     }
 }
 
 impl Case for PointwiseCase {
+    fn launch(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            return self.launch_cuda(version);
+        }
+        self.run(version)
+    }
+
     fn run(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            self.launch_cuda(version)?;
+            self.out = self.dev.as_ref().expect("launched above").download()?;
+            return Ok(());
+        }
         let (x, xl, y, yl) = (&self.x, &self.xl, &self.y, &self.yl);
         self.out = match (version, self.op) {
             (Version::Cpu, Op::Unary(u)) => fast_path(self.name, cpu::unary(u, x, xl))?,

@@ -4,6 +4,7 @@
 //! family's `cpu.rs`, `reference` its `reference.rs`, with the arguments the family's `mod.rs`
 //! would pass for these axes. Must not: fall back to the reference under the `cpu` name.
 
+use super::device::OnDevice;
 use super::{elements, fast_path, uniform, unsupported, Case, Kernel, Problem, Unit, Version};
 use crate::loss;
 use crate::reduce::{self, ReduceOp};
@@ -15,6 +16,9 @@ const SHAPES: &[&str] = &["64x784", "256x1000", "4096x512"];
 /// Classifier logits: MNIST / CIFAR-10 batches (10 classes), a 1000-class batch, a large batch.
 const LOSS_SHAPES: &[&str] = &["64x10", "256x1000", "4096x512"];
 const VERSIONS: &[Version] = &[Version::Cpu, Version::Reference];
+const SOFTMAX_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::Cuda];
+const SUM_LAST_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::CudaSmem, Version::CudaWarp];
+const SUM_FIRST_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::CudaCols];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -38,8 +42,8 @@ fn bytes(op: Op, p: &Problem) -> f64 {
 
 /// One registry entry of this file (see `rows_cols_kernel!`).
 macro_rules! row_kernel {
-    ($name:literal, $family:literal, $about:literal, $op:expr, $shapes:expr, $tolerance:expr) => {
-        rows_cols_kernel!($name, $family, $about, RowCase, $op, $shapes, $tolerance)
+    ($name:literal, $family:literal, $about:literal, $op:expr, $shapes:expr, $tolerance:expr, $versions:expr) => {
+        rows_cols_kernel!($name, $family, $about, RowCase, $op, $shapes, $tolerance, $versions)
     };
 }
 
@@ -52,7 +56,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
             "softmax along the last axis; bytes = 8 rows cols",
             Op::Softmax { log: false },
             SHAPES,
-            |_| 1e-6
+            |_| 1e-6,
+            SOFTMAX_CUDA
         ),
         row_kernel!(
             "log_softmax",
@@ -60,7 +65,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
             "log-softmax along the last axis; bytes = 8 rows cols",
             Op::Softmax { log: true },
             SHAPES,
-            |_| 1e-6
+            |_| 1e-6,
+            SOFTMAX_CUDA
         ),
         // Vectorised partial sums reorder the additions. The rounding scales with the partial sums
         // (inputs in [-4, 4]), not with the result, which often cancels to near 0: allow
@@ -71,7 +77,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
             "sum along the last axis -> [rows]; bytes = 4 (rows cols + rows)",
             Op::SumLast,
             SHAPES,
-            |p| 4e-7 * p.dims[1] as f32
+            |p| 4e-7 * p.dims[1] as f32,
+            SUM_LAST_CUDA
         ),
         // Folded in the reference's order: exact.
         row_kernel!(
@@ -80,7 +87,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
             "sum along the first axis -> [cols]; bytes = 4 (rows cols + cols)",
             Op::SumFirst,
             SHAPES,
-            |_| 0.0
+            |_| 0.0,
+            SUM_FIRST_CUDA
         ),
         row_kernel!(
             "cross_entropy",
@@ -89,7 +97,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
              bytes = 12 rows cols + 16 rows",
             Op::CrossEntropy,
             LOSS_SHAPES,
-            |p| 1e-6 * (p.dims[0] as f32).sqrt().max(2.0)
+            |p| 1e-6 * (p.dims[0] as f32).sqrt().max(2.0),
+            VERSIONS
         ),
     ]
 }
@@ -104,6 +113,8 @@ struct RowCase {
     /// Class targets for `cross_entropy` (empty otherwise).
     targets: Vec<usize>,
     out: Vec<f32>,
+    /// x uploaded at the first CUDA run.
+    dev: Option<OnDevice>,
 }
 
 impl RowCase {
@@ -111,7 +122,17 @@ impl RowCase {
         let (rows, cols) = (p.dims[0], p.dims[1]);
         let x = uniform(rng, elements(name, &p.dims)?, -4.0, 4.0);
         let targets = if op == Op::CrossEntropy { (0..rows).map(|_| rng.below(cols)).collect() } else { Vec::new() };
-        Ok(RowCase { name, op, rows, cols, x, xl: Layout::contiguous([rows, cols]), targets, out: Vec::new() })
+        Ok(RowCase {
+            name,
+            op,
+            rows,
+            cols,
+            x,
+            xl: Layout::contiguous([rows, cols]),
+            targets,
+            out: Vec::new(),
+            dev: None,
+        })
     }
 
     fn run_cpu(&self) -> Result<Vec<f32>> {
@@ -146,8 +167,45 @@ impl RowCase {
     }
 }
 
+impl RowCase {
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        use crate::cuda::reduce::{reduce_cols, reduce_rows, Version as V};
+        use crate::cuda::softmax::softmax_rows;
+        use crate::cuda::Rows;
+        let out_len = match self.op {
+            Op::SumLast => self.rows,
+            Op::SumFirst => self.cols,
+            _ => self.rows * self.cols,
+        };
+        if self.dev.is_none() {
+            self.dev = Some(OnDevice::upload(&[&self.x], out_len)?);
+        }
+        let dev = self.dev.as_mut().expect("uploaded above");
+        let (r, x, m) = (&dev.runner, &dev.inputs[0], Rows::contiguous(self.rows, self.cols));
+        match (self.op, version) {
+            (Op::Softmax { log }, Version::Cuda) => softmax_rows(r, (x, m), log, &mut dev.out),
+            (Op::SumLast, Version::CudaSmem) => reduce_rows(r, ReduceOp::Sum, (x, m), &mut dev.out, V::SharedTree),
+            (Op::SumLast, Version::CudaWarp) => reduce_rows(r, ReduceOp::Sum, (x, m), &mut dev.out, V::WarpShuffle),
+            (Op::SumFirst, Version::CudaCols) => reduce_cols(r, ReduceOp::Sum, (x, m), &mut dev.out),
+            (_, other) => Err(unsupported(self.name, other)),
+        }
+    }
+}
+
 impl Case for RowCase {
+    fn launch(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            return self.launch_cuda(version);
+        }
+        self.run(version)
+    }
+
     fn run(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            self.launch_cuda(version)?;
+            self.out = self.dev.as_ref().expect("launched above").download()?;
+            return Ok(());
+        }
         self.out = match version {
             Version::Cpu => self.run_cpu()?,
             Version::Reference => self.run_reference()?,

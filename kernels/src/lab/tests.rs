@@ -104,6 +104,7 @@ fn registry_is_consistent() {
 fn every_version_validates_on_small_shapes() {
     let cuda =
         crate::cuda::storage::emulate_on_host_shim().map_err(|e| eprintln!("NOTICE: CUDA versions skipped: {e}"));
+    let mut cuda_checked = 0;
     for k in kernels() {
         let versions: Vec<Version> = k.versions.iter().copied().filter(|v| cuda.is_ok() || !v.is_cuda()).collect();
         let mut problems = vec![tiny(k)];
@@ -116,9 +117,11 @@ fn every_version_validates_on_small_shapes() {
             let verdicts = validate(k, &p, &versions, 7).unwrap_or_else(|e| panic!("{} {p}: {e}", k.name));
             for (v, verdict) in versions.iter().zip(verdicts) {
                 assert!(verdict.is_ok(), "{} {v} {p}: {}", k.name, verdict.unwrap_err());
+                cuda_checked += usize::from(v.is_cuda());
             }
         }
     }
+    assert!(cuda.is_err() || cuda_checked >= 17, "only {cuda_checked} CUDA (kernel, shape) pairs validated");
 }
 
 /// A test-only version: the GEMM's output plus one wherever `Kiln` ran.
