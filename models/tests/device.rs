@@ -5,7 +5,7 @@
 
 use kiln_autograd::{backward, Var};
 use kiln_kernels::cuda::storage::emulate_on_host_shim;
-use kiln_models::nn::{self, Module, Sequential};
+use kiln_models::nn::{self, Module};
 use kiln_models::optim::{Adam, Optimizer};
 use kiln_models::zoo::classifier::Objective;
 use kiln_models::zoo::cnn::{self, CnnVariant};
@@ -65,14 +65,14 @@ fn gan_steps_on_the_device_match_the_cpu() {
     }
 }
 
-type Build = dyn Fn(&mut Rng) -> Sequential;
+type Build = dyn Fn(&mut Rng) -> Box<dyn Module>;
 
 /// Losses of two Adam steps (dropout on) of a model built from a fixed seed, on `device`.
 fn classifier_losses(build: &Build, x: &Tensor, y: &Tensor, objective: Objective, device: Device) -> Vec<f32> {
     let net = build(&mut Rng::new(5));
-    nn::to_device(&net, device).unwrap();
+    nn::to_device(net.as_ref(), device).unwrap();
     net.reseed(9);
-    let mut opt = Adam::new(nn::parameters(&net), 1e-3, (0.9, 0.999), 0.0);
+    let mut opt = Adam::new(nn::parameters(net.as_ref()), 1e-3, (0.9, 0.999), 0.0);
     let (x, y) = (x.to_device(device).unwrap(), y.to_device(device).unwrap());
     (0..2)
         .map(|_| {
@@ -85,6 +85,15 @@ fn classifier_losses(build: &Build, x: &Tensor, y: &Tensor, objective: Objective
         .collect()
 }
 
+/// The two step losses of `build`'s model on the CPU and on the device agree.
+fn same_losses(name: &str, build: &Build, x: &Tensor, y: &Tensor, objective: Objective) {
+    let cpu = classifier_losses(build, x, y, objective, Device::Cpu);
+    let dev = classifier_losses(build, x, y, objective, GPU);
+    for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
+        close(*d, *c, &format!("{name} step {step}"));
+    }
+}
+
 #[test]
 fn lenet_and_cnn_steps_on_the_device_match_the_cpu() {
     if !device() {
@@ -94,17 +103,8 @@ fn lenet_and_cnn_steps_on_the_device_match_the_cpu() {
     let labels = Tensor::from_vec((0..4).map(|_| rng.below(10) as i64).collect::<Vec<_>>(), [4]).unwrap();
     let mnist = Tensor::randn([4, 1, 28, 28], 0.0, 1.0, DType::F32, &mut rng);
     let cifar = Tensor::randn([4, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
-    let cases: [(&str, &Build, &Tensor); 2] = [
-        ("lenet", &|r: &mut Rng| lenet::model(r), &mnist),
-        ("cnn", &|r: &mut Rng| cnn::model(CnnVariant::Plain, r), &cifar),
-    ];
-    for (name, build, x) in cases {
-        let cpu = classifier_losses(build, x, &labels, Objective::CrossEntropy, Device::Cpu);
-        let dev = classifier_losses(build, x, &labels, Objective::CrossEntropy, GPU);
-        for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
-            close(*d, *c, &format!("{name} step {step}"));
-        }
-    }
+    same_losses("lenet", &|r| Box::new(lenet::model(r)), &mnist, &labels, Objective::CrossEntropy);
+    same_losses("cnn", &|r| Box::new(cnn::model(CnnVariant::Plain, r)), &cifar, &labels, Objective::CrossEntropy);
 }
 
 #[test]
@@ -119,24 +119,5 @@ fn sentiment_steps_on_the_device_match_the_cpu() {
     ids[14..18].fill(0);
     let x = Tensor::from_vec(ids, [3, 6]).unwrap();
     let y = Tensor::from_vec(vec![1i64, 0, 1], [3]).unwrap();
-    let build = |r: &mut Rng| SentimentNet::new(32, r).unwrap();
-    let losses = |device: Device| {
-        let net = build(&mut Rng::new(5));
-        nn::to_device(&net, device).unwrap();
-        net.reseed(9);
-        let mut opt = Adam::new(nn::parameters(&net), 1e-3, (0.9, 0.999), 0.0);
-        let (x, y) = (x.to_device(device).unwrap(), y.to_device(device).unwrap());
-        (0..2)
-            .map(|_| {
-                let logits = net.forward(&Var::constant(x.clone())).unwrap();
-                let (loss, _) = Objective::BinaryLogits.loss_and_correct(&logits, &y).unwrap();
-                opt.step(&backward(&loss).unwrap()).unwrap();
-                loss.tensor().to_scalar::<f32>().unwrap()
-            })
-            .collect::<Vec<_>>()
-    };
-    let (cpu, dev) = (losses(Device::Cpu), losses(GPU));
-    for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
-        close(*d, *c, &format!("sentiment step {step}"));
-    }
+    same_losses("sentiment", &|r| Box::new(SentimentNet::new(32, r).unwrap()), &x, &y, Objective::BinaryLogits);
 }

@@ -87,7 +87,7 @@ impl ConvCase {
 }
 
 impl Case for ConvCase {
-    fn run(&mut self, version: Version) -> Result<()> {
+    fn run_host(&mut self, version: Version) -> Result<()> {
         let backend = match version {
             Version::Cpu => Backend::Cpu,
             Version::Reference => Backend::Reference,
@@ -120,7 +120,7 @@ impl PoolCase {
 }
 
 impl Case for PoolCase {
-    fn run(&mut self, version: Version) -> Result<()> {
+    fn run_host(&mut self, version: Version) -> Result<()> {
         if version != Version::Reference {
             return Err(unsupported("max_pool2d", version));
         }

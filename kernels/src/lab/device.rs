@@ -27,13 +27,15 @@ impl OnDevice {
         Ok(OnDevice { runner, inputs, out })
     }
 
-    /// The output, copied to the host (this waits for the launches before it).
-    pub fn download(&self) -> Result<Vec<f32>> {
-        self.runner.download(&self.out)
+    /// The output of a case's operands, copied to the host (this waits for the launches before
+    /// it); an error when nothing was launched yet.
+    pub fn fetch(dev: &Option<OnDevice>) -> Result<Vec<f32>> {
+        let dev = dev.as_ref().ok_or_else(|| Error::invalid("kernel lab", "no CUDA version was launched"))?;
+        dev.runner.download(&dev.out)
     }
 }
 
-/// The device a case's CUDA versions use (`None` where `cuda:0` resolves to nothing).
+/// The runner a case's CUDA versions use: `cuda:0`, a GPU or the host shim (an error without either).
 pub fn lab_runner() -> Result<Runner> {
     runner_for(Device::Cuda(0))
 }

@@ -41,7 +41,7 @@ struct EmbeddingCase {
 }
 
 impl Case for EmbeddingCase {
-    fn run(&mut self, version: Version) -> Result<()> {
+    fn run_host(&mut self, version: Version) -> Result<()> {
         self.out = match version {
             Version::Cpu => fast_path("embedding", cpu::select_rows(&self.table, &self.layout, &self.ids))?,
             Version::Reference => reference::index_select(&self.table, &self.layout, 0, &self.ids),

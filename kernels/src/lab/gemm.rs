@@ -123,8 +123,8 @@ impl GemmCase {
     }
 }
 
-impl GemmCase {
-    /// Launches a CUDA version on the uploaded operands; C is written row-major on the device.
+impl Case for GemmCase {
+    /// C is written row-major on the device.
     fn launch_cuda(&mut self, version: Version) -> Result<()> {
         use crate::cuda::matmul::{gemm, GemmDims, Mat as DevMat, Version as V};
         if self.dev.is_none() {
@@ -137,26 +137,17 @@ impl GemmCase {
         let (a, b) = ((&dev.inputs[0], mat(&self.a)), (&dev.inputs[1], mat(&self.b)));
         gemm(&dev.runner, v, d, a, b, (&mut dev.out, DevMat::row_major(self.m, self.n)), 1.0, 0.0)
     }
-}
 
-impl Case for GemmCase {
-    fn launch(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            return self.launch_cuda(version);
+    fn fetch_cuda(&mut self) -> Result<()> {
+        let row_major = OnDevice::fetch(&self.dev)?;
+        let (c, n) = (&mut self.c, self.n);
+        for (e, v) in row_major.into_iter().enumerate() {
+            c.data[(e / n) * c.rs + (e % n) * c.cs] = v;
         }
-        self.run(version)
+        Ok(())
     }
 
-    fn run(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            self.launch_cuda(version)?;
-            let row_major = self.dev.as_ref().expect("launched above").download()?;
-            let (c, n) = (&mut self.c, self.n);
-            for (e, v) in row_major.into_iter().enumerate() {
-                c.data[(e / n) * c.rs + (e % n) * c.cs] = v;
-            }
-            return Ok(());
-        }
+    fn run_host(&mut self, version: Version) -> Result<()> {
         let imp = match version {
             Version::Kiln => GemmImpl::Kiln,
             Version::MatrixMultiply => GemmImpl::MatrixMultiply,

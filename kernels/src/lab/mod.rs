@@ -163,13 +163,37 @@ impl Unit {
 /// One kernel's inputs at one shape, built once; any of the kernel's versions can then be run on
 /// them as often as timing wants.
 pub trait Case {
+    /// Runs a host (CPU or reference) version once, keeping its output for [`Case::output`].
+    fn run_host(&mut self, version: Version) -> Result<()>;
+
+    /// Launches a CUDA version on the case's device operands (`device::OnDevice`), no download.
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        Err(unsupported("this kernel", version))
+    }
+
+    /// Copies the last CUDA launch's result to where [`Case::output`] reads it.
+    fn fetch_cuda(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Runs `version` once, keeping its output for [`Case::output`] (a CUDA version downloads it).
-    fn run(&mut self, version: Version) -> Result<()>;
+    fn run(&mut self, version: Version) -> Result<()> {
+        if version.is_cuda() {
+            self.launch_cuda(version)?;
+            self.fetch_cuda()
+        } else {
+            self.run_host(version)
+        }
+    }
 
     /// Only the work that is timed: for a CUDA version the launch without the download (timed
     /// with events by `device::time_with_events`); for the others the same as [`Case::run`].
     fn launch(&mut self, version: Version) -> Result<()> {
-        self.run(version)
+        if version.is_cuda() {
+            self.launch_cuda(version)
+        } else {
+            self.run_host(version)
+        }
     }
 
     /// What the last [`Case::run`] produced, flattened (several outputs are concatenated).

@@ -60,7 +60,7 @@ impl AdamCase {
     }
 }
 
-impl AdamCase {
+impl Case for AdamCase {
     fn launch_cuda(&mut self, version: Version) -> Result<()> {
         let vec4 = match version {
             Version::Cuda => false,
@@ -74,25 +74,16 @@ impl AdamCase {
         let [p, g, m, v] = dev.inputs.as_mut_slice() else { unreachable!("four buffers uploaded") };
         crate::cuda::optim::adam_step(&dev.runner, p, g, m, v, self.p.len(), HP, STEP, Some(vec4))
     }
-}
 
-impl Case for AdamCase {
-    fn launch(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            return self.launch_cuda(version);
-        }
-        self.run(version)
+    fn fetch_cuda(&mut self) -> Result<()> {
+        let dev = self.dev.as_ref().ok_or_else(|| unsupported("adam", Version::Cuda))?;
+        self.p = dev.runner.download(&dev.inputs[0])?;
+        self.m = dev.runner.download(&dev.inputs[2])?;
+        self.v = dev.runner.download(&dev.inputs[3])?;
+        Ok(())
     }
 
-    fn run(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            self.launch_cuda(version)?;
-            let dev = self.dev.as_ref().expect("launched above");
-            self.p = dev.runner.download(&dev.inputs[0])?;
-            self.m = dev.runner.download(&dev.inputs[2])?;
-            self.v = dev.runner.download(&dev.inputs[3])?;
-            return Ok(());
-        }
+    fn run_host(&mut self, version: Version) -> Result<()> {
         let AdamCase { p, g, m, v, .. } = self;
         match version {
             Version::Cpu => cpu::adam_step(p, g, m, v, HP, STEP),

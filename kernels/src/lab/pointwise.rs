@@ -90,7 +90,7 @@ impl PointwiseCase {
     }
 }
 
-impl PointwiseCase {
+impl Case for PointwiseCase {
     fn launch_cuda(&mut self, version: Version) -> Result<()> {
         use crate::cuda::elementwise::{binary, unary, Path};
         if self.dev.is_none() {
@@ -111,22 +111,13 @@ impl PointwiseCase {
             }
         }
     }
-}
 
-impl Case for PointwiseCase {
-    fn launch(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            return self.launch_cuda(version);
-        }
-        self.run(version)
+    fn fetch_cuda(&mut self) -> Result<()> {
+        self.out = OnDevice::fetch(&self.dev)?;
+        Ok(())
     }
 
-    fn run(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            self.launch_cuda(version)?;
-            self.out = self.dev.as_ref().expect("launched above").download()?;
-            return Ok(());
-        }
+    fn run_host(&mut self, version: Version) -> Result<()> {
         let (x, xl, y, yl) = (&self.x, &self.xl, &self.y, &self.yl);
         self.out = match (version, self.op) {
             (Version::Cpu, Op::Unary(u)) => fast_path(self.name, cpu::unary(u, x, xl))?,

@@ -50,7 +50,7 @@ struct LstmCase {
 }
 
 impl Case for LstmCase {
-    fn run(&mut self, version: Version) -> Result<()> {
+    fn run_host(&mut self, version: Version) -> Result<()> {
         let (d, steps) = (self.d, &self.steps);
         let fast = match version {
             Version::Cpu => true,

@@ -167,7 +167,7 @@ impl RowCase {
     }
 }
 
-impl RowCase {
+impl Case for RowCase {
     fn launch_cuda(&mut self, version: Version) -> Result<()> {
         use crate::cuda::reduce::{reduce_cols, reduce_rows, Version as V};
         use crate::cuda::softmax::softmax_rows;
@@ -190,22 +190,13 @@ impl RowCase {
             (_, other) => Err(unsupported(self.name, other)),
         }
     }
-}
 
-impl Case for RowCase {
-    fn launch(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            return self.launch_cuda(version);
-        }
-        self.run(version)
+    fn fetch_cuda(&mut self) -> Result<()> {
+        self.out = OnDevice::fetch(&self.dev)?;
+        Ok(())
     }
 
-    fn run(&mut self, version: Version) -> Result<()> {
-        if version.is_cuda() {
-            self.launch_cuda(version)?;
-            self.out = self.dev.as_ref().expect("launched above").download()?;
-            return Ok(());
-        }
+    fn run_host(&mut self, version: Version) -> Result<()> {
         self.out = match version {
             Version::Cpu => self.run_cpu()?,
             Version::Reference => self.run_reference()?,

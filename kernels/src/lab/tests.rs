@@ -131,7 +131,7 @@ struct OffByOne {
 }
 
 impl Case for OffByOne {
-    fn run(&mut self, version: Version) -> Result<()> {
+    fn run_host(&mut self, version: Version) -> Result<()> {
         self.last = Some(version);
         self.inner.run(version)
     }

@@ -45,26 +45,38 @@ pub fn row_launch(rows: usize, block: u32) -> Launch {
     }
 }
 
+/// Checks `x` and the `outputs` values `out` must hold, and fills the parameters both orientations
+/// share; `None` when there is nothing to reduce into.
+fn params(
+    op_name: &'static str,
+    r: &Runner,
+    op: ReduceOp,
+    x: (&Buf<f32>, Rows),
+    out: &mut Buf<f32>,
+    outputs: usize,
+) -> Result<Option<ReduceRowsParams>> {
+    r.check(&[x.0, out])?;
+    let m = x.1;
+    m.check(op_name, x.0)?;
+    need(op_name, "output", out, outputs)?;
+    if outputs == 0 {
+        return Ok(None);
+    }
+    Ok(Some(ReduceRowsParams {
+        x: x.0.addr(m.offset)?,
+        out: out.addr_mut(0)?,
+        rows: m.rows as u32,
+        n: m.n as u32,
+        ld: m.ld as u32,
+        op: op_code(op),
+    }))
+}
+
 /// `out[r] = op(x[r, :])` for every row; `out` gets `rows` values.
 pub fn reduce_rows(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf<f32>, version: Version) -> Result<()> {
-    const OP: &str = "reduce_rows";
-    r.check(&[x.0, out])?;
-    let rows = x.1;
-    rows.check(OP, x.0)?;
-    need(OP, "output", out, rows.rows)?;
-    if rows.rows == 0 {
-        return Ok(());
-    }
-    let p = ReduceRowsParams {
-        x: x.0.addr(rows.offset)?,
-        out: out.addr_mut(0)?,
-        rows: rows.rows as u32,
-        n: rows.n as u32,
-        ld: rows.ld as u32,
-        op: op_code(op),
-    };
-    let launch = row_launch(rows.rows, BLOCK);
-    // SAFETY: check() covered every row read, need() the outputs.
+    let Some(p) = params("reduce_rows", r, op, x, out, x.1.rows)? else { return Ok(()) };
+    let launch = row_launch(x.1.rows, BLOCK);
+    // SAFETY: params() checked every row read and the outputs.
     unsafe {
         match version {
             Version::SharedTree => r.launch(&REDUCE, "reduce_rows_smem_f32", launch.with_shared(BLOCK * 4), &p),
@@ -75,24 +87,9 @@ pub fn reduce_rows(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf
 
 /// `out[j] = op(x[:, j])` for every column of a `[rows, n]` matrix (one thread per column).
 pub fn reduce_cols(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf<f32>) -> Result<()> {
-    const OP: &str = "reduce_cols";
-    r.check(&[x.0, out])?;
-    let m = x.1;
-    m.check(OP, x.0)?;
-    need(OP, "output", out, m.n)?;
-    if m.n == 0 {
-        return Ok(());
-    }
-    let p = ReduceRowsParams {
-        x: x.0.addr(m.offset)?,
-        out: out.addr_mut(0)?,
-        rows: m.rows as u32,
-        n: m.n as u32,
-        ld: m.ld as u32,
-        op: op_code(op),
-    };
-    // SAFETY: check() covered every element read, need() the outputs.
-    unsafe { r.launch(&REDUCE, "reduce_cols_f32", Launch::linear(m.n, BLOCK), &p) }
+    let Some(p) = params("reduce_cols", r, op, x, out, x.1.n)? else { return Ok(()) };
+    // SAFETY: params() checked every element read and the outputs.
+    unsafe { r.launch(&REDUCE, "reduce_cols_f32", Launch::linear(x.1.n, BLOCK), &p) }
 }
 
 // ---- tensors on a CUDA device ----------------------------------------------------------------
