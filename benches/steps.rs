@@ -19,7 +19,7 @@ fn steps(c: &mut Criterion) {
     // A W3 step takes a sizeable fraction of a second: few samples, long enough to collect them.
     group.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(3));
     for w in Workload::ALL {
-        let mut step = w.step_fn(0).expect("building the workload");
+        let mut step = w.step_fn(0, kiln::tensor::Device::Cpu).expect("building the workload");
         group.throughput(Throughput::Elements(w.batch() as u64));
         group.bench_function(w.name(), |b| b.iter(|| step().expect("training step")));
     }

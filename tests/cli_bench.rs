@@ -53,3 +53,23 @@ fn bench_step_refuses_debug_build() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--release"));
 }
+
+/// `--device cuda` without a GPU is a clean error; on the host shim there is nothing to time.
+#[test]
+fn bench_step_on_cuda_needs_a_real_gpu() {
+    let no_gpu = kiln()
+        .args(["bench", "step", "gan", "--steps", "2", "--device", "cuda"])
+        .env("KILN_BENCH_ALLOW_DEBUG", "1")
+        .output()
+        .expect("kiln runs");
+    assert!(!no_gpu.status.success());
+    assert!(String::from_utf8_lossy(&no_gpu.stderr).contains("cuda:0 is unavailable"));
+    let shim = kiln()
+        .args(["bench", "step", "gan", "--steps", "2", "--device", "cuda"])
+        .env("KILN_CUDA_HOST_SHIM", "1")
+        .env("KILN_BENCH_ALLOW_DEBUG", "1")
+        .output()
+        .expect("kiln runs");
+    assert!(!shim.status.success());
+    assert!(String::from_utf8_lossy(&shim.stderr).contains("its times mean nothing"));
+}

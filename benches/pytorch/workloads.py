@@ -15,6 +15,10 @@ alternating with kiln's own runs. It can also be run by hand:
 
     python benches/pytorch/workloads.py cnn --steps 20 --warmup 3 --threads 2
 
+With `--device cuda` the models and data live on the GPU (`kiln bench step --device cuda
+--compare-pytorch` passes it on); inputs are drawn on the host from the same generator either way.
+Each step ends in `.item()`, which waits for the GPU, so wall-clock step times are complete.
+
 It prints one JSON line: {"workload", "median_ms", "min_ms", "steps", "threads", "torch", "times_ms"}.
 """
 
@@ -31,7 +35,7 @@ VOCAB_SIZE = 20_000 + 2  # words + PAD (0) + OOV (1)
 SEQ_LEN = 256
 
 
-def gan_step(gen):
+def gan_step(gen, dev):
     noise_dim, batch = 100, 64
     g = nn.Sequential(
         nn.Linear(noise_dim, 256), nn.LeakyReLU(0.2),
@@ -43,21 +47,22 @@ def gan_step(gen):
         nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.5),
         nn.Linear(256, 1), nn.Sigmoid(),
     )
+    g, d = g.to(dev), d.to(dev)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = torch.rand(batch, 784, generator=gen) * 2 - 1
-    d_targets = torch.cat([torch.ones(batch), torch.zeros(batch)])
-    ones = torch.ones(batch)
+    real = (torch.rand(batch, 784, generator=gen) * 2 - 1).to(dev)
+    d_targets = torch.cat([torch.ones(batch), torch.zeros(batch)]).to(dev)
+    ones = torch.ones(batch).to(dev)
 
     def step():
-        fake = g(torch.randn(batch, noise_dim, generator=gen))
+        fake = g(torch.randn(batch, noise_dim, generator=gen).to(dev))
         d_out = d(torch.cat([real, fake.detach()])).reshape(2 * batch)
         d_loss = F.binary_cross_entropy(d_out, d_targets)
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
 
-        fake = g(torch.randn(batch, noise_dim, generator=gen))
+        fake = g(torch.randn(batch, noise_dim, generator=gen).to(dev))
         g_loss = F.binary_cross_entropy(d(fake).reshape(batch), ones)
         # As in kiln, the gradient also reaches D's parameters; only G's optimizer applies it.
         opt_g.zero_grad()
@@ -69,15 +74,15 @@ def gan_step(gen):
     return step
 
 
-def cnn_step(gen):
+def cnn_step(gen, dev):
     batch = 64
     layers = []
     for cin, cout in [(3, 32), (32, 64), (64, 128)]:
         layers += [nn.Conv2d(cin, cout, 3), nn.ReLU(), nn.MaxPool2d(2)]
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x = torch.randn(batch, 3, 32, 32, generator=gen)
-    y = torch.randint(0, 10, (batch,), generator=gen)
+    x = torch.randn(batch, 3, 32, 32, generator=gen).to(dev)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(dev)
 
     def step():
         logits = net(x)
@@ -107,12 +112,12 @@ class SentimentNet(nn.Module):
         return self.fc(self.dropout(h))
 
 
-def sentiment_step(gen):
+def sentiment_step(gen, dev):
     batch = 32
-    net = SentimentNet()
+    net = SentimentNet().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    ids = torch.randint(2, VOCAB_SIZE, (batch, SEQ_LEN), generator=gen)
-    y = torch.randint(0, 2, (batch,), generator=gen).float()
+    ids = torch.randint(2, VOCAB_SIZE, (batch, SEQ_LEN), generator=gen).to(dev)
+    y = torch.randint(0, 2, (batch,), generator=gen).float().to(dev)
 
     def step():
         logits = net(ids).reshape(batch)
@@ -136,6 +141,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     if args.steps < 1:
         parser.error("--steps must be at least 1")
@@ -143,7 +149,7 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    step = WORKLOADS[args.workload](gen)
+    step = WORKLOADS[args.workload](gen, torch.device(args.device))
 
     for _ in range(args.warmup):
         step()
@@ -158,6 +164,7 @@ def main():
         "min_ms": min(times_ms),
         "steps": args.steps,
         "threads": torch.get_num_threads(),
+        "device": args.device,
         "torch": torch.__version__,
         "times_ms": times_ms,
     }))

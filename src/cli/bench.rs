@@ -6,6 +6,7 @@
 
 use clap::{Args, Subcommand};
 use kiln::models::zoo::bench::{time_steps, StepStats, Workload};
+use kiln::tensor::Device;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -51,6 +52,9 @@ pub struct StepArgs {
     /// Rounds of kiln then PyTorch with --compare-pytorch.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// cpu, cuda, cuda:N or auto: where kiln's (and with --compare-pytorch PyTorch's) step runs.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn run(a: BenchArgs) -> CliResult<()> {
@@ -112,7 +116,13 @@ fn step(a: StepArgs) -> CliResult<()> {
         None => None,
     };
 
-    let mut kiln_step = workload.step_fn(0)?;
+    let device = super::device::resolve(&a.device, a.json)?;
+    if !device.is_cpu() && kiln::kernels::cuda::storage::emulated() {
+        return Err("bench step times a GPU; the host shim (KILN_CUDA_HOST_SHIM=1) emulates one for \
+                    study and its times mean nothing (train with --device cuda to exercise it)"
+            .into());
+    }
+    let mut kiln_step = workload.step_fn(0, device)?;
     time_steps(&mut kiln_step, a.warmup, 0)?;
     let rounds = if torch.is_some() { a.rounds } else { 1 };
     let (mut kiln_ms, mut torch_ms) = (Vec::new(), Vec::new());
@@ -121,7 +131,7 @@ fn step(a: StepArgs) -> CliResult<()> {
         let kr = StepStats::of(&k).ok_or("no steps timed")?;
         kiln_ms.extend(k);
         if let (Some(py), Some(_)) = (&python, &torch) {
-            let t = run_pytorch(py, workload, steps, a.warmup, threads)?;
+            let t = run_pytorch(py, workload, (steps, a.warmup, threads), device)?;
             let tr = StepStats::of(&t).ok_or("PyTorch timed no steps")?;
             torch_ms.extend(t);
             if !a.json {
@@ -195,11 +205,20 @@ fn torch_version(python: &str) -> Result<String, String> {
 }
 
 /// One run of the PyTorch script (a fresh process, its own warmup); its per-step times in ms.
-fn run_pytorch(python: &str, w: Workload, steps: usize, warmup: usize, threads: usize) -> CliResult<Vec<f64>> {
+/// PyTorch's step times: `(steps, warmup, threads)` as for kiln, on the same device.
+fn run_pytorch(
+    python: &str,
+    w: Workload,
+    (steps, warmup, threads): (usize, usize, usize),
+    device: Device,
+) -> CliResult<Vec<f64>> {
+    // PyTorch names GPUs as kiln does (`cuda:N`).
+    let device = device.to_string();
     let mut child = Command::new(python)
         .arg("-")
         .arg(w.name())
         .args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string(), "--threads", &threads.to_string()])
+        .args(["--device", &device])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

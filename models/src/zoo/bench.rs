@@ -14,7 +14,7 @@ use super::sentiment::{self, SentimentNet};
 use crate::nn::{self, Module};
 use crate::optim::{Adam, Optimizer};
 use kiln_autograd::{backward, Var};
-use kiln_tensor::{DType, Result, Rng, Tensor};
+use kiln_tensor::{DType, Device, Result, Rng, Tensor};
 use std::str::FromStr;
 
 /// W3's sequence length.
@@ -63,16 +63,18 @@ impl Workload {
 
     /// A fresh model, optimizer and random batch (all from `seed`), as a closure running one
     /// training step per call and returning its loss (for the GAN, the discriminator's).
-    pub fn step_fn(self, seed: u64) -> Result<Box<dyn FnMut() -> Result<f32>>> {
+    /// One training step of this workload on fixed random data, with its model and data on
+    /// `device`; each call returns the step's loss (read back, so a device step is complete).
+    pub fn step_fn(self, seed: u64, device: Device) -> Result<Box<dyn FnMut() -> Result<f32>>> {
         let mut rng = Rng::new(seed);
         match self {
-            Workload::Gan => gan_step(&mut rng),
+            Workload::Gan => gan_step(&mut rng, device),
             Workload::Cnn => {
                 let net = cnn::model(CnnVariant::Plain, &mut rng);
                 let b = self.batch();
                 let x = Tensor::randn([b, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
                 let y = Tensor::from_vec((0..b).map(|_| rng.below(10) as i64).collect::<Vec<_>>(), [b])?;
-                classifier_step(Box::new(net), Objective::CrossEntropy, x, y, cnn::DEFAULT_LR)
+                classifier_step(Box::new(net), Objective::CrossEntropy, (x, y), cnn::DEFAULT_LR, device)
             }
             Workload::Sentiment => {
                 let net = SentimentNet::new(VOCAB_SIZE, &mut rng)?;
@@ -82,7 +84,7 @@ impl Workload {
                 let ids: Vec<i64> = (0..b * SEQ_LEN).map(|_| 2 + rng.below(sentiment::VOCAB_WORDS) as i64).collect();
                 let x = Tensor::from_vec(ids, [b, SEQ_LEN])?;
                 let y = Tensor::from_vec((0..b).map(|_| rng.below(2) as i64).collect::<Vec<_>>(), [b])?;
-                classifier_step(Box::new(net), Objective::BinaryLogits, x, y, sentiment::DEFAULT_LR)
+                classifier_step(Box::new(net), Objective::BinaryLogits, (x, y), sentiment::DEFAULT_LR, device)
             }
         }
     }
@@ -99,11 +101,14 @@ impl FromStr for Workload {
 }
 
 /// W1 through `gan::step::train_step`, the step training runs; real images uniform in [-1, 1].
-fn gan_step(rng: &mut Rng) -> Result<Box<dyn FnMut() -> Result<f32>>> {
+fn gan_step(rng: &mut Rng, device: Device) -> Result<Box<dyn FnMut() -> Result<f32>>> {
     let (g, d) = gan::build(rng.next_u64());
+    nn::to_device(&g, device)?;
+    nn::to_device(&d, device)?;
     let mut opt_g = Adam::new(nn::parameters(&g), gan::DEFAULT_LR, gan::BETAS, 0.0);
     let mut opt_d = Adam::new(nn::parameters(&d), gan::DEFAULT_LR, gan::BETAS, 0.0);
-    let real = Tensor::rand_uniform([gan::DEFAULT_BATCH, gan::model::IMAGE_DIM], -1.0, 1.0, DType::F32, rng);
+    let real = Tensor::rand_uniform([gan::DEFAULT_BATCH, gan::model::IMAGE_DIM], -1.0, 1.0, DType::F32, rng)
+        .to_device(device)?;
     let mut rng = Rng::new(rng.next_u64());
     Ok(Box::new(move || {
         let mut state = GanState { generator: &g, discriminator: &d, opt_g: &mut opt_g, opt_d: &mut opt_d };
@@ -116,10 +121,12 @@ fn gan_step(rng: &mut Rng) -> Result<Box<dyn FnMut() -> Result<f32>>> {
 fn classifier_step(
     net: Box<dyn Module>,
     objective: Objective,
-    x: Tensor,
-    y: Tensor,
+    (x, y): (Tensor, Tensor),
     lr: f64,
+    device: Device,
 ) -> Result<Box<dyn FnMut() -> Result<f32>>> {
+    nn::to_device(net.as_ref(), device)?;
+    let (x, y) = (x.to_device(device)?, y.to_device(device)?);
     let mut opt = Adam::new(nn::parameters(net.as_ref()), lr, (0.9, 0.999), 0.0);
     net.set_training(true);
     Ok(Box::new(move || {
@@ -205,7 +212,7 @@ mod tests {
     /// from the generator's output over a few steps.
     #[test]
     fn gan_step_trains_discriminator() {
-        let mut step = Workload::Gan.step_fn(7).unwrap();
+        let mut step = Workload::Gan.step_fn(7, Device::Cpu).unwrap();
         let losses: Vec<f32> = (0..6).map(|_| step().unwrap()).collect();
         assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
         assert!(losses[5] < losses[0], "discriminator loss did not fall: {losses:?}");
@@ -214,7 +221,7 @@ mod tests {
     /// The CNN step trains: on one fixed batch the loss falls.
     #[test]
     fn cnn_step_trains() {
-        let mut step = Workload::Cnn.step_fn(7).unwrap();
+        let mut step = Workload::Cnn.step_fn(7, Device::Cpu).unwrap();
         let losses: Vec<f32> = (0..4).map(|_| step().unwrap()).collect();
         assert!(losses[3] < losses[0], "cnn loss did not fall: {losses:?}");
     }
