@@ -98,6 +98,8 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
             let judge_path = a.judge.as_ref().ok_or("judging a GAN needs --judge <lenet checkpoint>")?;
             let lenet = load_lenet(judge_path)?;
             let generator = gan::load_generator(&ck)?;
+            kiln::models::nn::to_device(&lenet, cfg.device)?;
+            kiln::models::nn::to_device(&generator, cfg.device)?;
             let report = judge(&generator, &lenet, a.samples, a.seed)?;
             let mut out = report.to_json();
             out["final"] = json!(true);

@@ -3,8 +3,9 @@
 //! probability, and the fraction of confident (p > 0.9) samples.
 
 use super::step::noise;
-use crate::nn::Module;
+use crate::nn::{self, Module};
 use kiln_autograd::{no_grad, Var};
+use kiln_kernels::elementwise::{unary, UnaryOp};
 use kiln_kernels::softmax::softmax;
 use kiln_tensor::{Result, Rng, Tensor};
 use serde_json::{json, Value};
@@ -26,10 +27,11 @@ impl JudgeReport {
     }
 }
 
-/// Maps generator output in [-1, 1] to LeNet's input normalisation (MNIST mean/std).
+/// Maps generator output in [-1, 1] to LeNet's input normalisation (MNIST mean/std):
+/// `((x + 1) / 2 - 0.1307) / 0.3081`, one affine map on whatever device the images are.
 fn to_lenet_input(images: &Tensor, b: usize) -> Result<Tensor> {
-    let v: Vec<f32> = images.to_vec::<f32>()?.iter().map(|&x| ((x + 1.0) * 0.5 - 0.1307) / 0.3081).collect();
-    Tensor::from_vec(v, [b, 1, 28, 28])
+    let (mean, std) = (0.1307, 0.3081);
+    unary(UnaryOp::Affine { mul: 0.5 / std, add: (0.5 - mean) / std }, images)?.reshape([b, 1, 28, 28])
 }
 
 pub fn judge(generator: &dyn Module, lenet: &dyn Module, samples: usize, seed: u64) -> Result<JudgeReport> {
@@ -41,7 +43,8 @@ pub fn judge(generator: &dyn Module, lenet: &dyn Module, samples: usize, seed: u
     while done < samples {
         let b = (samples - done).min(500);
         let probs = no_grad(|| -> Result<Tensor> {
-            let images = generator.forward(&Var::constant(noise(b, &mut rng)))?;
+            let z = noise(b, &mut rng).to_device(nn::device_of(generator))?;
+            let images = generator.forward(&Var::constant(z))?;
             let logits = lenet.forward(&Var::constant(to_lenet_input(images.tensor(), b)?))?;
             softmax(logits.tensor(), 1)
         })?
