@@ -2,11 +2,14 @@
 //! runs (the fast conv2d, falling back to im2col + GEMM) and `reference` the direct loops, each
 //! picked per call through `conv::conv2d_with` (stride 1, no padding, as W2's layers); strided
 //! validation reads the input through a narrowed view.
-//! `max_pool2d` (2 x 2, stride 2) has only its reference so far. Must not: set the process-wide backend.
+//! `max_pool2d` (2 x 2, stride 2): `cpu` is `pool/cpu.rs`, `reference` `pool/reference.rs`, `cuda`
+//! the `max_pool2d_f32` kernel (values and argmax). Must not: set the process-wide backend.
 
+use super::device::OnDevice;
 use super::{elements, uniform, unsupported, Case, Kernel, Operands, Problem, Unit, Version};
 use crate::conv::conv2d_with;
-use crate::pool::reference as pool_reference;
+use crate::cuda::Buf;
+use crate::pool::{cpu as pool_cpu, reference as pool_reference};
 use crate::Backend;
 use kiln_tensor::{Error, Layout, Result, Rng, Tensor};
 
@@ -47,9 +50,9 @@ pub(super) fn kernels() -> Vec<Kernel> {
             about: "2 x 2 max pooling, stride 2, of x [n, c, h, w], with argmax indices; \
                     bytes = 4 n c h w + 12 n c oh ow",
             dims: &["n", "c", "h", "w"],
-            versions: &[Version::Reference],
+            versions: &[Version::Cpu, Version::Reference, Version::Cuda],
             baseline: Version::Reference,
-            default_versions: &[Version::Reference],
+            default_versions: &[Version::Cpu, Version::Reference],
             unit: Unit::Gbps,
             // After W2's convolutions, batch 64.
             default_shapes: &["64x32x30x30", "64x64x13x13", "64x128x4x4"],
@@ -107,6 +110,8 @@ struct PoolCase {
     xl: Layout,
     /// Pooled values, then the argmax indices (as f32, exact below 2^24).
     out: Vec<f32>,
+    /// x uploaded (values written to its `out`) and the argmax buffer, at the first CUDA run.
+    dev: Option<(OnDevice, Buf<i64>)>,
 }
 
 impl PoolCase {
@@ -115,18 +120,51 @@ impl PoolCase {
             return Err(Error::invalid("kernel lab", format!("max_pool2d: a 2 x 2 window does not fit {:?}", p.dims)));
         }
         let x = uniform(rng, elements("max_pool2d", &p.dims)?, -1.0, 1.0);
-        Ok(PoolCase { x, xl: Layout::contiguous(p.dims.as_slice()), out: Vec::new() })
+        Ok(PoolCase { x, xl: Layout::contiguous(p.dims.as_slice()), out: Vec::new(), dev: None })
+    }
+}
+
+impl PoolCase {
+    fn pooled(&self) -> usize {
+        let d = self.xl.dims();
+        d[0] * d[1] * (d[2] / 2) * (d[3] / 2)
+    }
+
+    fn keep(&mut self, values: Vec<f32>, indices: Vec<i64>) {
+        self.out = values.into_iter().chain(indices.into_iter().map(|i| i as f32)).collect();
     }
 }
 
 impl Case for PoolCase {
     fn run_host(&mut self, version: Version) -> Result<()> {
-        if version != Version::Reference {
+        let d = self.xl.dims();
+        let (oh, ow) = (d[2] / 2, d[3] / 2);
+        let (values, indices) = match version {
+            Version::Cpu => pool_cpu::max_pool2d(&self.x, &self.xl, 2, 2, oh, ow),
+            Version::Reference => pool_reference::max_pool2d(&self.x, &self.xl, 2, 2, oh, ow),
+            other => return Err(unsupported("max_pool2d", other)),
+        };
+        self.keep(values, indices);
+        Ok(())
+    }
+
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        if version != Version::Cuda {
             return Err(unsupported("max_pool2d", version));
         }
-        let d = self.xl.dims();
-        let (values, indices) = pool_reference::max_pool2d(&self.x, &self.xl, 2, 2, d[2] / 2, d[3] / 2);
-        self.out = values.into_iter().chain(indices.into_iter().map(|i| i as f32)).collect();
+        if self.dev.is_none() {
+            let dev = OnDevice::upload(&[&self.x], self.pooled())?;
+            let idx = dev.runner.zeros(self.pooled())?;
+            self.dev = Some((dev, idx));
+        }
+        let (dev, idx) = self.dev.as_mut().expect("uploaded above");
+        crate::cuda::pool::max_pool2d(&dev.runner, (&dev.inputs[0], &self.xl), 2, 2, &mut dev.out, idx)
+    }
+
+    fn fetch_cuda(&mut self) -> Result<()> {
+        let (dev, idx) = self.dev.as_ref().ok_or_else(|| unsupported("max_pool2d", Version::Cuda))?;
+        let (values, indices) = (dev.runner.download(&dev.out)?, dev.runner.download(idx)?);
+        self.keep(values, indices);
         Ok(())
     }
 
