@@ -345,3 +345,15 @@ fn embedding_and_lstm_sequences_match_the_cpu() {
         assert_close(&gb.w_hh, &wb.w_hh, 1e-4, &format!("dw_hh {steps:?}"));
     }
 }
+
+#[test]
+fn empty_tensors_travel_and_compute_on_the_device() {
+    if !device() {
+        return;
+    }
+    let e = on_gpu(&Tensor::zeros([0, 5], DType::F32));
+    assert_eq!(e.device(), GPU);
+    assert_eq!(unary(UnaryOp::Relu, &e).unwrap().dims(), [0, 5]);
+    assert_eq!(kiln_kernels::reduce::sum(&e, &[0], false).unwrap().to_vec::<f32>().unwrap(), vec![0.0; 5]);
+    assert!(e.to_vec::<f32>().unwrap().is_empty());
+}

@@ -104,11 +104,18 @@ impl Runner {
     fn check_buf<T: DevElem>(&self, b: &Buf<T>) -> Result<()> {
         match (self, b) {
             (Runner::Host, Buf::Host(_)) | (Runner::Gpu(_), Buf::Cuda(_)) => Ok(()),
+            // An empty buffer is never read or written (see `zeros`), wherever it lives.
+            _ if b.is_empty() => Ok(()),
             _ => Err(Error::invalid("cuda", format!("a {b:?} buffer was given to the {} runner", self.name()))),
         }
     }
 
+    /// `len` zeros. An empty buffer is empty host memory on every runner: the driver refuses
+    /// zero-byte allocations, and no launch touches an empty buffer.
     pub fn zeros<T: DevElem>(&self, len: usize) -> Result<Buf<T>> {
+        if len == 0 {
+            return Ok(Buf::Host(HostMem::zeros(0)));
+        }
         match self {
             Runner::Host => Ok(Buf::Host(HostMem::zeros(len))),
             Runner::Gpu(d) => d.stream().alloc_zeros(len).map(Buf::Cuda).map_err(|e| d.error("alloc", e)),
@@ -116,6 +123,9 @@ impl Runner {
     }
 
     pub fn upload<T: DevElem>(&self, data: &[T]) -> Result<Buf<T>> {
+        if data.is_empty() {
+            return self.zeros(0);
+        }
         match self {
             Runner::Host => Ok(Buf::Host(HostMem::from_slice(data))),
             Runner::Gpu(d) => d.stream().clone_htod(data).map(Buf::Cuda).map_err(|e| d.error("copy to device", e)),
