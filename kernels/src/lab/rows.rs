@@ -6,6 +6,7 @@
 
 use super::device::OnDevice;
 use super::{elements, fast_path, uniform, unsupported, Case, Kernel, Problem, Unit, Version};
+use crate::cuda::Buf;
 use crate::loss;
 use crate::reduce::{self, ReduceOp};
 use crate::softmax;
@@ -19,6 +20,7 @@ const VERSIONS: &[Version] = &[Version::Cpu, Version::Reference];
 const SOFTMAX_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::Cuda];
 const SUM_LAST_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::CudaSmem, Version::CudaWarp];
 const SUM_FIRST_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::CudaCols];
+const LOSS_CUDA: &[Version] = &[Version::Cpu, Version::Reference, Version::Cuda];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -98,7 +100,7 @@ pub(super) fn kernels() -> Vec<Kernel> {
             Op::CrossEntropy,
             LOSS_SHAPES,
             |p| 1e-6 * (p.dims[0] as f32).sqrt().max(2.0),
-            VERSIONS
+            LOSS_CUDA
         ),
     ]
 }
@@ -115,6 +117,8 @@ struct RowCase {
     out: Vec<f32>,
     /// x uploaded at the first CUDA run.
     dev: Option<OnDevice>,
+    /// cross_entropy on the device: the targets, each row's log-sum-exp, and the mean loss.
+    ce: Option<(Buf<i64>, Buf<f32>, Buf<f32>)>,
 }
 
 impl RowCase {
@@ -132,6 +136,7 @@ impl RowCase {
             targets,
             out: Vec::new(),
             dev: None,
+            ce: None,
         })
     }
 
@@ -187,12 +192,25 @@ impl Case for RowCase {
             (Op::SumLast, Version::CudaSmem) => reduce_rows(r, ReduceOp::Sum, (x, m), &mut dev.out, V::SharedTree),
             (Op::SumLast, Version::CudaWarp) => reduce_rows(r, ReduceOp::Sum, (x, m), &mut dev.out, V::WarpShuffle),
             (Op::SumFirst, Version::CudaCols) => reduce_cols(r, ReduceOp::Sum, (x, m), &mut dev.out),
+            (Op::CrossEntropy, Version::Cuda) => {
+                use crate::cuda::loss::{cross_entropy_backward, cross_entropy_mean};
+                if self.ce.is_none() {
+                    let t: Vec<i64> = self.targets.iter().map(|&t| t as i64).collect();
+                    self.ce = Some((r.upload(&t)?, r.zeros(self.rows)?, r.zeros(1)?));
+                }
+                let (t, lse, loss) = self.ce.as_mut().expect("made above");
+                *loss = cross_entropy_mean(r, (x, m), t, lse)?;
+                cross_entropy_backward(r, (x, m), t, lse, 1.0, &mut dev.out)
+            }
             (_, other) => Err(unsupported(self.name, other)),
         }
     }
 
     fn fetch_cuda(&mut self) -> Result<()> {
         self.out = OnDevice::fetch(&self.dev)?;
+        if let (Some(dev), Some((_, _, loss))) = (&self.dev, &self.ce) {
+            self.out.extend(dev.runner.download(loss)?); // the gradient, then the loss, as on the host
+        }
         Ok(())
     }
 
