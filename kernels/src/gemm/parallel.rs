@@ -9,7 +9,7 @@
 use super::{driver, microkernel, RawMat, RawMatMut};
 use crate::simd::Isa;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,11 @@ pub(crate) unsafe fn gemm(
 /// 2 threads and 100 µs of other work between calls: median 17 µs per call this way, 45–54 µs with
 /// `in_place_scope` (futex wake-ups both ways), 31.6 µs on one thread. A helper that has gone to
 /// sleep (more than `LINGER` since the last GEMM) still costs a wake-up: ~35–60 µs for that call.
+///
+/// Under load (another process on the core a helper needs) a spawned part may not start for
+/// milliseconds. So every part is claimed before it runs, and the caller, once its own part is
+/// done, claims and runs whatever no helper has started: it then waits only for parts already
+/// running, never for a helper still to be scheduled.
 fn run_parts<F>(parts: &[(usize, usize)], f: F)
 where
     F: Fn((usize, usize)) + Copy + Send + 'static,
@@ -94,32 +99,71 @@ where
         });
         return;
     }
-    let pending = Arc::new(AtomicUsize::new(parts.len() - 1));
-    for &p in &parts[1..] {
-        let pending = Arc::clone(&pending);
+    let shared = Arc::new(Handoff::new(parts.len() - 1));
+    for (i, &p) in parts[1..].iter().enumerate() {
+        let shared = Arc::clone(&shared);
         rayon::spawn(move || {
-            f(p);
-            pending.fetch_sub(1, Ordering::Release);
+            shared.run_if_unclaimed(i, || f(p));
             linger();
         });
     }
-    // Wait even if `f` unwinds: the spawned parts write through pointers into the caller's C.
-    struct Wait(Arc<AtomicUsize>);
-    impl Drop for Wait {
+    // Runs even if `f` unwinds: the helpers write through pointers into the caller's C, so the
+    // caller must not return while one is running.
+    struct Finish<'a, F: Fn((usize, usize))>(&'a Handoff, &'a [(usize, usize)], F);
+    impl<F: Fn((usize, usize))> Drop for Finish<'_, F> {
         fn drop(&mut self) {
-            let mut spins = 0u32;
-            while self.0.load(Ordering::Acquire) != 0 {
-                if spins < 1 << 16 {
-                    std::hint::spin_loop();
-                    spins += 1;
-                } else {
-                    std::thread::yield_now();
-                }
+            let (shared, parts, f) = (self.0, self.1, &self.2);
+            let unwinding = std::thread::panicking();
+            for (i, &p) in parts[1..].iter().enumerate() {
+                // While unwinding, only keep helpers from starting: running more of C is pointless.
+                shared.run_if_unclaimed(i, || {
+                    if !unwinding {
+                        f(p)
+                    }
+                });
+            }
+            shared.wait_for_running();
+        }
+    }
+    let _finish = Finish(&shared, parts, f);
+    f(parts[0]);
+}
+
+/// The hand-off state of one parallel GEMM: which helper parts have been claimed, and how many
+/// threads are inside a claim attempt or a part.
+struct Handoff {
+    claimed: Vec<AtomicBool>,
+    running: AtomicUsize,
+}
+
+impl Handoff {
+    fn new(parts: usize) -> Handoff {
+        Handoff { claimed: (0..parts).map(|_| AtomicBool::new(false)).collect(), running: AtomicUsize::new(0) }
+    }
+
+    /// Runs `part` unless someone claimed part `i` first. `running` is raised before the claim
+    /// (both SeqCst): a caller that claimed everything and then sees `running == 0` knows that no
+    /// thread can still start a part.
+    fn run_if_unclaimed(&self, i: usize, part: impl FnOnce()) {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        if !self.claimed[i].swap(true, Ordering::SeqCst) {
+            part();
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Spins (then yields) until no other thread is in a part or a claim attempt.
+    fn wait_for_running(&self) {
+        let mut spins = 0u32;
+        while self.running.load(Ordering::SeqCst) != 0 {
+            if spins < 1 << 16 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
             }
         }
     }
-    let _wait = Wait(pending);
-    f(parts[0]);
 }
 
 /// How long a helper thread keeps polling for rayon work after finishing a GEMM part.
@@ -148,6 +192,34 @@ fn linger() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rayon worker is kept busy, so no spawned part can start: the caller must run them all
+    /// itself, each exactly once, instead of waiting (the old hand-off waited here for good).
+    #[test]
+    fn a_helper_that_never_starts_does_not_stall_the_caller() {
+        use std::sync::atomic::AtomicBool;
+        static HITS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+        let workers = rayon::current_num_threads();
+        let (started, release) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        for _ in 0..workers {
+            let (started, release) = (Arc::clone(&started), Arc::clone(&release));
+            rayon::spawn(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+        }
+        while started.load(Ordering::SeqCst) < workers {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        run_parts(&[(0, 1), (1, 1), (2, 1)], |(i, _)| {
+            HITS[i].fetch_add(1, Ordering::SeqCst);
+        });
+        release.store(true, Ordering::SeqCst);
+        let hits: Vec<usize> = HITS.iter().map(|h| h.load(Ordering::SeqCst)).collect();
+        assert_eq!(hits, [1, 1, 1]);
+    }
 
     #[test]
     fn ranges_cover_in_whole_tiles() {
