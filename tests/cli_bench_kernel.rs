@@ -107,7 +107,7 @@ fn unknown_kernel_bad_shape_and_cuda_are_clean_errors() {
 }
 
 /// With `--device cuda` on the host shim every CUDA version is validated against the CPU reference
-/// and reported untimed; a kernel without CUDA versions says which kernels have them.
+/// and reported untimed; asking for CPU versions on the device names the CUDA ones.
 #[test]
 fn cuda_versions_are_validated_on_the_host_shim_and_not_timed() {
     let shim = |args: &[&str]| {
@@ -125,9 +125,9 @@ fn cuda_versions_are_validated_on_the_host_shim_and_not_timed() {
     let versions: Vec<&str> = lines.iter().map(|v| v["version"].as_str().unwrap()).collect();
     assert_eq!(versions, ["cuda-naive", "cuda-tiled", "cuda-naive", "cuda-tiled"]);
     assert!(lines.iter().all(|v| v["validated"] == true && v["timed"] == false && v["runner"] == "host shim"));
-    let out = shim(&["bench", "kernel", "conv2d", "--device", "cuda"]);
+    let out = shim(&["bench", "kernel", "gemm", "--versions", "kiln", "--device", "cuda"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("conv2d has no CUDA version in the lab (kernels with one: gemm, add"));
+    assert!(text(&out.stderr).contains("with --device cuda, time CUDA versions of gemm: cuda-naive, cuda-tiled"));
 }
 
 /// In a debug build (what `cargo test` makes) timing without the escape hatch is refused.

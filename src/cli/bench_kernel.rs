@@ -72,11 +72,12 @@ pub fn run(a: KernelArgs) -> CliResult<()> {
         None => requested.extend_from_slice(kernel.default_versions),
     }
     if on_cuda && !requested.iter().any(|v| v.is_cuda()) {
-        let with: Vec<&str> =
-            lab::kernels().iter().filter(|k| k.versions.iter().any(|v| v.is_cuda())).map(|k| k.name).collect();
-        return Err(
-            format!("{} has no CUDA version in the lab (kernels with one: {})", kernel.name, with.join(", ")).into()
-        );
+        let cuda: Vec<&str> = kernel.versions.iter().filter(|v| v.is_cuda()).map(|v| v.name()).collect();
+        return Err(match cuda.is_empty() {
+            true => format!("{} has no CUDA version in the lab", kernel.name),
+            false => format!("with --device cuda, time CUDA versions of {}: {}", kernel.name, cuda.join(", ")),
+        }
+        .into());
     }
     let problems = match &a.shapes {
         Some(list) => lab::parse_shapes(list, kernel)?,

@@ -5,7 +5,7 @@
 //! `max_pool2d` (2 x 2, stride 2): `cpu` is `pool/cpu.rs`, `reference` `pool/reference.rs`, `cuda`
 //! the `max_pool2d_f32` kernel (values and argmax). Must not: set the process-wide backend.
 
-use super::device::OnDevice;
+use super::device::{tensor_on_device, OnDevice};
 use super::{elements, uniform, unsupported, Case, Kernel, Operands, Problem, Unit, Version};
 use crate::conv::conv2d_with;
 use crate::cuda::Buf;
@@ -31,7 +31,7 @@ pub(super) fn kernels() -> Vec<Kernel> {
             family: "conv",
             about: "x [n, c, h, w] conv w [o, c, k, k] + bias, stride 1, no padding; FLOPs = 2 n o oh ow c k k",
             dims: &["n", "c", "h", "w", "o", "k"],
-            versions: &[Version::Cpu, Version::Reference],
+            versions: &[Version::Cpu, Version::Reference, Version::Cuda],
             baseline: Version::Reference,
             default_versions: &[Version::Cpu, Version::Reference],
             unit: Unit::Gflops,
@@ -73,6 +73,8 @@ struct ConvCase {
     w: Tensor,
     bias: Tensor,
     out: Vec<f32>,
+    /// x, w and bias on cuda:0, and the last device result.
+    dev: Option<([Tensor; 3], Option<Tensor>)>,
 }
 
 impl ConvCase {
@@ -85,7 +87,7 @@ impl ConvCase {
                 .narrow(3, 0, w)?;
         let weights = Tensor::from_vec(uniform(rng, elements("conv2d", &[o, c, k, k])?, -1.0, 1.0), [o, c, k, k])?;
         let bias = Tensor::from_vec(uniform(rng, o, -1.0, 1.0), [o])?;
-        Ok(ConvCase { x, w: weights, bias, out: Vec::new() })
+        Ok(ConvCase { x, w: weights, bias, out: Vec::new(), dev: None })
     }
 }
 
@@ -97,6 +99,27 @@ impl Case for ConvCase {
             other => return Err(unsupported("conv2d", other)),
         };
         self.out = conv2d_with(backend, &self.x, &self.w, Some(&self.bias), 1, 0)?.to_vec::<f32>()?;
+        Ok(())
+    }
+
+    /// The device conv2d the models run (`conv/cuda.rs`: im2col_f32, batched gemm_tiled_f32, the
+    /// bias add), each launch allocating its output as the models' steps do.
+    fn launch_cuda(&mut self, version: Version) -> Result<()> {
+        if version != Version::Cuda {
+            return Err(unsupported("conv2d", version));
+        }
+        if self.dev.is_none() {
+            let on = |t: &Tensor| tensor_on_device(t);
+            self.dev = Some(([on(&self.x)?, on(&self.w)?, on(&self.bias)?], None));
+        }
+        let ([x, w, b], out) = self.dev.as_mut().expect("uploaded above");
+        *out = Some(conv2d_with(Backend::Cpu, x, w, Some(b), 1, 0)?);
+        Ok(())
+    }
+
+    fn fetch_cuda(&mut self) -> Result<()> {
+        let out = self.dev.as_ref().and_then(|d| d.1.as_ref()).ok_or_else(|| unsupported("conv2d", Version::Cuda))?;
+        self.out = out.to_vec::<f32>()?;
         Ok(())
     }
 

@@ -35,6 +35,14 @@ impl OnDevice {
     }
 }
 
+/// `t` on `cuda:0`, for cases whose CUDA version is the tensor-level device path the models run
+/// (conv2d as im2col + GEMM + bias, the LSTM sequence) rather than one kernel.
+pub fn tensor_on_device(t: &kiln_tensor::Tensor) -> Result<kiln_tensor::Tensor> {
+    lab_runner()?;
+    crate::cuda::storage::install();
+    t.to_device(Device::Cuda(0))
+}
+
 /// The runner a case's CUDA versions use: `cuda:0`, a GPU or the host shim (an error without either).
 pub fn lab_runner() -> Result<Runner> {
     runner_for(Device::Cuda(0))
