@@ -45,7 +45,9 @@ fn list_names_kernels_versions_and_units() {
     for needle in ["gemm (gemm, GFLOP/s)", "matrixmultiply (baseline)", "add (elementwise, GB/s)", "adam", "softmax"] {
         assert!(stdout.contains(needle), "`{needle}` missing from:\n{stdout}");
     }
-    assert!(stdout.contains("no fast version exists yet"), "{stdout}");
+    // Every kernel has a fast version now, and CUDA versions listed beside the default set.
+    assert!(!stdout.contains("no fast version exists yet"), "{stdout}");
+    assert!(stdout.contains("cuda-naive, cuda-tiled; timed by default: kiln, matrixmultiply"), "{stdout}");
     assert!(stdout.contains("64x100x256:nt"), "{stdout}");
 }
 
