@@ -105,6 +105,8 @@ fn lenet_and_cnn_steps_on_the_device_match_the_cpu() {
     let cifar = Tensor::randn([4, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
     same_losses("lenet", &|r| Box::new(lenet::model(r)), &mnist, &labels, Objective::CrossEntropy);
     same_losses("cnn", &|r| Box::new(cnn::model(CnnVariant::Plain, r)), &cifar, &labels, Objective::CrossEntropy);
+    let bn = CnnVariant::BatchNorm { dropout: 0.5 };
+    same_losses("cnn with batch norm", &move |r| Box::new(cnn::model(bn, r)), &cifar, &labels, Objective::CrossEntropy);
 }
 
 #[test]
