@@ -112,6 +112,10 @@ fn unknown_kernel_bad_shape_and_cuda_are_clean_errors() {
 /// and reported untimed; asking for CPU versions on the device names the CUDA ones.
 #[test]
 fn cuda_versions_are_validated_on_the_host_shim_and_not_timed() {
+    if !cfg!(target_os = "linux") {
+        eprintln!("NOTICE: the CUDA host shim is built on Linux only; skipped");
+        return;
+    }
     let shim = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_kiln"))
             .args(args)
