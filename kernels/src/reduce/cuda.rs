@@ -92,6 +92,37 @@ pub fn reduce_cols(r: &Runner, op: ReduceOp, x: (&Buf<f32>, Rows), out: &mut Buf
     unsafe { r.launch(&REDUCE, "reduce_cols_f32", Launch::linear(x.1.n, BLOCK), &p) }
 }
 
+kernel_params! {
+    pub struct ArgReduceRowsParams { pub x: u64, pub out: u64, pub rows: u32, pub n: u32, pub ld: u32, pub max: u32 }
+}
+
+/// `out[r]` = index of the max (`max`) or min of row `r` of a `[rows, n]` matrix, n >= 1; ties go
+/// to the first, the first NaN wins (reduce/reference.rs's rules).
+pub fn arg_reduce_rows(r: &Runner, x: (&Buf<f32>, Rows), max: bool, out: &mut Buf<i64>) -> Result<()> {
+    const OP: &str = "arg_reduce_rows";
+    r.check(&[x.0])?;
+    r.check(&[&*out])?;
+    let m = x.1;
+    m.check(OP, x.0)?;
+    need(OP, "output", out, m.rows)?;
+    if m.rows == 0 {
+        return Ok(());
+    }
+    if m.n == 0 {
+        return Err(kiln_tensor::Error::invalid(OP, "rows of length 0 have no arg-max"));
+    }
+    let p = ArgReduceRowsParams {
+        x: x.0.addr(m.offset)?,
+        out: out.addr_mut(0)?,
+        rows: m.rows as u32,
+        n: m.n as u32,
+        ld: m.ld as u32,
+        max: max as u32,
+    };
+    // SAFETY: check() covered every row read, need() the outputs.
+    unsafe { r.launch(&REDUCE, "arg_reduce_rows_f32", Launch::linear(m.rows, BLOCK), &p) }
+}
+
 // ---- tensors on a CUDA device ----------------------------------------------------------------
 
 /// `op` of `x` over `axes` into `out_shape`. Trade-off between the two kernels: a block per output
@@ -122,5 +153,21 @@ pub fn reduce_tensor(op: ReduceOp, x: &Tensor, axes: &[usize], out_shape: Shape)
         let rows = Rows { offset: dense.layout().offset(), rows: outputs, n: group, ld: group };
         reduce_rows(r, op, (v[0].0, rows), &mut out, Version::WarpShuffle)?;
         access::f32_tensor(r, out, out_shape)
+    })
+}
+
+/// argmax / argmin of `x` along `axis` into `out_shape` (i64), on a CUDA device.
+pub fn arg_reduce_tensor(x: &Tensor, axis: usize, max: bool, out_shape: Shape) -> Result<Tensor> {
+    const OP: &str = "arg_reduce";
+    x.expect_dtype(DType::F32, OP)?;
+    let perm: Vec<usize> = (0..x.rank()).filter(|&d| d != axis).chain([axis]).collect();
+    let dense = x.permute(&perm)?.contiguous()?;
+    let n = x.dims()[axis];
+    let rows = out_shape.elem_count();
+    access::read(OP, &[&dense], |r, s| {
+        let mut out = r.zeros(rows)?;
+        let m = Rows { offset: dense.layout().offset(), rows, n, ld: n };
+        arg_reduce_rows(r, (s[0].f32(OP)?, m), max, &mut out)?;
+        access::i64_tensor(r, out, out_shape)
     })
 }

@@ -86,9 +86,7 @@ pub fn arg_reduce(x: &Tensor, axis: isize, keepdim: bool, max: bool) -> Result<T
         return Err(Error::invalid(name, format!("axis {a} of {} is empty", x.shape())));
     }
     if !x.device().is_cpu() {
-        // Trade-off: there is no CUDA arg-reduce kernel; kiln uses argmax only to score
-        // predictions, which the host reads right after, so the logits go to the host here.
-        return arg_reduce(&x.to_device(kiln_tensor::Device::Cpu)?, axis, keepdim, max)?.to_device(x.device());
+        return crate::cuda::reduce::arg_reduce_tensor(x, a, max, p.out_shape);
     }
     float_dispatch!(x.dtype(), name, T => {
         let out = x.with_slice(|s: &[T], _| {

@@ -9,6 +9,9 @@
 // and, for the other orientation (many short columns: bias gradients, batch statistics),
 //   reduce_cols_f32          one thread per column walking down the rows: coalesced reads across
 //                            a warp, no shared memory, no barriers
+// and argmax / argmin along rows, for scoring predictions ([batch, classes], few classes):
+//   arg_reduce_rows_f32      one thread per row scanning it in order: the reference's rules exactly
+//                            (ties go to the first; the first NaN wins), i64 indices
 // Max/min propagate NaN as the reference does; an empty row gives 0 (sum), NaN (mean), -inf/inf.
 // Launch code: reduce/cuda.rs. Op codes mirrored by `ReduceOp` -> `op_code` there.
 
@@ -76,3 +79,30 @@ extern "C" __global__ void reduce_cols_f32(const ReduceRowsParams p) {
     }
 }
 KILN_EXPORT(reduce_cols_f32, ReduceRowsParams)
+
+struct ArgReduceRowsParams {
+    const float* x;
+    i64* out;
+    u32 rows;
+    u32 n;
+    u32 ld;
+    u32 max;  // 1: argmax, 0: argmin
+};
+
+extern "C" __global__ void arg_reduce_rows_f32(const ArgReduceRowsParams p) {
+    for (u32 r = blockIdx.x * blockDim.x + threadIdx.x; r < p.rows; r += gridDim.x * blockDim.x) {
+        const float* x = p.x + (u64)r * p.ld;
+        u32 best = 0;
+        float best_v = x[0];
+        for (u32 k = 1; k < p.n; ++k) {
+            const float v = x[k];
+            const bool better = p.max ? v > best_v : v < best_v;
+            if (best_v == best_v && (v != v || better)) {
+                best = k;
+                best_v = v;
+            }
+        }
+        p.out[r] = (i64)best;
+    }
+}
+KILN_EXPORT(arg_reduce_rows_f32, ArgReduceRowsParams)

@@ -2,10 +2,10 @@
 //! on contiguous rows and on narrowed column views (row stride > row length, offset).
 
 use crate::common::*;
-use kiln_kernels::cuda::reduce::{reduce_cols, reduce_rows, Version};
+use kiln_kernels::cuda::reduce::{arg_reduce_rows, reduce_cols, reduce_rows, Version};
 use kiln_kernels::cuda::softmax::{softmax_backward_rows, softmax_rows};
 use kiln_kernels::cuda::Rows;
-use kiln_kernels::reduce::reference::{reduce, ReduceOp};
+use kiln_kernels::reduce::reference::{arg_reduce, reduce, ReduceOp};
 use kiln_kernels::softmax::reference as sm;
 use kiln_tensor::{Layout, Rng};
 
@@ -59,6 +59,28 @@ fn reduce_cols_matches_reference_on_the_transposed_matrix() {
                 let mut out = r.zeros::<f32>(n).unwrap();
                 reduce_cols(&r, op, (&x, Rows::from_layout("t", &l).unwrap()), &mut out).unwrap();
                 assert_close(&format!("{op:?} columns of {rows}x{n} {name}"), &r.download(&out).unwrap(), &want, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn arg_reduce_rows_matches_reference_with_ties_and_nans() {
+    let Some(r) = host() else { return };
+    let mut rng = Rng::new(13);
+    for &(rows, n) in SHAPES.iter().filter(|s| s.1 > 0) {
+        for (name, len, l) in views(rows, n) {
+            // Few distinct values, so ties are common; a NaN in row 0 when there is room.
+            let mut data: Vec<f32> = rand_vec(&mut rng, len, 0.0, 4.0).into_iter().map(f32::floor).collect();
+            if n > 3 {
+                data[l.offset() + 2] = f32::NAN;
+            }
+            let x = upload(&r, &data);
+            for max in [true, false] {
+                let want = arg_reduce(&data, &l, rows, n, max);
+                let mut out = r.zeros::<i64>(rows).unwrap();
+                arg_reduce_rows(&r, (&x, Rows::from_layout("t", &l).unwrap()), max, &mut out).unwrap();
+                assert_eq!(r.download(&out).unwrap(), want, "max={max} {rows}x{n} {name}");
             }
         }
     }
