@@ -1,5 +1,6 @@
-//! Where a tensor's storage lives. Only the CPU holds storage today; `Cuda(n)` names a GPU so that
-//! device checks and errors can already speak about it (the CUDA backend adds its storage).
+//! Where a tensor's storage lives: host memory, or CUDA device `n` (its storage is a
+//! `DeviceStorage` provided by kiln-kernels' CUDA backend, see `device_storage.rs`). A name only:
+//! nothing here talks to a device.
 
 use std::fmt;
 

@@ -4,7 +4,9 @@
 //! and a [`Device`]. Views (transpose, permute, narrow, broadcast, squeeze/unsqueeze, reshape of a
 //! contiguous tensor) only change the layout and share the storage. This crate does no arithmetic:
 //! every computation lives in `kiln-kernels`; here is only what a layout needs (strided copies,
-//! dtype conversion) and construction (including the seeded [`Rng`]).
+//! dtype conversion) and construction (including the seeded [`Rng`]). Storage is host memory or a
+//! device buffer behind the [`DeviceStorage`] trait, which a backend (kiln-kernels' CUDA one)
+//! implements and registers.
 
 pub mod alloc;
 mod copy;

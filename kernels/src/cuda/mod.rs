@@ -7,6 +7,9 @@
 //! - [`Runner`]: launches on a GPU, or on the host shim (the same `.cu` compiled for the CPU by
 //!   build.rs against kernels/cuda/kiln_shim.h), which is how `cargo test` runs every kernel here.
 //! - [`params`]: the one-`#[repr(C)]`-struct-per-kernel convention, mirrored in the `.cu` files.
+//! - [`storage`]: tensors' CUDA storage (the `kiln_tensor::DeviceStorage` implementation), the
+//!   backend `Tensor::to_device` uploads through, and host-shim emulation of `cuda:0`;
+//!   [`access`]: how each family's tensor-level device functions reach their buffers.
 //!
 //! Each family's launch code lives in `<family>/cuda.rs` and is wired in below by path until the
 //! family's own `mod.rs` declares it. See docs/CUDA.md for the kernel list and how each was checked.
