@@ -68,11 +68,6 @@ pub fn read_f32<R>(
     })
 }
 
-/// The runner serving the device `t` lives on.
-pub fn runner_of(op: &'static str, t: &Tensor) -> Result<Runner> {
-    read(op, &[t], |r, _| Ok(r.clone()))
-}
-
 /// Wraps a freshly written f32 buffer as a contiguous tensor of `shape` on the runner's device.
 pub fn f32_tensor(r: &Runner, buf: Buf<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
     CudaStorage::tensor(r, CudaData::F32(buf), shape)
