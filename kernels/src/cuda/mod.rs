@@ -26,7 +26,7 @@ pub mod storage;
 
 pub use buffer::{Buf, DevElem, HostMem};
 pub use device::{cuda_available, driver_present, resolve_device, CudaDevice, ResolvedDevice};
-pub use launch::{Launch, Runner, MAX_GRID_STRIDE_BLOCKS};
+pub use launch::{Launch, Runner, HOST_GRID_STRIDE_BLOCKS, MAX_GRID_STRIDE_BLOCKS};
 
 #[path = "../conv/cuda.rs"]
 pub mod conv;

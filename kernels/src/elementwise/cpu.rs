@@ -1,7 +1,7 @@
 //! Fast CPU elementwise kernels: unary maps, binary ops and their backward maps over contiguous
 //! operands, or one contiguous operand beside a broadcast row (`[B, N] + [N]`), column
 //! (`[B, N] + [B, 1]`) or scalar, read in place (never materialised). Each op is matched once, outside
-//! its loop, so the loop is monomorphic and the compiler vectorises it inside [`vectorized`]
+//! its loop, so the loop is monomorphic and the compiler vectorises it inside `vectorized`
 //! (compiled for AVX-512 / AVX2); outputs are written straight into fresh, uninitialised vectors;
 //! rayon splits the work only above a measured size. Any other layout returns `None` and the caller
 //! runs `reference.rs`. Results equal the reference bit for bit, except f32 exp / tanh / sigmoid,

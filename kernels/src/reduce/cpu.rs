@@ -186,7 +186,7 @@ pub fn arg_reduce<T: Float>(x: &[T], grouped: &Layout, outputs: usize, group: us
 /// Reduction of a contiguous `x` over its leading axes `0..a` and its trailing axes `b..rank` at
 /// once (`1 <= a < b < rank`), keeping the middle ones: the conv bias gradient
 /// `sum(grad [N, O, H, W], [0, 2, 3])`. Output `k` folds the contiguous rows `x[i, k, ..]` one after
-/// the other, each in [`LANES`] partial results, so sums differ from the reference by rounding only
+/// the other, each in `LANES` partial results, so sums differ from the reference by rounding only
 /// and max/min are exact. `None` for other axis sets or layouts.
 pub fn reduce_outer_inner<T: Float>(op: ReduceOp, x: &[T], xl: &Layout, axes: &[usize]) -> Option<Vec<T>> {
     let (dims, r) = (xl.dims(), xl.rank());

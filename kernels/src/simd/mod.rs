@@ -5,7 +5,7 @@
 //! How the pieces fit (after ggml's `simd-mappings.h`): each back end is a zero-sized type
 //! implementing [`Simd`] with `#[inline(always)]` methods over `std::arch` intrinsics. A kernel is
 //! written once as a generic `#[inline(always)]` function over `S: Simd` and instantiated per back end
-//! inside a `#[target_feature]` entry point (the [`simd_dispatch!`] macro writes those), so after
+//! inside a `#[target_feature]` entry point (the `simd_dispatch!` macro writes those), so after
 //! inlining every intrinsic sits in a function compiled for its instruction set. Rust does not allow
 //! `#[inline(always)]` together with `#[target_feature]` (issue #145574), hence this split.
 //!
