@@ -73,7 +73,7 @@ pub fn read_class_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Reads one split of an original `cifar-10-batches-bin` folder, each file checked to hold exactly
-/// [`CIFAR_RECORDS_PER_BATCH`] records.
+/// `CIFAR_RECORDS_PER_BATCH` records.
 pub fn read_cifar_binary_dir(dir: &Path, split: Split) -> Result<ImageDataset> {
     let classes = read_class_names(dir)?;
     let paths: Vec<_> = cifar_batch_names(split).iter().map(|name| dir.join(name)).collect();

@@ -53,7 +53,7 @@ impl Workload {
         }
     }
 
-    /// What a sample is, for "N <unit>/s".
+    /// What a sample is, for "N `<unit>`/s".
     pub fn unit(self) -> &'static str {
         match self {
             Workload::Gan | Workload::Cnn => "images",

@@ -23,7 +23,7 @@ use std::time::Instant;
 pub enum Objective {
     /// Logits [B, C], integer labels, cross-entropy; predicted class = argmax.
     CrossEntropy,
-    /// One logit per sample ([B] or [B, 1]), labels 0/1, BCE with logits; predicted 1 when logit > 0.
+    /// One logit per sample (`[B]` or `[B, 1]`), labels 0/1, BCE with logits; predicted 1 when logit > 0.
     BinaryLogits,
 }
 
