@@ -62,10 +62,9 @@ pub fn time_with_events(runner: &Runner, plan: &Plan, mut launch: impl FnMut() -
     };
     // Warm-up (module load, clocks), which also gives the first estimate of one launch.
     launch()?;
-    let (start, end) = (event("event")?, {
-        launch()?;
-        event("event")?
-    });
+    let start = event("event")?;
+    launch()?;
+    let end = event("event")?;
     let one = elapsed(&start, &end)?.max(Duration::from_nanos(500));
     let per_sample = (super::timing::MIN_SAMPLE.as_nanos() / one.as_nanos()).max(1) as usize;
     let samples = ((plan.budget.as_nanos() / (one * per_sample as u32).as_nanos()) as usize)
