@@ -104,6 +104,20 @@ impl Layout {
         Ok(Layout { shape: dims.into(), strides, offset: self.offset })
     }
 
+    /// Dim `axis` moved to position `to`, the others keeping their order (NumPy's `moveaxis`):
+    /// how kernels that work along one axis bring it last (or first) and back.
+    pub fn move_axis(&self, axis: usize, to: usize) -> Result<Layout> {
+        for a in [axis, to] {
+            if a >= self.rank() {
+                let shape = self.shape.clone();
+                return Err(Error::AxisOutOfRange { op: "move_axis", axis: a as isize, rank: self.rank(), shape });
+            }
+        }
+        let mut perm: Vec<usize> = (0..self.rank()).filter(|&d| d != axis).collect();
+        perm.insert(to, axis);
+        self.permute(&perm)
+    }
+
     /// Elements `start..start + len` along `dim`.
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Layout> {
         let d = self.shape.resolve_axis(dim, "narrow")?;

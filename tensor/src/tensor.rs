@@ -246,6 +246,11 @@ impl Tensor {
         Ok(self.view(self.layout.permute(perm)?))
     }
 
+    /// Dim `axis` moved to position `to` (a view; see [`Layout::move_axis`]).
+    pub fn move_axis(&self, axis: usize, to: usize) -> Result<Tensor> {
+        Ok(self.view(self.layout.move_axis(axis, to)?))
+    }
+
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         Ok(self.view(self.layout.narrow(dim, start, len)?))
     }
@@ -300,7 +305,12 @@ impl Tensor {
 
     /// True when this tensor covers its whole storage in row-major order (no view of a larger one).
     pub fn owns_whole_storage(&self) -> bool {
-        self.is_contiguous() && self.layout.offset() == 0 && self.storage().len() == self.elem_count()
+        self.covers(self.storage().len())
+    }
+
+    /// Whether this tensor's layout covers a storage of `len` elements exactly, in row-major order.
+    fn covers(&self, len: usize) -> bool {
+        self.is_contiguous() && self.layout.offset() == 0 && len == self.elem_count()
     }
 
     /// Replaces the values of this tensor, which must cover its whole storage (a parameter, an
@@ -342,7 +352,7 @@ impl Tensor {
         let dense = self.contiguous()?;
         let guard = dense.storage();
         // A contiguous view may still start at an offset or stop short of its storage's end.
-        let whole = dense.layout.offset() == 0 && guard.len() == dense.elem_count();
+        let whole = dense.covers(guard.len());
         let downloaded;
         let host = match &*guard {
             Storage::Cpu(s) => s,
@@ -415,7 +425,16 @@ impl Tensor {
         if device.is_cpu() {
             return self.on_host();
         }
-        let storage = crate::device_backend(device)?.upload(device, &self.exact_host_storage()?)?;
+        let backend = crate::device_backend(device)?;
+        // A dense host tensor (a batch) uploads straight from its storage, without a host copy.
+        let direct = match &*self.storage() {
+            Storage::Cpu(s) if self.covers(s.len()) => Some(backend.upload(device, s)?),
+            _ => None,
+        };
+        let storage = match direct {
+            Some(uploaded) => uploaded,
+            None => backend.upload(device, &self.exact_host_storage()?)?,
+        };
         Tensor::from_storage(Storage::Device(storage), self.shape())
     }
 
@@ -426,17 +445,10 @@ impl Tensor {
         if device == self.device() {
             return Ok(());
         }
-        let moved = {
-            let guard = self.storage();
-            let host = match &*guard {
-                Storage::Cpu(s) => s.clone(),
-                Storage::Device(d) => d.to_host()?,
-            };
-            if device.is_cpu() {
-                Storage::Cpu(host)
-            } else {
-                Storage::Device(crate::device_backend(device)?.upload(device, &host)?)
-            }
+        let moved = match &*self.storage() {
+            Storage::Device(d) if device.is_cpu() => Storage::Cpu(d.to_host()?),
+            Storage::Device(d) => Storage::Device(crate::device_backend(device)?.upload(device, &d.to_host()?)?),
+            Storage::Cpu(s) => Storage::Device(crate::device_backend(device)?.upload(device, s)?),
         };
         *self.storage_mut() = moved;
         Ok(())

@@ -98,3 +98,16 @@ fn construction_and_conversion() {
     assert_eq!(Tensor::ones([2], DType::U32).to_vec::<u32>().unwrap(), vec![1, 1]);
     assert_eq!(Tensor::scalar(4.0f32).to_scalar::<f32>().unwrap(), 4.0);
 }
+
+#[test]
+fn move_axis_keeps_the_other_dims_in_order_and_round_trips() {
+    let a = iota(&[2, 3, 4, 5]);
+    let last = a.move_axis(1, 3).unwrap();
+    assert_eq!(last.dims(), &[2, 4, 5, 3]);
+    assert!(last.same_storage(&a));
+    assert_eq!(last.to_vec::<f32>().unwrap(), a.permute(&[0, 2, 3, 1]).unwrap().to_vec::<f32>().unwrap());
+    assert_eq!(a.move_axis(2, 0).unwrap().dims(), &[4, 2, 3, 5]);
+    let back = last.move_axis(3, 1).unwrap();
+    assert_eq!(back.to_vec::<f32>().unwrap(), a.to_vec::<f32>().unwrap());
+    assert!(matches!(a.move_axis(4, 0), Err(Error::AxisOutOfRange { .. })));
+}

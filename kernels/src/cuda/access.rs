@@ -7,11 +7,6 @@ use super::{Buf, Runner};
 use kiln_tensor::{Device, Error, Layout, Result, Shape, Storage, Tensor};
 use std::sync::RwLockReadGuard;
 
-/// True when any of `tensors` lives on a device (the families dispatch on this).
-pub fn any_on_device(tensors: &[&Tensor]) -> bool {
-    tensors.iter().any(|t| !t.device().is_cpu())
-}
-
 /// Checks every tensor is on the same device as the first and returns that device.
 pub fn same_device(op: &'static str, tensors: &[&Tensor]) -> Result<Device> {
     let device = tensors[0].device();

@@ -10,12 +10,12 @@ pub mod reference;
 
 pub use ops::{BinaryOp, CompareOp, UnaryOp};
 
-use crate::cuda::{access, elementwise as cuda};
+use crate::cuda::elementwise as cuda;
 use crate::{check, float_dispatch};
 use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
 
 pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
-    if access::any_on_device(&[x]) {
+    if !x.device().is_cpu() {
         return cuda::unary_tensor(Some(op), x);
     }
     float_dispatch!(x.dtype(), op.name(), T => {
@@ -34,7 +34,7 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Res
     if x.shape() != grad.shape() || x.shape() != y.shape() {
         return Err(Error::ShapeMismatch { op: name, lhs: x.shape().clone(), rhs: grad.shape().clone() });
     }
-    if access::any_on_device(&[x]) {
+    if !x.device().is_cpu() {
         return cuda::unary_backward_tensor(op, x, y, grad);
     }
     float_dispatch!(x.dtype(), name, T => {
@@ -58,7 +58,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let name = op.name();
     check::float_pair(name, a, b)?;
     let (shape, al, bl) = broadcast_layouts(name, a, b)?;
-    if access::any_on_device(&[a]) {
+    if !a.device().is_cpu() {
         return cuda::binary_tensor(op, a, b, &shape, &al, &bl);
     }
     float_dispatch!(a.dtype(), name, T => {
@@ -80,7 +80,7 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
     if &shape != grad.shape() {
         return Err(Error::ShapeMismatch { op: name, lhs: shape, rhs: grad.shape().clone() });
     }
-    if access::any_on_device(&[a]) {
+    if !a.device().is_cpu() {
         return cuda::binary_backward_tensor(op, (a, &al), (b, &bl), grad);
     }
     float_dispatch!(a.dtype(), name, T => {

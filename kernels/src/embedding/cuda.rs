@@ -72,35 +72,15 @@ pub fn scatter_add(
 
 // ---- tensors on a CUDA device ----------------------------------------------------------------
 // Any axis goes through the row kernels: move the axis first (one contiguous copy unless it
-// already is), view the rest as one row, and move it back afterwards. The callers range-check
+// already is), view the rest as one row, and move it back afterwards (a copy only when `a > 0`). The callers range-check
 // the indices on the host first (a clear error beats a NaN row).
-
-/// `(perm moving axis a first, its inverse)`.
-fn axis_first(rank: usize, a: usize) -> (Vec<usize>, Vec<usize>) {
-    let front: Vec<usize> = std::iter::once(a).chain((0..rank).filter(|&d| d != a)).collect();
-    let mut back = vec![0; rank];
-    for (i, &d) in front.iter().enumerate() {
-        back[d] = i;
-    }
-    (front, back)
-}
-
-/// `out` (shaped with axis `a` first) put back into axis order.
-fn axis_back(out: Tensor, a: usize, back: &[usize]) -> Result<Tensor> {
-    if a == 0 {
-        Ok(out)
-    } else {
-        out.permute(back)?.contiguous()
-    }
-}
 
 /// `index_select(x, a, indices)` for f32 `x` and 1-D i64 `indices` on a CUDA device.
 pub fn index_select_tensor(x: &Tensor, a: usize, indices: &Tensor) -> Result<Tensor> {
     const OP: &str = "index_select";
     x.expect_dtype(DType::F32, OP)?;
     indices.expect_dtype(DType::I64, "index_select (indices on a CUDA device)")?;
-    let (front, back) = axis_first(x.rank(), a);
-    let moved = x.permute(&front)?;
+    let moved = x.move_axis(a, 0)?;
     let rows = x.dims()[a];
     let row_len = moved.dims()[1..].iter().product::<usize>();
     let table = moved.contiguous()?.reshape([rows, row_len])?;
@@ -113,7 +93,7 @@ pub fn index_select_tensor(x: &Tensor, a: usize, indices: &Tensor) -> Result<Ten
         gather(r, (s[0].f32(OP)?, Rows::from_layout(OP, table.layout())?), s[1].i64(OP)?, count, &mut out)?;
         access::f32_tensor(r, out, out_dims.clone())
     })?;
-    axis_back(out, a, &back)
+    out.move_axis(0, a)?.contiguous()
 }
 
 /// Zeros of `shape` with slice `i` of `src` along `a` added at `indices[i]`, except at `skip`
@@ -128,8 +108,7 @@ pub fn index_add_tensor(
     const OP: &str = "index_add";
     src.expect_dtype(DType::F32, OP)?;
     indices.expect_dtype(DType::I64, "index_add (indices on a CUDA device)")?;
-    let (front, back) = axis_first(shape.rank(), a);
-    let moved = access::from_start(&src.permute(&front)?)?;
+    let moved = access::from_start(&src.move_axis(a, 0)?)?;
     let (vocab, count) = (shape.dims()[a], indices.elem_count());
     let row_len = moved.dims()[1..].iter().product::<usize>();
     let idx = access::from_start(indices)?;
@@ -140,5 +119,5 @@ pub fn index_add_tensor(
         scatter_add(r, s[0].f32(OP)?, s[1].i64(OP)?, count, vocab, row_len, skip, &mut out)?;
         access::f32_tensor(r, out, out_dims.clone())
     })?;
-    axis_back(out, a, &back)
+    out.move_axis(0, a)?.contiguous()
 }

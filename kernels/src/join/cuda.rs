@@ -10,11 +10,11 @@ use kiln_tensor::{DType, Result, Tensor};
 pub fn cat_tensor(tensors: &[&Tensor], axis: usize, out_dims: &[usize]) -> Result<Tensor> {
     const OP: &str = "cat";
     tensors[0].expect_dtype(DType::F32, OP)?;
-    let rank = out_dims.len();
-    let front: Vec<usize> = std::iter::once(axis).chain((0..rank).filter(|&d| d != axis)).collect();
-    let moved = tensors.iter().map(|t| t.permute(&front)).collect::<Result<Vec<_>>>()?;
+    let moved = tensors.iter().map(|t| t.move_axis(axis, 0)).collect::<Result<Vec<_>>>()?;
     let moved_refs: Vec<&Tensor> = moved.iter().collect();
-    let front_dims: Vec<usize> = front.iter().map(|&d| out_dims[d]).collect();
+    let mut front_dims = out_dims.to_vec();
+    front_dims.remove(axis);
+    front_dims.insert(0, out_dims[axis]);
     let out = access::read_f32(OP, &moved_refs, |r, parts| {
         let mut out = r.zeros(front_dims.iter().product())?;
         let mut at = 0;
@@ -24,12 +24,5 @@ pub fn cat_tensor(tensors: &[&Tensor], axis: usize, out_dims: &[usize]) -> Resul
         }
         access::f32_tensor(r, out, front_dims.clone())
     })?;
-    if axis == 0 {
-        return Ok(out);
-    }
-    let mut back = vec![0; rank];
-    for (i, &d) in front.iter().enumerate() {
-        back[d] = i;
-    }
-    out.permute(&back)?.contiguous()
+    out.move_axis(0, axis)?.contiguous()
 }

@@ -2,7 +2,7 @@
 //! contiguous rows (reductions over other axes permute/copy to this form first).
 
 use crate::cuda::source::REDUCE;
-use crate::cuda::{access, need, Buf, Launch, Rows, Runner};
+use crate::cuda::{access, need, Buf, DevElem, Launch, Rows, Runner};
 use crate::kernel_params;
 use crate::reduce::reference::ReduceOp;
 use kiln_tensor::{DType, Result, Shape, Tensor};
@@ -45,8 +45,26 @@ pub fn row_launch(rows: usize, block: u32) -> Launch {
     }
 }
 
-/// Checks `x` and the `outputs` values `out` must hold, and fills the parameters both orientations
-/// share; `None` when there is nothing to reduce into.
+/// Checks `x` and the `outputs` values `out` must hold (every row kernel of this file), and
+/// returns the addresses to launch with; `None` when there is nothing to write.
+fn checked<T: DevElem>(
+    op_name: &'static str,
+    r: &Runner,
+    x: (&Buf<f32>, Rows),
+    out: &mut Buf<T>,
+    outputs: usize,
+) -> Result<Option<(u64, u64)>> {
+    r.check(&[x.0])?;
+    r.check(&[&*out])?;
+    x.1.check(op_name, x.0)?;
+    need(op_name, "output", out, outputs)?;
+    if outputs == 0 {
+        return Ok(None);
+    }
+    Ok(Some((x.0.addr(x.1.offset)?, out.addr_mut(0)?)))
+}
+
+/// The parameters both reduction orientations share; `None` when there is nothing to reduce into.
 fn params(
     op_name: &'static str,
     r: &Runner,
@@ -55,16 +73,10 @@ fn params(
     out: &mut Buf<f32>,
     outputs: usize,
 ) -> Result<Option<ReduceRowsParams>> {
-    r.check(&[x.0, out])?;
     let m = x.1;
-    m.check(op_name, x.0)?;
-    need(op_name, "output", out, outputs)?;
-    if outputs == 0 {
-        return Ok(None);
-    }
-    Ok(Some(ReduceRowsParams {
-        x: x.0.addr(m.offset)?,
-        out: out.addr_mut(0)?,
+    Ok(checked(op_name, r, x, out, outputs)?.map(|(x, out)| ReduceRowsParams {
+        x,
+        out,
         rows: m.rows as u32,
         n: m.n as u32,
         ld: m.ld as u32,
@@ -100,26 +112,13 @@ kernel_params! {
 /// to the first, the first NaN wins (reduce/reference.rs's rules).
 pub fn arg_reduce_rows(r: &Runner, x: (&Buf<f32>, Rows), max: bool, out: &mut Buf<i64>) -> Result<()> {
     const OP: &str = "arg_reduce_rows";
-    r.check(&[x.0])?;
-    r.check(&[&*out])?;
     let m = x.1;
-    m.check(OP, x.0)?;
-    need(OP, "output", out, m.rows)?;
-    if m.rows == 0 {
-        return Ok(());
-    }
-    if m.n == 0 {
+    if m.rows > 0 && m.n == 0 {
         return Err(kiln_tensor::Error::invalid(OP, "rows of length 0 have no arg-max"));
     }
-    let p = ArgReduceRowsParams {
-        x: x.0.addr(m.offset)?,
-        out: out.addr_mut(0)?,
-        rows: m.rows as u32,
-        n: m.n as u32,
-        ld: m.ld as u32,
-        max: max as u32,
-    };
-    // SAFETY: check() covered every row read, need() the outputs.
+    let Some((x, out)) = checked(OP, r, x, out, m.rows)? else { return Ok(()) };
+    let p = ArgReduceRowsParams { x, out, rows: m.rows as u32, n: m.n as u32, ld: m.ld as u32, max: max as u32 };
+    // SAFETY: checked() covered every row read and the outputs.
     unsafe { r.launch(&REDUCE, "arg_reduce_rows_f32", Launch::linear(m.rows, BLOCK), &p) }
 }
 
@@ -160,8 +159,7 @@ pub fn reduce_tensor(op: ReduceOp, x: &Tensor, axes: &[usize], out_shape: Shape)
 pub fn arg_reduce_tensor(x: &Tensor, axis: usize, max: bool, out_shape: Shape) -> Result<Tensor> {
     const OP: &str = "arg_reduce";
     x.expect_dtype(DType::F32, OP)?;
-    let perm: Vec<usize> = (0..x.rank()).filter(|&d| d != axis).chain([axis]).collect();
-    let dense = x.permute(&perm)?.contiguous()?;
+    let dense = x.move_axis(axis, x.rank() - 1)?.contiguous()?;
     let n = x.dims()[axis];
     let rows = out_shape.elem_count();
     access::read(OP, &[&dense], |r, s| {

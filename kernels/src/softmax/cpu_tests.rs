@@ -3,20 +3,20 @@
 //! backward within the rounding of vectorised row sums), odd sizes, huge logits, fallbacks for a
 //! middle axis and transposed inputs, and sizes above the parallel threshold.
 
-use super::{axis_last, cpu, reference};
+use super::{cpu, reference};
 use crate::elementwise::cpu_tests::{assert_close, rand, strided};
 use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
 
 /// Forward and backward of `x` along `axis`, fast against reference; `covered` = fast path applies.
 fn check<T: Float>(x: &Tensor, axis: usize, covered: bool) {
-    let perm = axis_last(x.rank(), axis);
+    let last = x.rank() - 1;
     let n = x.dims()[axis];
-    let xl = x.layout().permute(&perm).unwrap();
-    let ol = Layout::contiguous(x.shape().clone()).permute(&perm).unwrap();
+    let xl = x.layout().move_axis(axis, last).unwrap();
+    let ol = Layout::contiguous(x.shape().clone()).move_axis(axis, last).unwrap();
     let f32 = x.dtype() == DType::F32;
     let eps = if f32 { f32::EPSILON as f64 } else { f64::EPSILON };
     let g = Tensor::rand_uniform(x.shape().clone(), -1.0, 1.0, x.dtype(), &mut Rng::new(5));
-    let gl = g.layout().permute(&perm).unwrap();
+    let gl = g.layout().move_axis(axis, last).unwrap();
     for log in [false, true] {
         let what = format!("log={log} {:?} axis {axis} of {:?}", x.dtype(), x.layout());
         let y = x
@@ -32,7 +32,7 @@ fn check<T: Float>(x: &Tensor, axis: usize, covered: bool) {
                 Tensor::from_vec(want, x.shape().clone()).unwrap()
             })
             .unwrap();
-        let yl = y.layout().permute(&perm).unwrap();
+        let yl = y.layout().move_axis(axis, last).unwrap();
         Tensor::with_slices(&[&y, &g], |v: &[(&[T], &Layout)]| {
             let want = reference::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log);
             let fast = cpu::softmax_backward((v[0].0, &yl), (v[1].0, &gl), &ol, n, log);

@@ -78,52 +78,39 @@ pub fn softmax_backward_rows(
 
 // ---- tensors on a CUDA device ----------------------------------------------------------------
 
-/// `x` with `axis` moved last, as a contiguous `[rows, n]` matrix on the device, plus the
-/// permutation that puts it back (identity when `axis` is already last: no copy then).
-fn rows_along(x: &Tensor, axis: usize) -> Result<(Tensor, Rows, Vec<usize>)> {
-    let rank = x.rank();
-    let perm: Vec<usize> = (0..rank).filter(|&d| d != axis).chain([axis]).collect();
-    let mut back = vec![0; rank];
-    for (i, &p) in perm.iter().enumerate() {
-        back[p] = i;
-    }
-    let dense = x.permute(&perm)?.contiguous()?;
-    let n = x.dims().get(axis).copied().unwrap_or(1);
+/// `x` with `axis` moved last, as a contiguous `[rows, n]` matrix on the device (no copy when
+/// `axis` already is last and `x` contiguous).
+fn rows_along(x: &Tensor, axis: usize) -> Result<(Tensor, Rows)> {
+    let dense = x.move_axis(axis, x.rank() - 1)?.contiguous()?;
+    let n = x.dims()[axis];
     let rows = x.elem_count().checked_div(n).unwrap_or(0);
-    Ok((dense.clone(), Rows { offset: dense.layout().offset(), rows, n, ld: n }, back))
-}
-
-/// Puts a `[.., n]` result computed along the last axis back into `x`'s axis order.
-fn restore_axis(out: Tensor, back: &[usize]) -> Result<Tensor> {
-    if back.iter().enumerate().all(|(i, &p)| i == p) {
-        return Ok(out);
-    }
-    out.permute(back)?.contiguous()
+    let offset = dense.layout().offset();
+    Ok((dense, Rows { offset, rows, n, ld: n }))
 }
 
 /// softmax / log-softmax of an f32 tensor on a CUDA device along `axis`.
 pub fn softmax_tensor(x: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
     let op = if log { "log_softmax" } else { "softmax" };
     x.expect_dtype(DType::F32, op)?;
-    let (dense, rows, back) = rows_along(x, axis)?;
+    let (dense, rows) = rows_along(x, axis)?;
     let out = access::read_f32(op, &[&dense], |r, v| {
         let mut y = r.zeros(dense.elem_count())?;
         softmax_rows(r, (v[0].0, rows), log, &mut y)?;
         access::f32_tensor(r, y, dense.shape().clone())
     })?;
-    restore_axis(out, &back)
+    out.move_axis(x.rank() - 1, axis)?.contiguous()
 }
 
 /// The gradient through softmax / log-softmax from the saved output `y`, on a CUDA device.
 pub fn softmax_backward_tensor(y: &Tensor, grad: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
     const OP: &str = "softmax_backward";
     y.expect_dtype(DType::F32, OP)?;
-    let (yd, yr, back) = rows_along(y, axis)?;
-    let (gd, gr, _) = rows_along(grad, axis)?;
+    let (yd, yr) = rows_along(y, axis)?;
+    let (gd, gr) = rows_along(grad, axis)?;
     let out = access::read_f32(OP, &[&yd, &gd], |r, v| {
         let mut dx = r.zeros(yd.elem_count())?;
         softmax_backward_rows(r, (v[0].0, yr), (v[1].0, gr), log, &mut dx)?;
         access::f32_tensor(r, dx, yd.shape().clone())
     })?;
-    restore_axis(out, &back)
+    out.move_axis(y.rank() - 1, axis)?.contiguous()
 }

@@ -10,20 +10,15 @@ use crate::elementwise::cpu::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Layout, Result, Tensor};
 
-/// The permutation that moves `axis` last.
-fn axis_last(rank: usize, axis: usize) -> Vec<usize> {
-    (0..rank).filter(|&d| d != axis).chain([axis]).collect()
-}
-
 fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let name = if log { "log_softmax" } else { "softmax" };
     let a = x.shape().resolve_axis(axis, name)?;
     if !x.device().is_cpu() {
         return crate::cuda::softmax::softmax_tensor(x, a, log);
     }
-    let perm = axis_last(x.rank(), a);
-    let xl = x.layout().permute(&perm)?;
-    let ol = Layout::contiguous(x.shape().clone()).permute(&perm)?;
+    let last = x.rank() - 1;
+    let xl = x.layout().move_axis(a, last)?;
+    let ol = Layout::contiguous(x.shape().clone()).move_axis(a, last)?;
     let n = x.dims()[a];
     float_dispatch!(x.dtype(), name, T => {
         let out = x.with_slice(|s: &[T], _| {
@@ -53,9 +48,9 @@ pub fn softmax_backward(y: &Tensor, grad: &Tensor, axis: isize, log: bool) -> Re
     if !y.device().is_cpu() {
         return crate::cuda::softmax::softmax_backward_tensor(y, grad, a, log);
     }
-    let perm = axis_last(y.rank(), a);
-    let (yl, gl) = (y.layout().permute(&perm)?, grad.layout().permute(&perm)?);
-    let ol = Layout::contiguous(y.shape().clone()).permute(&perm)?;
+    let last = y.rank() - 1;
+    let (yl, gl) = (y.layout().move_axis(a, last)?, grad.layout().move_axis(a, last)?);
+    let ol = Layout::contiguous(y.shape().clone()).move_axis(a, last)?;
     let n = y.dims()[a];
     float_dispatch!(y.dtype(), name, T => {
         let out = Tensor::with_slices(&[y, grad], |v: &[(&[T], &Layout)]| {
