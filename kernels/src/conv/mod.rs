@@ -233,4 +233,4 @@ pub fn conv2d_backward_weight_with(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

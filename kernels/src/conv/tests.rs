@@ -29,8 +29,9 @@ pub(super) const GEOMS: [[usize; 9]; 7] = [
     [2, 1, 9, 9, 1, 3, 3, 4, 0],
 ];
 
-/// Input variants with the same logical shape: contiguous, NHWC-permuted, narrowed, batch-broadcast.
-pub(super) fn inputs(
+/// Input variants with the same logical shape: contiguous, NHWC-permuted, narrowed, batch-broadcast
+/// (also the pooling tests' inputs).
+pub(crate) fn inputs(
     n: usize,
     c: usize,
     h: usize,

@@ -9,28 +9,15 @@ use crate::elementwise::cpu::PAR_MIN_CHEAP;
 use crate::elementwise::cpu_tests::assert_same;
 use kiln_tensor::{DType, Layout, Rng, Tensor};
 
-/// Input variants of logical shape `[n, c, h, w]`.
+/// Input variants of logical shape `[n, c, h, w]`: the convolution tests' (contiguous, NHWC,
+/// narrowed, broadcast), a transposed plane, and few distinct values so windows have ties.
 fn inputs(n: usize, c: usize, h: usize, w: usize, rng: &mut Rng) -> Vec<(&'static str, Tensor)> {
-    let r = |s: &[usize], rng: &mut Rng| Tensor::randn(s.to_vec(), 0.0, 1.0, DType::F32, rng);
-    // Few distinct values, so windows have ties.
+    let mut all = crate::conv::tests::inputs(n, c, h, w, DType::F32, rng);
     let ties = Tensor::from_vec((0..n * c * h * w).map(|i| ((i * 7) % 5) as f32).collect::<Vec<_>>(), [n, c, h, w]);
-    vec![
-        ("contiguous", r(&[n, c, h, w], rng)),
-        ("ties", ties.unwrap()),
-        ("nchw from nhwc", r(&[n, h, w, c], rng).permute(&[0, 3, 1, 2]).unwrap()),
-        ("transposed plane", r(&[n, c, w, h], rng).permute(&[0, 1, 3, 2]).unwrap()),
-        (
-            "narrowed",
-            r(&[n, c + 1, h + 2, w + 3], rng)
-                .narrow(1, 1, c)
-                .unwrap()
-                .narrow(3, 2, w)
-                .unwrap()
-                .narrow(2, 1, h)
-                .unwrap(),
-        ),
-        ("broadcast", r(&[1, c, h, w], rng).broadcast_to([n, c, h, w]).unwrap()),
-    ]
+    all.push(("ties", ties.unwrap()));
+    let plane_t = Tensor::randn([n, c, w, h], 0.0, 1.0, DType::F32, rng).permute(&[0, 1, 3, 2]).unwrap();
+    all.push(("transposed plane", plane_t));
+    all
 }
 
 /// Forward and backward of one input, fast against reference, both exact.
