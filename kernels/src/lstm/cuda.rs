@@ -173,17 +173,18 @@ fn cell_backward_tensor(
     })
 }
 
-/// Per processed step, the `[B, 1]` mask of rows still inside their length (None: no padding).
+/// Per processed step, the `[B, 1]` mask of rows still inside their length (None: no padding):
+/// one upload of all steps' masks, viewed step by step.
 fn step_masks(steps: &Steps, d: Dims, device: kiln_tensor::Device) -> Result<Option<Vec<Tensor>>> {
     let Some(lengths) = &steps.lengths else { return Ok(None) };
-    let masks = (0..d.steps)
-        .map(|i| {
+    let m: Vec<f32> = (0..d.steps)
+        .flat_map(|i| {
             let t = steps.step(i, d.steps);
-            let m: Vec<f32> = lengths.iter().map(|&l| if t < l { 1.0 } else { 0.0 }).collect();
-            Tensor::from_vec(m, [d.batch, 1])?.to_device(device)
+            lengths.iter().map(move |&l| if t < l { 1.0 } else { 0.0 })
         })
-        .collect::<Result<_>>()?;
-    Ok(Some(masks))
+        .collect();
+    let all = Tensor::from_vec(m, [d.steps, d.batch, 1])?.to_device(device)?;
+    (0..d.steps).map(|i| all.narrow(0, i, 1)?.squeeze(0)).collect::<Result<_>>().map(Some)
 }
 
 /// `old + m (new - old)`: `new` where the row is active, `old` where it is padding.
