@@ -1,14 +1,15 @@
 //! `kiln bench kernel <name>` and `kiln bench kernel list`: validates each version of one kernel
 //! against its reference on random inputs, times the versions that pass (the baseline always
 //! among them) and prints a table or JSON lines: median time, GFLOP/s or GB/s, and the speed-up
-//! over the baseline measured in the same run. The kernels, their inputs, validation and timing live
+//! over the baseline measured in the same run, and for compute-bound kernels on the CPU the share
+//! of the FMA peak of the threads used, measured at the start of the run. The kernels, their inputs, validation and timing live
 //! in `kiln_kernels::lab`; this file parses options and prints. Must not: time a version that
 //! failed validation, or time a debug build (`bench::check_release` decides).
 
 use clap::Args;
 use kiln::kernels::lab::device as lab_device;
 use kiln::kernels::lab::timing::{self, Plan, Timing};
-use kiln::kernels::lab::{self, Kernel, Operands, Problem, Version};
+use kiln::kernels::lab::{self, Kernel, Operands, Problem, Unit, Version};
 use kiln::kernels::simd::{self, Isa};
 use kiln::tensor::Rng;
 use serde_json::json;
@@ -151,6 +152,9 @@ struct LabRun {
     baseline: Version,
 }
 
+/// How long the FMA peak of the run's threads is measured before the table (GFLOP/s kernels).
+const PEAK_SECONDS: f64 = 0.4;
+
 impl LabRun {
     fn run(&self) -> CliResult<()> {
         let k = self.kernel;
@@ -159,6 +163,10 @@ impl LabRun {
             timed.push(self.baseline);
         }
         let threads = rayon::current_num_threads();
+        // The ceiling of a compute-bound CPU kernel on these threads, all of them busy at once.
+        // Not measured for a smoke run (its numbers mean nothing) or for CUDA versions.
+        let peak = (k.unit == Unit::Gflops && !self.baseline.is_cuda() && !self.plan.budget.is_zero())
+            .then(|| simd::peak::peak_gflops_on(simd::isa(), PEAK_SECONDS, threads));
         if !self.json {
             println!("{}: {}", k.name, k.about);
             let budget = match self.plan.budget.as_millis() {
@@ -175,7 +183,18 @@ impl LabRun {
                 "{on}, median of >= {} timed samples ({budget}); speed-up = {} median / median",
                 self.plan.min_samples, self.baseline
             );
-            println!("{:<18} {:<15} {:>12} {:>10} {:>10}", "shape", "version", "median", k.unit.label(), "speed-up");
+            if let Some(p) = peak {
+                println!("FMA peak of {threads} busy thread(s): {p:.1} GFLOP/s (simd::peak); % peak = GFLOP/s / that");
+            }
+            let peak_header = if peak.is_some() { "% peak" } else { "" };
+            println!(
+                "{:<18} {:<15} {:>12} {:>10} {:>10} {peak_header:>7}",
+                "shape",
+                "version",
+                "median",
+                k.unit.label(),
+                "speed-up"
+            );
         }
         let mut refused: Vec<Version> = Vec::new();
         for problem in &self.problems {
@@ -207,7 +226,7 @@ impl LabRun {
             }
             let baseline = results.iter().find(|(v, _)| *v == self.baseline).map(|(_, t)| t.median);
             for (version, t) in results {
-                self.report(problem, version, &t, baseline, threads);
+                self.report(problem, version, &t, baseline, threads, peak);
             }
         }
         if self.requested.iter().all(|v| refused.contains(v)) {
@@ -237,7 +256,15 @@ impl LabRun {
         }
     }
 
-    fn report(&self, problem: &Problem, version: Version, t: &Timing, baseline: Option<Duration>, threads: usize) {
+    fn report(
+        &self,
+        problem: &Problem,
+        version: Version,
+        t: &Timing,
+        baseline: Option<Duration>,
+        threads: usize,
+        peak: Option<f64>,
+    ) {
         let k = self.kernel;
         let seconds = t.median.as_secs_f64();
         let rate = (k.work)(problem) / seconds / 1e9;
@@ -251,6 +278,10 @@ impl LabRun {
             if let Some(tag) = problem.transpose_tag() {
                 line["transpose"] = json!(tag);
             }
+            if let Some(p) = peak {
+                line["peak_gflops"] = json!(p);
+                line["peak_fraction"] = json!(rate / p);
+            }
             println!("{line}");
             return;
         }
@@ -259,7 +290,12 @@ impl LabRun {
             None => "-".to_string(),
         };
         let median = format_duration(t.median);
-        println!("{:<18} {:<15} {median:>12} {rate:>10.2} {speedup:>10}", problem.to_string(), version.name());
+        let of_peak = peak.map(|p| format!("{:.0}%", 100.0 * rate / p)).unwrap_or_default();
+        println!(
+            "{:<18} {:<15} {median:>12} {rate:>10.2} {speedup:>10} {of_peak:>7}",
+            problem.to_string(),
+            version.name()
+        );
     }
 }
 

@@ -5,10 +5,13 @@
 //! cover the FMA latency (4 cycles on Zen 4) times its throughput (two 256-bit or one 512-bit FMA
 //! per cycle) with room to spare, so the loop is throughput-bound. FLOPs = iters x 12 x LANES x 2.
 //! The best of several timed runs is reported (the machine is shared; the best run is the least
-//! disturbed one). Run it on one thread: it measures one core.
+//! disturbed one). [`peak_gflops`] measures one core; [`peak_gflops_on`] runs the same loop on
+//! several threads at once and measures their sum (what a multi-threaded GEMM can reach: on cores
+//! that lower their clock under wide vector load it is less than cores x one core's peak).
 
 use super::Isa;
 use crate::simd_dispatch;
+use std::sync::Barrier;
 use std::time::Instant;
 
 const CHAINS: usize = 12;
@@ -33,9 +36,17 @@ simd_dispatch! {
 /// Peak GFLOP/s of one core on `isa` (falling back as [`Isa::usable`] does), measured for about
 /// `seconds` in total.
 pub fn peak_gflops(isa: Isa, seconds: f64) -> f64 {
+    peak_gflops_on(isa, seconds, 1)
+}
+
+/// Peak GFLOP/s of `threads` cores running the loop at the same time (all of them together),
+/// measured for about `seconds` in total. Each timed round starts the threads together behind a
+/// barrier and ends when the last one finishes, so a slow core counts against the sum.
+pub fn peak_gflops_on(isa: Isa, seconds: f64, threads: usize) -> f64 {
     let isa = isa.usable();
+    let threads = threads.max(1);
     let flops_per_iter = (CHAINS * isa.lanes() * 2) as f64;
-    // Calibrate: grow the iteration count until one run takes ~1/8 of the budget.
+    // Calibrate on one thread: grow the iteration count until one run takes ~1/8 of the budget.
     let mut iters = 1 << 14;
     loop {
         let t = Instant::now();
@@ -47,9 +58,26 @@ pub fn peak_gflops(isa: Isa, seconds: f64) -> f64 {
     }
     let mut best = 0.0f64;
     for _ in 0..6 {
-        let t = Instant::now();
-        std::hint::black_box(fma_loop(isa, std::hint::black_box(iters)));
-        best = best.max(iters as f64 * flops_per_iter / t.elapsed().as_secs_f64() / 1e9);
+        // Each thread reads the clock itself: the spawning thread may be descheduled right after
+        // the barrier (it shares the cores), so its own clock would start late.
+        let start = Barrier::new(threads);
+        let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        let t = Instant::now();
+                        std::hint::black_box(fma_loop(isa, std::hint::black_box(iters)));
+                        (t, Instant::now())
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().expect("the FMA loop does not panic")).collect()
+        });
+        let first = spans.iter().map(|s| s.0).min().expect("at least one thread");
+        let last = spans.iter().map(|s| s.1).max().expect("at least one thread");
+        let elapsed = last - first;
+        best = best.max(threads as f64 * iters as f64 * flops_per_iter / elapsed.as_secs_f64() / 1e9);
     }
     best
 }
@@ -65,5 +93,16 @@ mod tests {
             println!("{:?} (runs as {:?}): {g:.1} GFLOP/s", isa, isa.usable());
             assert!(g > 0.0);
         }
+    }
+
+    #[test]
+    fn two_threads_measure_their_sum() {
+        let one = peak_gflops_on(Isa::Scalar, 0.02, 1);
+        let two = peak_gflops_on(Isa::Scalar, 0.02, 2);
+        println!("scalar: one thread {one:.1}, two threads {two:.1} GFLOP/s");
+        // Two threads can never exceed twice one thread by much (only noise between the runs can
+        // push the ratio past 2), and a sum is never below what one of them alone could do on a
+        // machine with at least one idle core; on one busy core it can drop to half.
+        assert!(two > 0.0 && two < 2.6 * one, "one {one}, two {two}");
     }
 }
