@@ -30,23 +30,19 @@ Run by hand (outside CI; the output is committed):
 Running it twice with the same torch version produces an identical file.
 """
 
-import json
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-OUT = Path(__file__).resolve().parent / "ops.json"
+from golden_common import distinct, f32, f32_error, first_passing_draw, normal, start, uniform, write_cases
 
-# The bound every case must meet when torch itself runs it in f32 (see the docstring).
-F32_CHECK_TOL = 1e-6
-MAX_DRAWS = 50
+OUT = Path(__file__).resolve().parent / "ops.json"
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Inputs and random draws
+# Inputs and the draws only these cases use
 
 
 class Input:
@@ -73,31 +69,10 @@ def index(data):
     return Input(data, "i64", grad=False)
 
 
-def f32(a):
-    """Round to the nearest float32 and hold the result exactly in float64."""
-    return np.asarray(a, dtype=np.float64).astype(np.float32).astype(np.float64)
-
-
-def normal(rng, shape, scale=1.0):
-    return f32(rng.normal(0.0, scale, size=shape))
-
-
-def uniform(rng, shape, lo, hi):
-    return f32(rng.uniform(lo, hi, size=shape))
-
-
 def away_from_zero(rng, shape, lo=0.05, hi=2.0):
     """Random signs and magnitudes in [lo, hi]: no value within lo of zero (relu, abs, divisors)."""
     sign = rng.choice([-1.0, 1.0], size=shape)
     return f32(sign * rng.uniform(lo, hi, size=shape))
-
-
-def distinct(rng, shape, span=6.0):
-    """Values all distinct, at least span / (2n) apart, in random order over about [-span/2, span/2]."""
-    n = int(np.prod(shape))
-    step = span / n
-    grid = (rng.permutation(n) - (n - 1) / 2.0) * step
-    return f32((grid + rng.uniform(-0.25 * step, 0.25 * step, size=n)).reshape(shape))
 
 
 def mixed_bits(rng, shape):
@@ -429,20 +404,12 @@ def run(inputs, fn, upstream, dtype):
     return out.detach(), result
 
 
-def f32_error(want, got):
-    """max |got - want| / max(1, |want|), the form of the Rust tests' tolerance."""
-    want = want.double()
-    got = got.double()
-    return float(((got - want).abs() / want.abs().clamp(min=1.0)).max()) if want.numel() else 0.0
-
-
 def tensor_json(t):
     return {"shape": list(t.shape), "data": [float(v) for v in t.reshape(-1).tolist()]}
 
 
 def make_case(name, op, attrs, build):
-    for draw in range(MAX_DRAWS):
-        rng = np.random.default_rng([zlib.crc32(name.encode()), draw])
+    def attempt(rng):
         inputs, fn = build(rng)
         with torch.no_grad():
             shape = fn(*[torch.tensor(i.data) for i in inputs]).shape
@@ -456,11 +423,9 @@ def make_case(name, op, attrs, build):
         for g, g32 in zip(grads, grads32):
             if g is not None:
                 err = max(err, f32_error(g, g32))
-        if err <= F32_CHECK_TOL:
-            break
-    else:
-        raise RuntimeError(f"{name}: no draw in {MAX_DRAWS} met the f32 check (last error {err:.2e})")
+        return (inputs, upstream, out, grads), err
 
+    (inputs, upstream, out, grads), draw, err = first_passing_draw(name, attempt)
     record = {
         "name": name,
         "op": op,
@@ -484,21 +449,16 @@ def make_case(name, op, attrs, build):
 
 
 def main():
-    torch.manual_seed(0)  # nothing below draws from torch's RNG; all draws are from seeded NumPy Generators
-    torch.set_num_threads(1)  # same summation order on every run
+    start()
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case name"
 
-    lines = []
+    records = []
     for name, op, attrs, build in CASES:
         record, draw, err = make_case(name, op, attrs, build)
-        lines.append(json.dumps(record, separators=(",", ":"), allow_nan=False))
+        records.append(record)
         print(f"{name:28} {op:16} draw {draw}  f32 err {err:.1e}")
-
-    header = {"generator": "tests/golden/generate.py", "torch_version": torch.__version__}
-    text = json.dumps(header)[:-1] + ', "cases": [\n' + ",\n".join(lines) + "\n]}\n"
-    OUT.write_text(text)
-    print(f"wrote {len(lines)} cases to {OUT} ({len(text)} bytes)")
+    write_cases(OUT, "tests/golden/generate.py", records)
 
 
 if __name__ == "__main__":
