@@ -377,3 +377,64 @@ fn dropout_masks_are_made_on_the_device_and_match_the_cpu_bit_for_bit() {
     let f64_on_device = dropout_mask(&[2, 2].into(), 0.5, DType::F64, GPU, &mut Rng::new(1));
     assert!(matches!(f64_on_device, Err(Error::UnsupportedDType { .. })), "{f64_on_device:?}");
 }
+
+#[test]
+fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
+    use kiln_kernels::elementwise::{compare, masked_fill, where_cond, CompareOp};
+    use kiln_kernels::embedding::{gather, scatter_add};
+    if !device() {
+        return;
+    }
+    // Ties and NaNs on purpose: equal entries, and a NaN row in a.
+    let mut av = rand(&[7, 5], 100).to_vec::<f32>().unwrap();
+    av[3] = f32::NAN;
+    let a = Tensor::from_vec(av, [7, 5]).unwrap();
+    let b = a.narrow(0, 2, 1).unwrap(); // a row of a, broadcast down the columns: ties
+    let col = rand(&[7, 1], 101);
+    for op in [CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge] {
+        for (x, y, what) in [(&a, &b, "row"), (&a, &col, "column"), (&b, &a.t().unwrap().t().unwrap(), "swapped")] {
+            let want = compare(op, x, y).unwrap();
+            let got = compare(op, &on_gpu(x), &on_gpu(y)).unwrap();
+            assert_eq!(got.dtype(), DType::U32);
+            assert_eq!(got.to_vec::<u32>().unwrap(), want.to_vec::<u32>().unwrap(), "{op:?} {what}");
+        }
+    }
+    let cond = compare(CompareOp::Gt, &a, &col).unwrap();
+    let other = rand(&[5, 7], 102).t().unwrap(); // a transposed view
+    let want = where_cond(&cond, &a, &other).unwrap();
+    let got = where_cond(&on_gpu(&cond), &on_gpu(&a), &on_gpu(&other)).unwrap();
+    assert_eq!(
+        got.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        want.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "where"
+    );
+    let row_cond = compare(CompareOp::Lt, &b, &Tensor::zeros((), DType::F32)).unwrap(); // [1, 5]
+    let want = where_cond(&row_cond, &col, &other).unwrap();
+    assert_close(
+        &where_cond(&on_gpu(&row_cond), &on_gpu(&col), &on_gpu(&other)).unwrap(),
+        &want,
+        0.0,
+        "3-way broadcast",
+    );
+    let want = masked_fill(&other, &row_cond, -7.5).unwrap();
+    assert_close(&masked_fill(&on_gpu(&other), &on_gpu(&row_cond), -7.5).unwrap(), &want, 0.0, "masked_fill");
+
+    let x = rand(&[6, 9], 103);
+    let xt = rand(&[9, 6], 104).t().unwrap(); // a strided x
+    for (axis, idx) in [
+        (0, Tensor::from_vec(vec![5i64, 0, 2, 2, 1, 3, 4, 0], [2, 4]).unwrap()),
+        (1, Tensor::from_vec(vec![8i64, 0, 8, 3, 1, 7, 6, 2, 2], [3, 3]).unwrap()),
+        (1, Tensor::from_vec(vec![4i64; 6], [6, 1]).unwrap()),
+    ] {
+        for (src, what) in [(&x, "dense"), (&xt, "transposed")] {
+            let want = gather(src, axis, &idx).unwrap();
+            let got = gather(&on_gpu(src), axis, &on_gpu(&idx)).unwrap();
+            assert_close(&got, &want, 0.0, &format!("gather axis {axis} {what}"));
+            // Repeated indices accumulate; a strided source is read through its strides.
+            let g = rand(&[idx.dims()[1], idx.dims()[0]], 105).t().unwrap();
+            let want = scatter_add(x.shape(), axis, &idx, &g).unwrap();
+            let got = scatter_add(x.shape(), axis, &on_gpu(&idx), &on_gpu(&g)).unwrap();
+            assert_close(&got, &want, 1e-6, &format!("scatter_add axis {axis} {what}"));
+        }
+    }
+}

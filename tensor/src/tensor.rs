@@ -93,6 +93,12 @@ impl Tensor {
         Self::ones(self.shape(), self.dtype).to_device(self.device())
     }
 
+    /// A 0-d tensor holding `value` in this tensor's dtype, on its device: the constant operand of
+    /// a broadcast op (`x * 2`, `max(x, -100)`), wherever `x` lives.
+    pub fn scalar_like(&self, value: f64) -> Result<Tensor> {
+        Self::full(value, (), self.dtype).to_device(self.device())
+    }
+
     /// `start, start + step, ...` below `end` (above it for a negative step).
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {

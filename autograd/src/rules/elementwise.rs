@@ -22,7 +22,7 @@ pub(super) fn binary(op: BinaryOp, a: &Var, b: &Var, grad: &Tensor) -> Result<Gr
 
 /// out = cond ? a : b  =>  da = sum_to(cond ? grad : 0), db = sum_to(cond ? 0 : grad).
 pub(super) fn where_cond(cond: &Tensor, a: &Var, b: &Var, grad: &Tensor) -> Result<Grads> {
-    let zero = Tensor::zeros((), grad.dtype()).to_device(grad.device())?;
+    let zero = grad.scalar_like(0.0)?;
     Ok(vec![
         when_needed(a, || sum_to(&ew::where_cond(cond, grad, &zero)?, a.shape()))?,
         when_needed(b, || sum_to(&ew::where_cond(cond, &zero, grad)?, b.shape()))?,

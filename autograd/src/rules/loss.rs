@@ -35,7 +35,7 @@ pub(super) fn bce(p: &Var, y: &Var, grad: &Tensor) -> Result<Grads> {
 
 /// `max(ln t, -100)`, PyTorch's floor for the logs of BCE.
 fn clamped_log(t: &Tensor) -> Result<Tensor> {
-    binary(BinaryOp::Maximum, &unary(UnaryOp::Log, t)?, &Tensor::full(-100.0, (), t.dtype()).to_device(t.device())?)
+    binary(BinaryOp::Maximum, &unary(UnaryOp::Log, t)?, &t.scalar_like(-100.0)?)
 }
 
 /// L = mean max(x,0) - x y + ln(1 + e^-|x|)  =>  dx = (sigmoid(x) - y) * dL / N,  dy = -x * dL / N.

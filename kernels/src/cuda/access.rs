@@ -68,6 +68,11 @@ pub fn f32_tensor(r: &Runner, buf: Buf<f32>, shape: impl Into<Shape>) -> Result<
     CudaStorage::tensor(r, CudaData::F32(buf), shape)
 }
 
+/// Wraps a freshly written u32 buffer (a mask) as a contiguous tensor of `shape` on the runner's device.
+pub fn u32_tensor(r: &Runner, buf: Buf<u32>, shape: impl Into<Shape>) -> Result<Tensor> {
+    CudaStorage::tensor(r, CudaData::U32(buf), shape)
+}
+
 /// Wraps a freshly written i64 buffer as a contiguous tensor of `shape` on the runner's device.
 pub fn i64_tensor(r: &Runner, buf: Buf<i64>, shape: impl Into<Shape>) -> Result<Tensor> {
     CudaStorage::tensor(r, CudaData::I64(buf), shape)

@@ -94,6 +94,13 @@ impl CudaStorage {
         }
     }
 
+    pub fn u32(&self, op: &'static str) -> Result<&Buf<u32>> {
+        match &self.data {
+            CudaData::U32(b) => Ok(b),
+            _ => Err(Error::DTypeMismatch { op, lhs: self.dtype(), rhs: DType::U32 }),
+        }
+    }
+
     fn upload(runner: Runner, device: Device, data: &CpuStorage) -> Result<CudaStorage> {
         let data = match data {
             CpuStorage::F32(v) => CudaData::F32(runner.upload(v)?),

@@ -5,7 +5,7 @@
 use crate::cuda::params::{to_u32, Strided};
 use crate::cuda::source::ELEMENTWISE;
 use crate::cuda::{access, need, Buf, Launch, Runner};
-use crate::elementwise::{BinaryOp, UnaryOp};
+use crate::elementwise::{BinaryOp, CompareOp, UnaryOp};
 use crate::kernel_params;
 use kiln_tensor::{DType, Error, Layout, Result, Shape, Tensor};
 
@@ -29,6 +29,12 @@ kernel_params! {
 }
 kernel_params! {
     pub struct BinaryParams { pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub op: u32, pub s: Strided }
+}
+kernel_params! {
+    pub struct CompareParams { pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub op: u32, pub s: Strided }
+}
+kernel_params! {
+    pub struct WhereParams { pub cond: u64, pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub s: Strided }
 }
 kernel_params! {
     pub struct UnaryBackwardParams {
@@ -69,6 +75,18 @@ fn binary_code(op: BinaryOp) -> u32 {
         BinaryOp::Pow => 4,
         BinaryOp::Maximum => 5,
         BinaryOp::Minimum => 6,
+    }
+}
+
+/// `CompareCode` in elementwise.cu.
+fn compare_code(op: CompareOp) -> u32 {
+    match op {
+        CompareOp::Eq => 0,
+        CompareOp::Ne => 1,
+        CompareOp::Lt => 2,
+        CompareOp::Le => 3,
+        CompareOp::Gt => 4,
+        CompareOp::Ge => 5,
     }
 }
 
@@ -198,6 +216,55 @@ pub fn binary_backward(
     unsafe { r.launch(&ELEMENTWISE, "ew_binary_backward_f32", Launch::linear(n, BLOCK), &p) }
 }
 
+/// `out = a op b` as a u32 0/1 mask (IEEE: NaN compares false except `Ne`); a and b of one
+/// shape, any strides (broadcast included).
+pub fn compare(r: &Runner, op: CompareOp, a: Operand<'_>, b: Operand<'_>, out: &mut Buf<u32>) -> Result<()> {
+    const OP: &str = "compare";
+    r.check(&[a.0, b.0])?;
+    r.check(&[&*out])?;
+    let (s, n) = prepare(OP, &[a, b], &[])?;
+    need(OP, "output", out, n)?;
+    let p = CompareParams {
+        a: a.0.addr(a.1.offset())?,
+        b: b.0.addr(b.1.offset())?,
+        out: out.addr_mut(0)?,
+        n: n as u32,
+        op: compare_code(op),
+        s,
+    };
+    // SAFETY: prepare() checked both inputs against their layouts, and the output holds n.
+    unsafe { r.launch(&ELEMENTWISE, "ew_compare_f32", Launch::linear(n, BLOCK), &p) }
+}
+
+/// `out = cond != 0 ? a : b`, the three of one shape (any strides, broadcast included).
+pub fn where_cond(
+    r: &Runner,
+    (cond, cl): (&Buf<u32>, &Layout),
+    a: Operand<'_>,
+    b: Operand<'_>,
+    out: &mut Buf<f32>,
+) -> Result<()> {
+    const OP: &str = "where";
+    r.check(&[a.0, b.0, out])?;
+    r.check(&[cond])?;
+    let (_, n) = prepare(OP, &[a, b], &[out])?;
+    if cl.shape() != a.1.shape() {
+        return Err(Error::ShapeMismatch { op: OP, lhs: a.1.shape().clone(), rhs: cl.shape().clone() });
+    }
+    need(OP, "condition", cond, cl.storage_span())?;
+    let s = Strided::new(OP, cl.dims(), &[cl.strides(), a.1.strides(), b.1.strides()])?;
+    let p = WhereParams {
+        cond: cond.addr(cl.offset())?,
+        a: a.0.addr(a.1.offset())?,
+        b: b.0.addr(b.1.offset())?,
+        out: out.addr_mut(0)?,
+        n: n as u32,
+        s,
+    };
+    // SAFETY: every operand was checked against its layout, and the output holds n.
+    unsafe { r.launch(&ELEMENTWISE, "ew_where_f32", Launch::linear(n, BLOCK), &p) }
+}
+
 kernel_params! {
     /// The parameter block of the hand-written `axpy_f32_ptx` (`.param .b8 p[24]` in axpy.ptx).
     pub struct AxpyParams { pub x: u64, pub y: u64, pub n: u32, pub a: f32 }
@@ -264,5 +331,38 @@ pub fn binary_backward_tensor(
         let (mut da, mut db) = (r.zeros(n)?, r.zeros(n)?);
         binary_backward(r, op, (v[0].0, al), (v[1].0, bl), v[2], &mut da, &mut db)?;
         Ok((access::f32_tensor(r, da, grad.shape())?, access::f32_tensor(r, db, grad.shape())?))
+    })
+}
+
+/// `compare(op, a, b)` on a CUDA device: a contiguous u32 mask of the broadcast `shape`.
+pub fn compare_tensor(
+    op: CompareOp,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &Shape,
+    al: &Layout,
+    bl: &Layout,
+) -> Result<Tensor> {
+    a.expect_dtype(DType::F32, "compare")?;
+    access::read_f32("compare", &[a, b], |r, v| {
+        let mut out = r.zeros::<u32>(shape.elem_count())?;
+        compare(r, op, (v[0].0, al), (v[1].0, bl), &mut out)?;
+        access::u32_tensor(r, out, shape.clone())
+    })
+}
+
+/// `cond ? a : b` on a CUDA device, the layouts broadcast to `shape`.
+pub fn where_tensor(
+    (cond, cl): (&Tensor, &Layout),
+    (a, al): (&Tensor, &Layout),
+    (b, bl): (&Tensor, &Layout),
+    shape: &Shape,
+) -> Result<Tensor> {
+    const OP: &str = "where";
+    a.expect_dtype(DType::F32, OP)?;
+    access::read(OP, &[cond, a, b], |r, s| {
+        let mut out = r.zeros::<f32>(shape.elem_count())?;
+        where_cond(r, (s[0].u32(OP)?, cl), (s[1].f32(OP)?, al), (s[2].f32(OP)?, bl), &mut out)?;
+        access::f32_tensor(r, out, shape.clone())
     })
 }

@@ -7,11 +7,13 @@
 //                                              every operand's offset (also the strided copy)
 //   v2 ew_unary_vec4_f32 / ew_binary_vec4_f32  contiguous, 16-byte aligned: one float4 per
 //                                              iteration, scalar tail
-// Op codes are mirrored by `UnaryCode` / `BinaryCode` in elementwise/cuda.rs.
+// Selection (strided only): ew_compare_f32 (a u32 0/1 mask) and ew_where_f32 (cond ? a : b).
+// Op codes are mirrored by `unary_code` / `binary_code` / `compare_code` in elementwise/cuda.rs.
 // Compiled with kernels/cuda/kiln_cuda.h in front (NVRTC) or with kiln_shim.h too (host tests).
 
 enum UnaryCode { U_COPY, U_NEG, U_EXP, U_LOG, U_SQRT, U_ABS, U_RELU, U_LEAKY, U_SIGMOID, U_TANH, U_AFFINE, U_POW };
 enum BinaryCode { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN };
+enum CompareCode { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE };
 
 struct UnaryParams {
     const float* x;
@@ -30,6 +32,24 @@ struct BinaryParams {
     u32 n;
     u32 op;
     KilnStrided s;  // operand 0: a, 1: b
+};
+
+struct CompareParams {
+    const float* a;
+    const float* b;
+    u32* out;
+    u32 n;
+    u32 op;
+    KilnStrided s;  // operand 0: a, 1: b
+};
+
+struct WhereParams {
+    const u32* cond;
+    const float* a;
+    const float* b;
+    float* out;
+    u32 n;
+    KilnStrided s;  // operand 0: cond, 1: a, 2: b
 };
 
 struct UnaryBackwardParams {
@@ -196,3 +216,28 @@ extern "C" __global__ void ew_binary_backward_f32(const BinaryBackwardParams p) 
     }
 }
 KILN_EXPORT(ew_binary_backward_f32, BinaryBackwardParams)
+
+// IEEE comparisons, as Rust's PartialOrd: anything with a NaN is false, except != (true).
+__device__ __forceinline__ u32 compare_apply(u32 op, float a, float b) {
+    switch (op) {
+        case C_EQ: return a == b;
+        case C_NE: return a != b;
+        case C_LT: return a < b;
+        case C_LE: return a <= b;
+        case C_GT: return a > b;
+        case C_GE: return a >= b;
+        default: return 2u;  // unknown op: neither 0 nor 1, never a plausible mask
+    }
+}
+
+extern "C" __global__ void ew_compare_f32(const CompareParams p) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x)
+        p.out[i] = compare_apply(p.op, p.a[kiln_offset(p.s, 0, i)], p.b[kiln_offset(p.s, 1, i)]);
+}
+KILN_EXPORT(ew_compare_f32, CompareParams)
+
+extern "C" __global__ void ew_where_f32(const WhereParams p) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x)
+        p.out[i] = p.cond[kiln_offset(p.s, 0, i)] != 0u ? p.a[kiln_offset(p.s, 1, i)] : p.b[kiln_offset(p.s, 2, i)];
+}
+KILN_EXPORT(ew_where_f32, WhereParams)

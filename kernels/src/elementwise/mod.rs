@@ -96,6 +96,9 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
 pub fn compare(op: CompareOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     check::float_pair("compare", a, b)?;
     let (shape, al, bl) = broadcast_layouts("compare", a, b)?;
+    if !a.device().is_cpu() {
+        return crate::cuda::elementwise::compare_tensor(op, a, b, &shape, &al, &bl);
+    }
     float_dispatch!(a.dtype(), "compare", T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::compare(op, v[0].0, &al, v[1].0, &bl))?;
         Tensor::from_vec(out, shape)
@@ -111,6 +114,10 @@ pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let shape = broadcast_shapes(cond.shape(), &ab, "where")?;
     let cl = Layout::contiguous(cond.shape().clone()).broadcast_as(&shape)?;
     let (al, bl) = (a.layout().broadcast_as(&shape)?, b.layout().broadcast_as(&shape)?);
+    if !a.device().is_cpu() {
+        let cl = cond.layout().broadcast_as(&shape)?;
+        return crate::cuda::elementwise::where_tensor((cond, &cl), (a, &al), (b, &bl), &shape);
+    }
     let c = cond.to_vec::<u32>()?;
     float_dispatch!(a.dtype(), "where", T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::where_cond(&c, &cl, v[0].0, &al, v[1].0, &bl))?;
@@ -120,7 +127,7 @@ pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `x` with `value` wherever `mask` (u32, broadcastable to x) is nonzero.
 pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
-    let fill = Tensor::full(value, (), x.dtype());
+    let fill = x.scalar_like(value)?;
     let out = where_cond(mask, &fill, x)?;
     if out.shape() != x.shape() {
         return Err(Error::BroadcastIncompatible {

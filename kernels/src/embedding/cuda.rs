@@ -1,10 +1,11 @@
-//! Launch code for embedding.cu: row gather from a `[vocab, dim]` table and the scatter-add back.
+//! Launch code for embedding.cu: row gather from a `[vocab, dim]` table and the scatter-add back,
+//! and torch-style `gather` / `scatter_add` along any axis.
 
-use crate::cuda::params::to_u32;
+use crate::cuda::params::{to_u32, Strided};
 use crate::cuda::source::EMBEDDING;
 use crate::cuda::{access, need, Buf, Launch, Rows, Runner};
 use crate::kernel_params;
-use kiln_tensor::{DType, Result, Shape, Tensor};
+use kiln_tensor::{DType, Error, Layout, Result, Shape, Tensor};
 
 kernel_params! {
     pub struct EmbeddingParams {
@@ -70,6 +71,96 @@ pub fn scatter_add(
     unsafe { r.launch(&EMBEDDING, "embedding_scatter_add_f32", Launch::linear(count * dim, 256), &p) }
 }
 
+kernel_params! {
+    pub struct AxisIndexParams {
+        pub src: u64, pub idx: u64, pub out: u64, pub n: u32, pub bound: u32, pub axis_stride: u32, pub s: Strided,
+    }
+}
+
+/// Checks the index (`il`) has `limit`'s rank and no larger dims outside `axis`, and fits its
+/// buffer; returns the element count. Every coordinate the axis kernels form is then inside `limit`.
+fn check_index(op: &'static str, (idx, il): (&Buf<i64>, &Layout), limit: &[usize], axis: usize) -> Result<usize> {
+    let fits = il.rank() == limit.len()
+        && axis < limit.len()
+        && il.dims().iter().zip(limit).enumerate().all(|(d, (i, l))| d == axis || i <= l);
+    if !fits {
+        return Err(Error::ShapeMismatch { op, lhs: limit.to_vec().into(), rhs: il.shape().clone() });
+    }
+    need(op, "indices", idx, il.storage_span())?;
+    Ok(to_u32(op, "index elements", il.shape().elem_count())? as usize)
+}
+
+/// `strides` with the one along `axis` taken out (0), and that stride.
+fn without_axis(strides: &[usize], axis: usize) -> (Vec<usize>, usize) {
+    let mut walk = strides.to_vec();
+    let along = std::mem::replace(&mut walk[axis], 0);
+    (walk, along)
+}
+
+/// torch.gather: `out[i] = x[i with coordinate axis = idx[i]]`, i over the index's shape; `out`
+/// contiguous in that shape. The index may be no larger than x outside `axis`.
+pub fn gather_axis(
+    r: &Runner,
+    (x, xl): (&Buf<f32>, &Layout),
+    idx: (&Buf<i64>, &Layout),
+    axis: usize,
+    out: &mut Buf<f32>,
+) -> Result<()> {
+    const OP: &str = "gather";
+    r.check(&[x, out])?;
+    r.check(&[idx.0])?;
+    let n = check_index(OP, idx, xl.dims(), axis)?;
+    need(OP, "input", x, xl.storage_span())?;
+    need(OP, "output", out, n)?;
+    let (walk, axis_stride) = without_axis(xl.strides(), axis);
+    let p = AxisIndexParams {
+        src: x.addr(xl.offset())?,
+        idx: idx.0.addr(idx.1.offset())?,
+        out: out.addr_mut(0)?,
+        n: n as u32,
+        bound: to_u32(OP, "bound", xl.dims()[axis])?,
+        axis_stride: to_u32(OP, "axis stride", axis_stride)?,
+        s: Strided::new(OP, idx.1.dims(), &[idx.1.strides(), &walk])?,
+    };
+    // SAFETY: every coordinate formed is inside x's checked layout (the kernel bounds idx), the
+    // index fits its buffer and the output holds n.
+    unsafe { r.launch(&EMBEDDING, "gather_axis_f32", Launch::linear(n, 256), &p) }
+}
+
+/// The adjoint of [`gather_axis`]: `out[i with coordinate axis = idx[i]] += src[i]`, i over the
+/// index's shape (`src` read through its layout restricted to that shape); `out` contiguous of
+/// `out_dims` (not cleared first). Out-of-range indices are skipped.
+pub fn scatter_add_axis(
+    r: &Runner,
+    (src, sl): (&Buf<f32>, &Layout),
+    idx: (&Buf<i64>, &Layout),
+    axis: usize,
+    out: (&mut Buf<f32>, &[usize]),
+) -> Result<()> {
+    const OP: &str = "scatter_add";
+    let (out, out_dims) = out;
+    r.check(&[src, out])?;
+    r.check(&[idx.0])?;
+    let n = check_index(OP, idx, out_dims, axis)?;
+    if sl.dims() != idx.1.dims() {
+        return Err(Error::ShapeMismatch { op: OP, lhs: sl.shape().clone(), rhs: idx.1.shape().clone() });
+    }
+    need(OP, "source", src, sl.storage_span())?;
+    need(OP, "output", out, out_dims.iter().product())?;
+    let (walk, axis_stride) = without_axis(Layout::contiguous(Shape::from(out_dims.to_vec())).strides(), axis);
+    let p = AxisIndexParams {
+        src: src.addr(sl.offset())?,
+        idx: idx.0.addr(idx.1.offset())?,
+        out: out.addr_mut(0)?,
+        n: n as u32,
+        bound: to_u32(OP, "bound", out_dims[axis])?,
+        axis_stride: to_u32(OP, "axis stride", axis_stride)?,
+        s: Strided::new(OP, idx.1.dims(), &[idx.1.strides(), sl.strides(), &walk])?,
+    };
+    // SAFETY: as for gather_axis, with out the indexed operand.
+    unsafe { r.launch(&EMBEDDING, "scatter_add_axis_f32", Launch::linear(n, 256), &p) }
+}
+
 // ---- tensors on a CUDA device ----------------------------------------------------------------
 // Any axis goes through the row kernels: move the axis first (one contiguous copy unless it
 // already is), view the rest as one row, and move it back afterwards (a copy only when `a > 0`). The callers range-check
@@ -120,4 +211,29 @@ pub fn index_add_tensor(
         access::f32_tensor(r, out, out_dims.clone())
     })?;
     out.move_axis(0, a)?.contiguous()
+}
+
+/// torch.gather on a CUDA device (f32 `x`, i64 `index`, checked by the caller).
+pub fn gather_tensor(x: &Tensor, axis: usize, index: &Tensor) -> Result<Tensor> {
+    const OP: &str = "gather";
+    x.expect_dtype(DType::F32, OP)?;
+    index.expect_dtype(DType::I64, "gather (indices on a CUDA device)")?;
+    access::read(OP, &[x, index], |r, s| {
+        let mut out = r.zeros(index.elem_count())?;
+        gather_axis(r, (s[0].f32(OP)?, x.layout()), (s[1].i64(OP)?, index.layout()), axis, &mut out)?;
+        access::f32_tensor(r, out, index.shape().clone())
+    })
+}
+
+/// `zeros(shape).scatter_add_(axis, index, src)` on a CUDA device; `sl` is src's layout restricted
+/// to the index's extent.
+pub fn scatter_add_tensor(shape: &Shape, axis: usize, index: &Tensor, src: &Tensor, sl: &Layout) -> Result<Tensor> {
+    const OP: &str = "scatter_add";
+    src.expect_dtype(DType::F32, OP)?;
+    index.expect_dtype(DType::I64, "scatter_add (indices on a CUDA device)")?;
+    access::read(OP, &[src, index], |r, s| {
+        let mut out = r.zeros(shape.elem_count())?;
+        scatter_add_axis(r, (s[0].f32(OP)?, sl), (s[1].i64(OP)?, index.layout()), axis, (&mut out, shape.dims()))?;
+        access::f32_tensor(r, out, shape.clone())
+    })
 }

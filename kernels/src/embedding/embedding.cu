@@ -6,6 +6,11 @@
 //                              accumulate; on a GPU the float summation order varies), dtable
 //                              contiguous [V, D]; out-of-range indices are skipped, and so is
 //                              row `skip` (PyTorch's padding_idx; -1: none).
+//   gather_axis_f32            torch.gather: out[i] = x[i's coordinates, with coordinate `axis` =
+//                              idx[i]], i over the index's shape (out contiguous); any strides.
+//                              An index outside 0..bound gives NaN.
+//   scatter_add_axis_f32       its adjoint: out[i's coordinates, coordinate `axis` = idx[i]] +=
+//                              src[i] with atomicAdd, out contiguous; out-of-range indices skipped.
 // Launch code: embedding/cuda.rs.
 
 struct EmbeddingParams {
@@ -35,3 +40,36 @@ extern "C" __global__ void embedding_scatter_add_f32(const EmbeddingParams p) {
     }
 }
 KILN_EXPORT(embedding_scatter_add_f32, EmbeddingParams)
+
+// The axis kernels walk the index's shape. Operand 0 is the index; operand 1 is x (gather) or src
+// (scatter); operand 2 is out (scatter). The indexed operand (x for gather, out for scatter) has
+// stride 0 along the axis in `s`, and its real stride there is `axis_stride`: its element is at
+// kiln_offset(...) + idx * axis_stride.
+struct AxisIndexParams {
+    const float* src;
+    const i64* idx;
+    float* out;
+    u32 n;            // elements of the index
+    u32 bound;        // extent of the indexed operand along the axis
+    u32 axis_stride;  // its stride along the axis, in elements
+    KilnStrided s;
+};
+
+extern "C" __global__ void gather_axis_f32(const AxisIndexParams p) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
+        const i64 t = p.idx[kiln_offset(p.s, 0, i)];
+        p.out[i] = (t >= 0 && t < (i64)p.bound)
+            ? p.src[(u64)kiln_offset(p.s, 1, i) + (u64)t * p.axis_stride]
+            : __int_as_float(0x7fc00000);
+    }
+}
+KILN_EXPORT(gather_axis_f32, AxisIndexParams)
+
+extern "C" __global__ void scatter_add_axis_f32(const AxisIndexParams p) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
+        const i64 t = p.idx[kiln_offset(p.s, 0, i)];
+        if (t >= 0 && t < (i64)p.bound)
+            atomicAdd(p.out + (u64)kiln_offset(p.s, 2, i) + (u64)t * p.axis_stride, p.src[kiln_offset(p.s, 1, i)]);
+    }
+}
+KILN_EXPORT(scatter_add_axis_f32, AxisIndexParams)

@@ -112,6 +112,9 @@ pub fn gather(x: &Tensor, axis: isize, index: &Tensor) -> Result<Tensor> {
     let a = x.shape().resolve_axis(axis, OP)?;
     fits_within(OP, index.shape(), x.shape(), a, true)?;
     let idx = check::read_indices(OP, index, x.dims()[a])?;
+    if !x.device().is_cpu() {
+        return crate::cuda::embedding::gather_tensor(x, a, index);
+    }
     element_dispatch!(x.dtype(), T => {
         let out = x.with_slice(|s: &[T], l| reference::gather(s, l, a, &idx, index.dims()))?;
         Tensor::from_vec(out, index.shape())
@@ -131,6 +134,9 @@ pub fn scatter_add(shape: &Shape, axis: isize, index: &Tensor, src: &Tensor) -> 
     let idx = check::read_indices(OP, index, shape.dims()[a])?;
     // src restricted to the index's extent: same strides and offset, smaller dims.
     let sl = Layout::new(index.shape().clone(), src.strides().to_vec(), src.layout().offset());
+    if !src.device().is_cpu() {
+        return crate::cuda::embedding::scatter_add_tensor(shape, a, index, src, &sl);
+    }
     float_dispatch!(src.dtype(), OP, T => {
         let out = src.with_slice(|s: &[T], _| reference::scatter_add(shape.dims(), a, &idx, s, &sl))?;
         Tensor::from_vec(out, shape)

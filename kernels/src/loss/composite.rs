@@ -6,18 +6,13 @@ use crate::elementwise::{binary, unary, BinaryOp, UnaryOp};
 use crate::reduce::mean;
 use kiln_tensor::{Result, Tensor};
 
-/// A scalar constant on `like`'s device and dtype.
-fn constant(value: f64, like: &Tensor) -> Result<Tensor> {
-    Tensor::full(value, (), like.dtype()).to_device(like.device())
-}
-
 fn affine(x: &Tensor, mul: f64, add: f64) -> Result<Tensor> {
     unary(UnaryOp::Affine { mul, add }, x)
 }
 
 /// `-mean(y max(ln p, -100) + (1 - y) max(ln(1 - p), -100))`.
 pub fn bce(p: &Tensor, y: &Tensor) -> Result<Tensor> {
-    let floor = constant(-100.0, p)?;
+    let floor = p.scalar_like(-100.0)?;
     let log_p = binary(BinaryOp::Maximum, &unary(UnaryOp::Log, p)?, &floor)?;
     let log_q = binary(BinaryOp::Maximum, &unary(UnaryOp::Log, &affine(p, -1.0, 1.0)?)?, &floor)?;
     // y ln p + (1 - y) ln q = y (ln p - ln q) + ln q
@@ -28,7 +23,7 @@ pub fn bce(p: &Tensor, y: &Tensor) -> Result<Tensor> {
 /// `(p - y) / max(p (1 - p), 1e-12) * grad / N`.
 pub fn bce_backward(p: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
     let var = binary(BinaryOp::Mul, p, &affine(p, -1.0, 1.0)?)?;
-    let denom = binary(BinaryOp::Maximum, &var, &constant(1e-12, p)?)?;
+    let denom = binary(BinaryOp::Maximum, &var, &p.scalar_like(1e-12)?)?;
     let d = binary(BinaryOp::Div, &binary(BinaryOp::Sub, p, y)?, &denom)?;
     binary(BinaryOp::Mul, &affine(&d, 1.0 / p.elem_count().max(1) as f64, 0.0)?, grad)
 }
