@@ -24,7 +24,7 @@
 use super::blocking::Blocking;
 use super::microkernel::{self, Block};
 use super::pack::pack_panels;
-use super::{RawMat, RawMatMut};
+use super::Problem;
 use crate::simd::Isa;
 use std::cell::RefCell;
 
@@ -69,18 +69,8 @@ fn with_buffers<R>(f: impl FnOnce(&mut Buf, &mut Buf) -> R) -> R {
 /// # Safety
 /// The views must be valid for the extents (`a`: m x k, `b`: k x n, `c`: m x n, C not overlapping
 /// itself nor A or B).
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm(
-    isa: Isa,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: RawMat,
-    b: RawMat,
-    beta: f32,
-    c: RawMatMut,
-) {
+pub(crate) unsafe fn gemm(isa: Isa, p: Problem) {
+    let Problem { m, k, n, alpha, a, b, beta, c } = p;
     let kern = microkernel::select(isa, m);
     let (mr, nr) = (kern.mr, kern.nr);
     let bl = Blocking::new(m, k, n, mr, nr);

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub use blocking::{KC, MC, NC};
 use view::check;
 pub use view::{GemmError, MatMut, MatRef};
-pub(crate) use view::{RawMat, RawMatMut};
+pub(crate) use view::{Problem, RawMat, RawMatMut};
 
 /// Which GEMM runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +192,7 @@ pub unsafe fn sgemm_unchecked(
         RawMatMut { ptr: c, rs: rsc, cs: csc },
     );
     match opts.imp {
-        GemmImpl::Kiln => kiln_sgemm(opts.isa, opts.threads, m, k, n, alpha, a, b, beta, c),
+        GemmImpl::Kiln => kiln_sgemm(opts.isa, opts.threads, Problem { m, k, n, alpha, a, b, beta, c }),
         GemmImpl::MatrixMultiply => {
             if m > 0 && n > 0 {
                 let s = |x: usize| x as isize;
@@ -312,19 +312,8 @@ unsafe fn reference_raw<T: Float>(
 }
 
 /// Our SGEMM: trivial cases, orientation, skinny shapes, then the threaded packed path.
-#[allow(clippy::too_many_arguments)]
-unsafe fn kiln_sgemm(
-    isa: Isa,
-    threads: usize,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: RawMat,
-    b: RawMat,
-    beta: f32,
-    c: RawMatMut,
-) {
+unsafe fn kiln_sgemm(isa: Isa, threads: usize, p: Problem) {
+    let Problem { m, k, n, alpha, beta, c, .. } = p;
     if m == 0 || n == 0 {
         return;
     }
@@ -340,7 +329,8 @@ unsafe fn kiln_sgemm(
     // Vectors run along C's rows: if C is column-major, compute Cᵀ = Bᵀ Aᵀ instead. A single row
     // (m == 1) is likewise turned into a single column, so both GEMV cases meet in `n == 1`.
     let col_major = c.cs != 1 && c.rs == 1;
-    let (m, n, a, b, c) = if n > 1 && (col_major || m == 1) { (n, m, b.t(), a.t(), c.t()) } else { (m, n, a, b, c) };
+    let p = if n > 1 && (col_major || m == 1) { p.transposed() } else { p };
+    let Problem { m, n, a, b, c, .. } = p;
     if n == 1 {
         let x = skinny::RawVec { ptr: b.ptr, stride: b.rs };
         return skinny::gemv(isa, m, k, alpha, a, x, beta, c.ptr, c.rs);
@@ -349,7 +339,7 @@ unsafe fn kiln_sgemm(
         let (x, y) = (skinny::RawVec { ptr: a.ptr, stride: a.rs }, skinny::RawVec { ptr: b.ptr, stride: b.cs });
         return skinny::outer(isa, m, n, alpha, x, y, beta, c);
     }
-    parallel::gemm(isa, threads, m, k, n, alpha, a, b, beta, c)
+    parallel::gemm(isa, threads, p)
 }
 
 #[cfg(test)]

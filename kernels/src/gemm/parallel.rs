@@ -6,7 +6,7 @@
 //! (tens if it has to be woken), more than a whole small GEMM. Each thread must get at least
 //! [`MIN_FLOPS_PER_THREAD`] of work (2·m·n·k). How the hand-off is kept cheap: [`run_parts`].
 
-use super::{driver, microkernel, RawMat, RawMatMut};
+use super::{driver, microkernel, Problem};
 use crate::simd::Isa;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,32 +42,17 @@ fn ranges(len: usize, unit: usize, parts: usize) -> Vec<(usize, usize)> {
 ///
 /// # Safety
 /// As for [`driver::gemm`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm(
-    isa: Isa,
-    threads: usize,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: RawMat,
-    b: RawMat,
-    beta: f32,
-    c: RawMatMut,
-) {
-    let t = threads_for(threads, m, k, n);
+pub(crate) unsafe fn gemm(isa: Isa, threads: usize, p: Problem) {
+    let t = threads_for(threads, p.m, p.k, p.n);
     if t <= 1 {
-        return driver::gemm(isa, m, k, n, alpha, a, b, beta, c);
+        return driver::gemm(isa, p);
     }
-    let kern = microkernel::select(isa, m);
-    let split_n = n.div_ceil(kern.nr) >= m.div_ceil(kern.mr);
-    let parts = if split_n { ranges(n, kern.nr, t) } else { ranges(m, kern.mr, t) };
+    let kern = microkernel::select(isa, p.m);
+    let split_n = p.n.div_ceil(kern.nr) >= p.m.div_ceil(kern.mr);
+    let parts = if split_n { ranges(p.n, kern.nr, t) } else { ranges(p.m, kern.mr, t) };
     let run = move |(lo, len): (usize, usize)| {
-        if split_n {
-            driver::gemm(isa, m, k, len, alpha, a, b.at(0, lo), beta, c.at(0, lo))
-        } else {
-            driver::gemm(isa, len, k, n, alpha, a.at(lo, 0), b, beta, c.at(lo, 0))
-        }
+        let part = if split_n { p.cols(lo, len) } else { p.rows(lo, len) };
+        driver::gemm(isa, part)
     };
     run_parts(&parts, run);
 }

@@ -178,3 +178,34 @@ impl RawMatMut {
         RawMatMut { ptr: self.ptr, rs: self.cs, cs: self.rs }
     }
 }
+
+/// One SGEMM on raw views, `C = alpha A B + beta C` with A `m x k`, B `k x n`, C `m x n`: what the
+/// internal layers (`kiln_sgemm` in mod.rs, `parallel.rs`, `driver.rs`) hand down to each other.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Problem {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub alpha: f32,
+    pub a: RawMat,
+    pub b: RawMat,
+    pub beta: f32,
+    pub c: RawMatMut,
+}
+
+impl Problem {
+    /// Columns `lo..lo + len` of C (and of B).
+    pub(crate) fn cols(self, lo: usize, len: usize) -> Problem {
+        Problem { n: len, b: self.b.at(0, lo), c: self.c.at(0, lo), ..self }
+    }
+
+    /// Rows `lo..lo + len` of C (and of A).
+    pub(crate) fn rows(self, lo: usize, len: usize) -> Problem {
+        Problem { m: len, a: self.a.at(lo, 0), c: self.c.at(lo, 0), ..self }
+    }
+
+    /// `Cᵀ = Bᵀ Aᵀ`: the same product with rows and columns swapped (views only).
+    pub(crate) fn transposed(self) -> Problem {
+        Problem { m: self.n, n: self.m, a: self.b.t(), b: self.a.t(), c: self.c.t(), ..self }
+    }
+}
