@@ -108,8 +108,8 @@ impl Var {
 
     /// Inverted dropout: in training each element is zeroed with probability `p` and the rest
     /// scaled by `1/(1-p)` (`p == 1` zeroes everything); outside training (or with `p == 0`) it is
-    /// the identity, records nothing and draws nothing. The mask (one seed drawn from `rng`, see
-    /// `kiln_kernels::dropout`) is made on `self`'s device and saved for backward.
+    /// the identity, records nothing and draws nothing. The mask is drawn from `rng` and saved for
+    /// backward.
     pub fn dropout(&self, p: f64, train: bool, rng: &mut Rng) -> Result<Var> {
         if !(0.0..=1.0).contains(&p) {
             return Err(Error::invalid("dropout", format!("probability {p} is not in [0, 1]")));
@@ -117,9 +117,9 @@ impl Var {
         if !train || p == 0.0 {
             return Ok(self.clone());
         }
-        // The same mask on every device for the same generator state: a model trains the same on a
-        // GPU as on the CPU.
-        let mask = dropout_mask(self.shape(), p, self.dtype(), self.device(), rng)?;
+        // Drawn on the host from the same generator whatever the device, so a model trains the
+        // same on a GPU as on the CPU; one upload of the mask per call.
+        let mask = dropout_mask(self.shape(), p, self.dtype(), rng)?.to_device(self.device())?;
         let out = binary(BinaryOp::Mul, self.tensor(), &mask)?;
         Ok(Var::from_op(out, Op::Dropout { x: self.clone(), mask, p }))
     }

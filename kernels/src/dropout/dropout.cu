@@ -4,14 +4,13 @@
 //   u(seed, i) = top 24 bits of splitmix64(seed + (i + 1) * 0x9E3779B97F4A7C15) / 2^24   in [0, 1)
 //   keep(i) = u >= p;   y = keep ? x * 1/(1-p) : 0        (p == 1: all zero)
 // splitmix64 (Steele, Lea, Flood 2014) is the finaliser of Java's SplittableRandom; Rust twin:
-// `keep_scale` in dropout/mod.rs, which the CPU path evaluates: masks agree bit for bit across devices.
-//   dropout_forward_f32   y = x * mask (y = mask when `x` is null: how a model's mask is made on the
-//                         device), and the mask itself (0 or 1/(1-p)) when `mask` is non-null
+// `keep_mask` in dropout/cuda.rs. Not the CPU path's stream (kiln's Rng draws sequentially).
+//   dropout_forward_f32   y = x * mask, and the mask itself (0 or 1/(1-p)) when `mask` is non-null
 //   dropout_backward_f32  dx = g * mask, the mask recomputed from the seed
 // Launch code: dropout/cuda.rs.
 
 struct DropoutParams {
-    const float* x;  // forward: x (may be null); backward: the upstream gradient
+    const float* x;  // forward: x; backward: the upstream gradient
     float* y;        // forward: y; backward: dx
     float* mask;     // forward only, may be null
     u64 seed;
@@ -34,7 +33,7 @@ __device__ __forceinline__ float dropout_scale(u64 seed, u32 i, float p) {
 extern "C" __global__ void dropout_forward_f32(const DropoutParams p) {
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
         const float m = dropout_scale(p.seed, i, p.p);
-        p.y[i] = p.x ? p.x[i] * m : m;
+        p.y[i] = p.x[i] * m;
         if (p.mask) p.mask[i] = m;
     }
 }
