@@ -34,7 +34,8 @@ pub struct KernelArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// One JSON object per line: {"kernel", "version", "shape", "threads", "median_us", "gflops" or
-    /// "gbps", "validated"} (plus "transpose" for a transposed GEMM shape).
+    /// "gbps", "validated"} (plus "transpose" for a transposed GEMM shape, and "peak_gflops" /
+    /// "peak_fraction" for GFLOP/s kernels on the CPU).
     #[arg(long)]
     json: bool,
     /// cpu, or cuda / cuda:0 for the kernel's CUDA versions: validated against the CPU reference,
