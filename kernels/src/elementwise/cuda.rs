@@ -31,9 +31,6 @@ kernel_params! {
     pub struct BinaryParams { pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub op: u32, pub s: Strided }
 }
 kernel_params! {
-    pub struct CompareParams { pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub op: u32, pub s: Strided }
-}
-kernel_params! {
     pub struct WhereParams { pub cond: u64, pub a: u64, pub b: u64, pub out: u64, pub n: u32, pub s: Strided }
 }
 kernel_params! {
@@ -144,19 +141,18 @@ pub fn unary_at(
     unsafe { r.launch(&ELEMENTWISE, kernel, Launch::linear(items, BLOCK), &p) }
 }
 
+/// The parameters of a two-operand kernel (the binary maps and the comparison) from checked
+/// operands, an output address and `prepare`'s result.
+fn binary_params(a: Operand<'_>, b: Operand<'_>, out: u64, op: u32, (s, n): (Strided, usize)) -> Result<BinaryParams> {
+    Ok(BinaryParams { a: a.0.addr(a.1.offset())?, b: b.0.addr(b.1.offset())?, out, n: n as u32, op, s })
+}
+
 /// `out = op(a, b)`; both layouts already broadcast to the output shape.
 pub fn binary(r: &Runner, op: BinaryOp, a: Operand<'_>, b: Operand<'_>, out: &mut Buf<f32>, path: Path) -> Result<()> {
     let name = op.name();
     r.check(&[a.0, b.0, out])?;
     let (s, n) = prepare(name, &[a, b], &[out])?;
-    let p = BinaryParams {
-        a: a.0.addr(a.1.offset())?,
-        b: b.0.addr(b.1.offset())?,
-        out: out.addr_mut(0)?,
-        n: n as u32,
-        op: binary_code(op),
-        s,
-    };
+    let p = binary_params(a, b, out.addr_mut(0)?, binary_code(op), (s, n))?;
     let vec4 = use_vec4(name, path, &s, 2, &[p.a, p.b, p.out])?;
     let (kernel, items) = if vec4 { ("ew_binary_vec4_f32", n.div_ceil(4)) } else { ("ew_binary_f32", n) };
     // SAFETY: prepare() checked every buffer against its layout and the output size.
@@ -224,14 +220,7 @@ pub fn compare(r: &Runner, op: CompareOp, a: Operand<'_>, b: Operand<'_>, out: &
     r.check(&[&*out])?;
     let (s, n) = prepare(OP, &[a, b], &[])?;
     need(OP, "output", out, n)?;
-    let p = CompareParams {
-        a: a.0.addr(a.1.offset())?,
-        b: b.0.addr(b.1.offset())?,
-        out: out.addr_mut(0)?,
-        n: n as u32,
-        op: compare_code(op),
-        s,
-    };
+    let p = binary_params(a, b, out.addr_mut(0)?, compare_code(op), (s, n))?;
     // SAFETY: prepare() checked both inputs against their layouts, and the output holds n.
     unsafe { r.launch(&ELEMENTWISE, "ew_compare_f32", Launch::linear(n, BLOCK), &p) }
 }

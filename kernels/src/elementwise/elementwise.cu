@@ -34,15 +34,6 @@ struct BinaryParams {
     KilnStrided s;  // operand 0: a, 1: b
 };
 
-struct CompareParams {
-    const float* a;
-    const float* b;
-    u32* out;
-    u32 n;
-    u32 op;
-    KilnStrided s;  // operand 0: a, 1: b
-};
-
 struct WhereParams {
     const u32* cond;
     const float* a;
@@ -230,11 +221,13 @@ __device__ __forceinline__ u32 compare_apply(u32 op, float a, float b) {
     }
 }
 
-extern "C" __global__ void ew_compare_f32(const CompareParams p) {
+// Takes the binary maps' parameters; `out` holds u32 (the mask), so it is cast.
+extern "C" __global__ void ew_compare_f32(const BinaryParams p) {
+    u32* out = reinterpret_cast<u32*>(p.out);
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x)
-        p.out[i] = compare_apply(p.op, p.a[kiln_offset(p.s, 0, i)], p.b[kiln_offset(p.s, 1, i)]);
+        out[i] = compare_apply(p.op, p.a[kiln_offset(p.s, 0, i)], p.b[kiln_offset(p.s, 1, i)]);
 }
-KILN_EXPORT(ew_compare_f32, CompareParams)
+KILN_EXPORT(ew_compare_f32, BinaryParams)
 
 extern "C" __global__ void ew_where_f32(const WhereParams p) {
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x)
