@@ -126,7 +126,8 @@ fn classifier_step(
     device: Device,
 ) -> Result<Box<dyn FnMut() -> Result<f32>>> {
     nn::to_device(net.as_ref(), device)?;
-    let (x, y) = (x.to_device(device)?, y.to_device(device)?);
+    // The labels stay on the host, as a training loop's batch does (loss_and_correct moves them).
+    let x = x.to_device(device)?;
     let mut opt = Adam::new(nn::parameters(net.as_ref()), lr, (0.9, 0.999), 0.0);
     net.set_training(true);
     Ok(Box::new(move || {

@@ -28,19 +28,22 @@ pub enum Objective {
 }
 
 impl Objective {
-    /// The mean loss of a batch and the number of correct predictions in it.
+    /// The mean loss of a batch and the number of correct predictions in it. `labels` are the
+    /// batch's labels on the host: the truth is read there, and the loss gets them on the logits'
+    /// device, converted first where it needs floats (so a GPU step downloads only its predictions).
     pub fn loss_and_correct(self, logits: &Var, labels: &Tensor) -> RunResult<(Var, usize)> {
         let truth = labels.to_vec_f64()?;
+        let device = logits.device();
         match self {
             Objective::CrossEntropy => {
-                let loss = cross_entropy(logits, labels)?;
+                let loss = cross_entropy(logits, &labels.to_device(device)?)?;
                 let pred = argmax(logits.tensor(), 1, false)?.to_vec::<i64>()?;
                 Ok((loss, pred.iter().zip(&truth).filter(|(p, t)| **p as f64 == **t).count()))
             }
             Objective::BinaryLogits => {
                 let b = logits.elem_count();
                 let flat = logits.reshape([b])?;
-                let targets = Var::constant(labels.to_dtype(DType::F32)?.reshape([b])?);
+                let targets = Var::constant(labels.to_dtype(DType::F32)?.reshape([b])?.to_device(device)?);
                 let loss = bce_with_logits(&flat, &targets)?;
                 let pred = flat.tensor().to_vec_f64()?;
                 Ok((loss, pred.iter().zip(&truth).filter(|(p, t)| (**p > 0.0) == (**t > 0.5)).count()))
@@ -56,7 +59,7 @@ pub fn evaluate<S: BatchSource>(model: &dyn Module, loader: &Loader<S>, objectiv
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
     for batch in loader.epoch(0) {
         let Batch { inputs, labels, .. } = batch?;
-        let (inputs, labels) = (inputs.to_device(device)?, labels.to_device(device)?);
+        let inputs = inputs.to_device(device)?;
         let n = labels.elem_count();
         let (loss, ok) = no_grad(|| -> RunResult<(f64, usize)> {
             let logits = model.forward(&Var::constant(inputs))?;
@@ -122,7 +125,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
             for batch in train.epoch(epoch as u64) {
                 let Batch { inputs, labels, .. } = batch?;
-                let (inputs, labels) = (inputs.to_device(cfg.device)?, labels.to_device(cfg.device)?);
+                let inputs = inputs.to_device(cfg.device)?;
                 let logits = model.forward(&Var::constant(inputs))?;
                 let (loss, ok) = objective.loss_and_correct(&logits, &labels)?;
                 let grads = backward(&loss)?;
