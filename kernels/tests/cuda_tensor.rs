@@ -356,6 +356,21 @@ fn empty_tensors_travel_and_compute_on_the_device() {
     assert_eq!(unary(UnaryOp::Relu, &e).unwrap().dims(), [0, 5]);
     assert_eq!(kiln_kernels::reduce::sum(&e, &[0], false).unwrap().to_vec::<f32>().unwrap(), vec![0.0; 5]);
     assert!(e.to_vec::<f32>().unwrap().is_empty());
+    // An LSTM over no steps (or no rows) gives empty states and a zero weight gradient, as on the CPU.
+    use kiln_kernels::lstm::{backward, forward, Steps};
+    let w_hh = rand(&[12, 3], 120);
+    for dims in [[2, 0, 12], [0, 4, 12]] {
+        let steps = Steps { lengths: None, reverse: true };
+        let proj = Tensor::zeros(dims, DType::F32);
+        let (want, got) =
+            (forward(&proj, &w_hh, &steps).unwrap(), forward(&on_gpu(&proj), &on_gpu(&w_hh), &steps).unwrap());
+        assert_eq!((got.states.dims(), got.gates.dims()), (want.states.dims(), want.gates.dims()));
+        let g = Tensor::zeros(want.states.dims().to_vec(), DType::F32);
+        let want_b = backward(&g, &want, &w_hh, &steps).unwrap();
+        let got_b = backward(&on_gpu(&g), &got, &on_gpu(&w_hh), &steps).unwrap();
+        assert_close(&got_b.w_hh, &want_b.w_hh, 0.0, "dw_hh over no steps");
+        assert_eq!(got_b.proj.dims(), want_b.proj.dims());
+    }
 }
 
 #[test]

@@ -200,6 +200,10 @@ fn zeros(shape: [usize; 2], device: kiln_tensor::Device) -> Result<Tensor> {
 pub fn forward_tensor(proj: &Tensor, w_hh: &Tensor, steps: &Steps, d: Dims) -> Result<Forward> {
     proj.expect_dtype(DType::F32, "lstm_forward")?;
     let device = proj.device();
+    if d.batch * d.steps == 0 {
+        let empty = |width: usize| Tensor::zeros([d.batch, d.steps, width], DType::F32).to_device(device);
+        return Ok(Forward { states: empty(2 * d.hidden)?, gates: empty(4 * d.hidden)? });
+    }
     let masks = step_masks(steps, d, device)?;
     let w_t = w_hh.t()?;
     let (mut h, mut c) = (zeros([d.batch, d.hidden], device)?, zeros([d.batch, d.hidden], device)?);
@@ -227,23 +231,24 @@ pub fn forward_tensor(proj: &Tensor, w_hh: &Tensor, steps: &Steps, d: Dims) -> R
 pub fn backward_tensor(grad_states: &Tensor, fwd: &Forward, w_hh: &Tensor, steps: &Steps, d: Dims) -> Result<Backward> {
     grad_states.expect_dtype(DType::F32, "lstm_backward")?;
     let device = grad_states.device();
+    if d.batch * d.steps == 0 {
+        let proj = Tensor::zeros([d.batch, d.steps, 4 * d.hidden], DType::F32).to_device(device)?;
+        return Ok(Backward { proj, w_hh: zeros([4 * d.hidden, d.hidden], device)? });
+    }
     let masks = step_masks(steps, d, device)?;
     let hidden = d.hidden;
     let at = |t: &Tensor, step: usize, from: usize, len: usize| -> Result<Tensor> {
         t.narrow(1, step, 1)?.squeeze(1)?.narrow(1, from, len)
     };
     let (mut dh_next, mut dc_next) = (zeros([d.batch, hidden], device)?, zeros([d.batch, hidden], device)?);
-    let mut dw = zeros([4 * hidden, hidden], device)?;
     let mut dproj: Vec<Option<Tensor>> = vec![None; d.steps];
     for i in (0..d.steps).rev() {
         let t = steps.step(i, d.steps);
         let dh = binary(BinaryOp::Add, &at(grad_states, t, 0, hidden)?, &dh_next)?;
         let dc = binary(BinaryOp::Add, &at(grad_states, t, hidden, hidden)?, &dc_next)?;
-        let (h_prev, c_prev) = if i == 0 {
-            (zeros([d.batch, hidden], device)?, zeros([d.batch, hidden], device)?)
-        } else {
-            let p = steps.step(i - 1, d.steps);
-            (at(&fwd.states, p, 0, hidden)?, at(&fwd.states, p, hidden, hidden)?)
+        let c_prev = match i {
+            0 => zeros([d.batch, hidden], device)?,
+            _ => at(&fwd.states, steps.step(i - 1, d.steps), hidden, hidden)?,
         };
         let act = at(&fwd.gates, t, 0, 4 * hidden)?;
         let c = at(&fwd.states, t, hidden, hidden)?;
@@ -253,7 +258,6 @@ pub fn backward_tensor(grad_states: &Tensor, fwd: &Forward, w_hh: &Tensor, steps
             dgates = binary(BinaryOp::Mul, &dgates, &m[i])?;
             dc_prev = blend(&m[i], &dc_prev, &dc)?;
         }
-        dw = binary(BinaryOp::Add, &dw, &matmul(&dgates.t()?, &h_prev)?)?;
         let mut dh_prev = matmul(&dgates, w_hh)?;
         if let Some(m) = &masks {
             dh_prev = blend(&m[i], &dh_prev, &dh)?;
@@ -263,5 +267,17 @@ pub fn backward_tensor(grad_states: &Tensor, fwd: &Forward, w_hh: &Tensor, steps
     }
     let dproj: Vec<Tensor> = dproj.into_iter().flatten().collect();
     let proj = stack(&dproj.iter().collect::<Vec<_>>(), 1)?;
-    Ok(Backward { proj, w_hh: dw })
+    // dW_hh = sum over steps of dgatesᵀ h_prev, as one GEMM over every (row, step) like the CPU
+    // kernel (instead of a GEMM and an add per step): h_prev of every step is the state one step
+    // earlier in the walk, zeros before the first.
+    let h = fwd.states.narrow(2, 0, hidden)?;
+    let first = zeros([d.batch, hidden], device)?.unsqueeze(1)?;
+    let h_prev = match (steps.reverse, d.steps) {
+        (_, 1) => first,
+        (false, t) => crate::join::cat(&[&first, &h.narrow(1, 0, t - 1)?], 1)?,
+        (true, t) => crate::join::cat(&[&h.narrow(1, 1, t - 1)?, &first], 1)?,
+    };
+    let rows = d.batch * d.steps;
+    let w_hh = matmul(&proj.reshape([rows, 4 * hidden])?.t()?, &h_prev.contiguous()?.reshape([rows, hidden])?)?;
+    Ok(Backward { proj, w_hh })
 }
