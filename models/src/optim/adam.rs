@@ -1,18 +1,16 @@
 //! Adam and AdamW (decoupled weight decay): first and second moment buffers per parameter, the
 //! bias-corrected update as PyTorch computes it, through the fused kernel.
 
-use super::{follow, read_step, restore, step_tensor, zeros_like_params, Optimizer};
+use super::{step_tensor, Optimizer, Slots};
 use kiln_autograd::{GradStore, Var};
 use kiln_kernels::optim::{adam_update, AdamParams};
 use kiln_tensor::{Result, Tensor};
 use std::collections::BTreeMap;
 
 pub struct Adam {
-    params: Vec<(String, Var)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    /// Two buffers per parameter: the first and second moments.
+    slots: Slots,
     hp: AdamParams,
-    step: u64,
     /// Steps each parameter has taken (PyTorch keeps `step` per parameter): a parameter without a
     /// gradient in some step is skipped, and its bias correction must not count that step.
     param_steps: Vec<u64>,
@@ -33,10 +31,8 @@ impl Adam {
     }
 
     fn build(params: Vec<(String, Var)>, hp: AdamParams) -> Adam {
-        let m = zeros_like_params(&params);
-        let v = zeros_like_params(&params);
         let param_steps = vec![0; params.len()];
-        Adam { params, m, v, hp, step: 0, param_steps }
+        Adam { slots: Slots::new(params, &["exp_avg", "exp_avg_sq"]), hp, param_steps }
     }
 
     pub fn params(&self) -> &AdamParams {
@@ -46,16 +42,12 @@ impl Adam {
 
 impl Optimizer for Adam {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
-        self.step += 1;
-        for (i, (_, p)) in self.params.iter().enumerate() {
-            if let Some(g) = grads.get(p) {
-                self.param_steps[i] += 1;
-                follow(&mut self.m[i], p.tensor())?;
-                follow(&mut self.v[i], p.tensor())?;
-                adam_update(p.tensor(), g, &self.m[i], &self.v[i], self.hp, self.param_steps[i])?;
-            }
-        }
-        Ok(())
+        self.slots.step += 1;
+        let (hp, param_steps) = (self.hp, &mut self.param_steps);
+        self.slots.each_with_grad(grads, |i, p, g, b| {
+            param_steps[i] += 1;
+            adam_update(p, g, &b[0], &b[1], hp, param_steps[i])
+        })
     }
 
     fn lr(&self) -> f64 {
@@ -66,26 +58,21 @@ impl Optimizer for Adam {
         self.hp.lr = lr;
     }
 
+    /// The moments and the global step (`Slots::state`), plus each parameter's own `step`.
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("step".to_string(), step_tensor(self.step))];
-        for (i, (name, _)) in self.params.iter().enumerate() {
-            out.push((format!("{name}.exp_avg"), self.m[i].clone()));
-            out.push((format!("{name}.exp_avg_sq"), self.v[i].clone()));
-            out.push((format!("{name}.step"), step_tensor(self.param_steps[i])));
+        let mut out = self.slots.state();
+        for ((name, _), &s) in self.slots.params().iter().zip(&self.param_steps) {
+            out.push((format!("{name}.step"), step_tensor(s)));
         }
         out
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
-        for (i, (name, _)) in self.params.iter().enumerate() {
-            restore(&format!("{name}.exp_avg"), &self.m[i], state)?;
-            restore(&format!("{name}.exp_avg_sq"), &self.v[i], state)?;
-        }
-        self.step = read_step(state)?;
-        for (i, (name, _)) in self.params.iter().enumerate() {
+        self.slots.load_state(state)?;
+        for (i, (name, _)) in self.slots.params().iter().enumerate() {
             self.param_steps[i] = match state.get(&format!("{name}.step")) {
                 Some(t) => t.to_vec::<i64>()?.first().copied().unwrap_or(0).max(0) as u64,
-                None => self.step,
+                None => self.slots.step,
             };
         }
         Ok(())
