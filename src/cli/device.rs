@@ -9,8 +9,9 @@ use kiln::tensor::Device;
 
 pub fn resolve(spec: &str, quiet: bool) -> CliResult<Device> {
     let resolved = resolve_device(spec)?;
-    // On stderr, so it never mixes with --json lines; always said when the answer is not the cpu.
-    if !resolved.device.is_cpu() || (!quiet && spec != "cpu") {
+    // On stderr, so it never mixes with --json lines; always said when the answer is not the cpu
+    // or was chosen by `auto`.
+    if !resolved.device.is_cpu() || spec == "auto" || (!quiet && spec != "cpu") {
         eprintln!("device: {} ({})", resolved.device, resolved.note);
     }
     Ok(resolved.device)
