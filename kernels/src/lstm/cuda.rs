@@ -221,8 +221,10 @@ pub fn forward_tensor(proj: &Tensor, w_hh: &Tensor, steps: &Steps, d: Dims) -> R
         per_step[t] = Some((h.clone(), c.clone(), act));
     }
     let per_step: Vec<(Tensor, Tensor, Tensor)> = per_step.into_iter().flatten().collect();
-    let hc: Vec<Tensor> = per_step.iter().map(|(h, c, _)| crate::join::cat(&[h, c], 1)).collect::<Result<_>>()?;
-    let states = stack(&hc.iter().collect::<Vec<_>>(), 1)?;
+    // [h | c] per step: two stacks over the steps and one cat (a cat per step would copy twice).
+    let hs = stack(&per_step.iter().map(|(h, _, _)| h).collect::<Vec<_>>(), 1)?;
+    let cs = stack(&per_step.iter().map(|(_, c, _)| c).collect::<Vec<_>>(), 1)?;
+    let states = crate::join::cat(&[&hs, &cs], 2)?;
     let gates = stack(&per_step.iter().map(|(_, _, a)| a).collect::<Vec<_>>(), 1)?;
     Ok(Forward { states, gates })
 }
