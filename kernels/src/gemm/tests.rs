@@ -368,81 +368,24 @@ fn bad_views_are_errors_not_panics() {
     let a = [1.0f32; 6];
     let b = [1.0f32; 6];
     let mut c = [0.0f32; 4];
-    let opts = GemmOptions::default();
+    // C (2 x 2) = A (2 x k) B (k x 2) through the given views.
+    let call = |k: usize, a: MatRef<f32>, b: MatRef<f32>, c: MatMut<f32>| {
+        sgemm_with(GemmOptions::default(), 2, k, 2, 1.0, a, b, 0.0, c)
+    };
     // A claims 2 x 4 but has 6 elements.
-    let e = sgemm_with(
-        opts,
-        2,
-        4,
-        2,
-        1.0,
-        MatRef::row_major(&a, 4),
-        MatRef::row_major(&b, 2),
-        0.0,
-        MatMut::row_major(&mut c, 2),
-    );
+    let e = call(4, MatRef::row_major(&a, 4), MatRef::row_major(&b, 2), MatMut::row_major(&mut c, 2));
     assert!(matches!(e, Err(GemmError::OutOfBounds { operand: "a", .. })), "{e:?}");
-    let e = sgemm_with(
-        opts,
-        2,
-        3,
-        2,
-        1.0,
-        MatRef::row_major(&a, 3),
-        MatRef::new(&b, 2, 4),
-        0.0,
-        MatMut::row_major(&mut c, 2),
-    );
+    let e = call(3, MatRef::row_major(&a, 3), MatRef::new(&b, 2, 4), MatMut::row_major(&mut c, 2));
     assert!(matches!(e, Err(GemmError::OutOfBounds { operand: "b", .. })), "{e:?}");
-    let e = sgemm_with(
-        opts,
-        2,
-        3,
-        2,
-        1.0,
-        MatRef::row_major(&a, 3),
-        MatRef::row_major(&b, 2),
-        0.0,
-        MatMut::row_major(&mut c, 3),
-    );
+    let e = call(3, MatRef::row_major(&a, 3), MatRef::row_major(&b, 2), MatMut::row_major(&mut c, 3));
     assert!(matches!(e, Err(GemmError::OutOfBounds { operand: "c", .. })), "{e:?}");
     // Overflowing strides.
-    let e = sgemm_with(
-        opts,
-        2,
-        3,
-        2,
-        1.0,
-        MatRef::new(&a, usize::MAX, 1),
-        MatRef::row_major(&b, 2),
-        0.0,
-        MatMut::row_major(&mut c, 2),
-    );
+    let e = call(3, MatRef::new(&a, usize::MAX, 1), MatRef::row_major(&b, 2), MatMut::row_major(&mut c, 2));
     assert!(matches!(e, Err(GemmError::OutOfBounds { operand: "a", .. })), "{e:?}");
     // C rows that overlap (row stride 1 < 2 columns), and a broadcast C.
-    let e = sgemm_with(
-        opts,
-        2,
-        3,
-        2,
-        1.0,
-        MatRef::row_major(&a, 3),
-        MatRef::row_major(&b, 2),
-        0.0,
-        MatMut::new(&mut c, 1, 1),
-    );
+    let e = call(3, MatRef::row_major(&a, 3), MatRef::row_major(&b, 2), MatMut::new(&mut c, 1, 1));
     assert!(matches!(e, Err(GemmError::OverlappingOutput { .. })), "{e:?}");
-    let e = sgemm_with(
-        opts,
-        2,
-        3,
-        2,
-        1.0,
-        MatRef::row_major(&a, 3),
-        MatRef::row_major(&b, 2),
-        0.0,
-        MatMut::new(&mut c, 0, 1),
-    );
+    let e = call(3, MatRef::row_major(&a, 3), MatRef::row_major(&b, 2), MatMut::new(&mut c, 0, 1));
     assert!(matches!(e, Err(GemmError::OverlappingOutput { .. })), "{e:?}");
     let err: kiln_tensor::Error = e.unwrap_err().into();
     assert!(err.to_string().contains("overlap"));
