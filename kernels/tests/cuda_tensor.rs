@@ -5,7 +5,7 @@
 
 use kiln_kernels::cuda::storage::emulate_on_host_shim;
 use kiln_kernels::elementwise::{binary, binary_backward, unary, unary_backward, BinaryOp, UnaryOp};
-use kiln_tensor::{DType, Device, Error, Rng, Tensor};
+use kiln_tensor::{DType, Device, Error, Layout, Rng, Shape, Tensor};
 
 const GPU: Device = Device::Cuda(0);
 
@@ -24,8 +24,20 @@ fn rand(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape.to_vec(), 0.0, 1.0, DType::F32, &mut Rng::new(seed))
 }
 
+/// `t` on the device *with its layout*: the whole storage behind it is uploaded and viewed through
+/// the same shape, strides and offset, so a transposed, narrowed or broadcast input reaches the
+/// device kernels as that view (`to_device` alone would upload it densely).
 fn on_gpu(t: &Tensor) -> Tensor {
-    t.to_device(GPU).unwrap()
+    let whole = t.with_layout(Layout::contiguous(Shape::from(vec![t.storage().len()]))).unwrap();
+    let moved = whole.to_device(GPU).unwrap().with_layout(t.layout().clone()).unwrap();
+    assert_eq!(moved.layout(), t.layout());
+    moved
+}
+
+/// `t` (2-D) on the device as a transposed view of a dense upload: the same values, read through
+/// strides. (`to_device` always uploads densely, so a view must be taken after the upload.)
+fn strided_on_gpu(t: &Tensor) -> Tensor {
+    on_gpu(&t.t().unwrap().contiguous().unwrap()).t().unwrap()
 }
 
 /// Same shape, and values within `tol` (relative to max(1, |want|)).
@@ -98,10 +110,11 @@ fn elementwise_ops_match_the_cpu() {
         UnaryOp::Affine { mul: 0.5, add: -1.0 },
     ];
     for (i, shape) in [vec![1], vec![7], vec![33, 5], vec![2, 3, 17]].into_iter().enumerate() {
-        let x = rand(&shape, 10 + i as u64);
-        // A transposed view where there is one: the device kernels read through strides.
-        let x = if shape.len() > 1 { x.transpose(0, -1).unwrap() } else { x };
-        let d = on_gpu(&x);
+        let base = rand(&shape, 10 + i as u64);
+        // A transposed view where there is one, taken on each device after the upload: the
+        // device kernels read through strides.
+        let view = |t: &Tensor| if shape.len() > 1 { t.transpose(0, -1).unwrap() } else { t.clone() };
+        let (x, d) = (view(&base), view(&on_gpu(&base)));
         for op in ops {
             let y = unary(op, &x).unwrap();
             let dy = unary(op, &d).unwrap();
@@ -387,17 +400,25 @@ fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
     let b = a.narrow(0, 2, 1).unwrap(); // a row of a, broadcast down the columns: ties
     let col = rand(&[7, 1], 101);
     for op in [CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge] {
-        for (x, y, what) in [(&a, &b, "row"), (&a, &col, "column"), (&b, &a.t().unwrap().t().unwrap(), "swapped")] {
+        // On the device: b as a narrowed view (an offset), a also as a strided view.
+        let (da, db, dcol) = (on_gpu(&a), on_gpu(&a).narrow(0, 2, 1).unwrap(), on_gpu(&col));
+        let da_strided = strided_on_gpu(&a);
+        for (x, y, dx, dy, what) in [
+            (&a, &b, &da, &db, "row (narrowed on the device)"),
+            (&a, &col, &da_strided, &dcol, "column, a strided"),
+            (&b, &a, &db, &da_strided, "swapped"),
+        ] {
             let want = compare(op, x, y).unwrap();
-            let got = compare(op, &on_gpu(x), &on_gpu(y)).unwrap();
+            let got = compare(op, dx, dy).unwrap();
             assert_eq!(got.dtype(), DType::U32);
             assert_eq!(got.to_vec::<u32>().unwrap(), want.to_vec::<u32>().unwrap(), "{op:?} {what}");
         }
     }
     let cond = compare(CompareOp::Gt, &a, &col).unwrap();
-    let other = rand(&[5, 7], 102).t().unwrap(); // a transposed view
+    let other = rand(&[5, 7], 102).t().unwrap();
     let want = where_cond(&cond, &a, &other).unwrap();
-    let got = where_cond(&on_gpu(&cond), &on_gpu(&a), &on_gpu(&other)).unwrap();
+    // A strided condition and a strided operand on the device.
+    let got = where_cond(&strided_on_gpu(&cond), &on_gpu(&a), &strided_on_gpu(&other)).unwrap();
     assert_eq!(
         got.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         want.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -406,7 +427,7 @@ fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
     let row_cond = compare(CompareOp::Lt, &b, &Tensor::zeros((), DType::F32)).unwrap(); // [1, 5]
     let want = where_cond(&row_cond, &col, &other).unwrap();
     assert_close(
-        &where_cond(&on_gpu(&row_cond), &on_gpu(&col), &on_gpu(&other)).unwrap(),
+        &where_cond(&on_gpu(&row_cond), &on_gpu(&col), &strided_on_gpu(&other)).unwrap(),
         &want,
         0.0,
         "3-way broadcast",
@@ -415,20 +436,27 @@ fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
     assert_close(&masked_fill(&on_gpu(&other), &on_gpu(&row_cond), -7.5).unwrap(), &want, 0.0, "masked_fill");
 
     let x = rand(&[6, 9], 103);
-    let xt = rand(&[9, 6], 104).t().unwrap(); // a strided x
+    // The same values on the device dense, strided, and as a narrowed view (an offset).
+    let wide = rand(&[8, 9], 104);
+    let sources = [
+        (x.clone(), on_gpu(&x), "dense"),
+        (x.clone(), strided_on_gpu(&x), "strided"),
+        (wide.narrow(0, 2, 6).unwrap(), on_gpu(&wide).narrow(0, 2, 6).unwrap(), "narrowed"),
+    ];
+    assert!(!sources[1].1.is_contiguous() && sources[2].1.layout().offset() > 0, "the device views are views");
     for (axis, idx) in [
         (0, Tensor::from_vec(vec![5i64, 0, 2, 2, 1, 3, 4, 0], [2, 4]).unwrap()),
         (1, Tensor::from_vec(vec![8i64, 0, 8, 3, 1, 7, 6, 2, 2], [3, 3]).unwrap()),
         (1, Tensor::from_vec(vec![4i64; 6], [6, 1]).unwrap()),
     ] {
-        for (src, what) in [(&x, "dense"), (&xt, "transposed")] {
+        for (src, dsrc, what) in &sources {
             let want = gather(src, axis, &idx).unwrap();
-            let got = gather(&on_gpu(src), axis, &on_gpu(&idx)).unwrap();
+            let got = gather(dsrc, axis, &on_gpu(&idx)).unwrap();
             assert_close(&got, &want, 0.0, &format!("gather axis {axis} {what}"));
             // Repeated indices accumulate; a strided source is read through its strides.
-            let g = rand(&[idx.dims()[1], idx.dims()[0]], 105).t().unwrap();
+            let g = rand(idx.dims(), 105);
             let want = scatter_add(x.shape(), axis, &idx, &g).unwrap();
-            let got = scatter_add(x.shape(), axis, &on_gpu(&idx), &on_gpu(&g)).unwrap();
+            let got = scatter_add(x.shape(), axis, &on_gpu(&idx), &strided_on_gpu(&g)).unwrap();
             assert_close(&got, &want, 1e-6, &format!("scatter_add axis {axis} {what}"));
         }
     }

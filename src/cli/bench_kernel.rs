@@ -1,8 +1,8 @@
 //! `kiln bench kernel <name>` and `kiln bench kernel list`: validates each version of one kernel
 //! against its reference on random inputs, times the versions that pass (the baseline always
 //! among them) and prints a table or JSON lines: median time, GFLOP/s or GB/s, and the speed-up
-//! over the baseline measured in the same run, and for compute-bound kernels on the CPU the share
-//! of the FMA peak of the threads used, measured at the start of the run. The kernels, their inputs, validation and timing live
+//! over the baseline measured in the same run, and for compute-bound CPU versions the share of the
+//! FMA peak of the run's threads (all busy at once), measured at the start of the run. The kernels, their inputs, validation and timing live
 //! in `kiln_kernels::lab`; this file parses options and prints. Must not: time a version that
 //! failed validation, or time a debug build (`bench::check_release` decides).
 
@@ -269,6 +269,8 @@ impl LabRun {
         let k = self.kernel;
         let seconds = t.median.as_secs_f64();
         let rate = (k.work)(problem) / seconds / 1e9;
+        // The CPU's peak says nothing about a CUDA version timed beside it.
+        let peak = peak.filter(|_| !version.is_cuda());
         if self.json {
             let mut line = json!({
                 "kernel": k.name, "version": version.name(), "shape": problem.dims, "threads": threads,
