@@ -64,6 +64,15 @@ impl Strided {
                 ),
             ));
         }
+        // `kiln_offset` sums offsets in 32 bits: an operand's largest offset must fit, or a view
+        // spanning more than 2^32 elements would silently read the wrong ones. (An empty shape
+        // reaches nothing.)
+        let empty = merged.iter().any(|(size, _)| *size == 0);
+        for o in (0..operands.len()).filter(|_| !empty) {
+            let reach =
+                merged.iter().fold(0usize, |acc, (size, st)| acc.saturating_add((size - 1).saturating_mul(st[o])));
+            to_u32(op, "the largest element offset of an operand", reach)?;
+        }
         let mut s = Strided { rank: merged.len() as u32, dims: [1; MAX_DIMS], strides: [[0; MAX_DIMS]; 3] };
         for (d, (size, strides)) in merged.iter().enumerate() {
             s.dims[d] = to_u32(op, "dim", *size)?;
@@ -102,5 +111,9 @@ mod tests {
         let t = Strided::new("t", &[3, 2], &[&[1, 3]]).unwrap();
         assert!(!t.is_contiguous(0));
         assert!(Strided::new("t", &[2; 8], &[&[1, 2, 4, 8, 16, 32, 64, 128]]).is_err());
+        // Each dim and stride fits 32 bits, but the offsets they reach do not.
+        let far = Strided::new("t", &[70_000, 3], &[&[70_000, 1], &[1, 70_000]]);
+        assert!(far.as_ref().is_err_and(|e| e.to_string().contains("largest element offset")), "{far:?}");
+        assert!(Strided::new("t", &[0, 70_000], &[&[70_000, 1]]).is_ok(), "an empty shape reaches nothing");
     }
 }
