@@ -325,6 +325,8 @@ fn embedding_and_lstm_sequences_match_the_cpu() {
     let ids = Tensor::from_vec(vec![3i64, 0, 8, 3, 1, 0, 7], [7]).unwrap();
     let (dt, di) = (on_gpu(&table), on_gpu(&ids));
     assert_close(&index_select(&dt, 0, &di).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "rows");
+    let ids32 = on_gpu(&ids.to_dtype(DType::U32).unwrap());
+    assert_close(&index_select(&dt, 0, &ids32).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "u32 ids");
     let cols = Tensor::from_vec(vec![5i64, 0, 5], [3]).unwrap();
     let want = index_select(&table.t().unwrap(), 1, &cols).unwrap();
     assert_close(&index_select(&dt.t().unwrap(), 1, &on_gpu(&cols)).unwrap(), &want, 0.0, "columns of a view");
@@ -453,6 +455,8 @@ fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
             let want = gather(src, axis, &idx).unwrap();
             let got = gather(dsrc, axis, &on_gpu(&idx)).unwrap();
             assert_close(&got, &want, 0.0, &format!("gather axis {axis} {what}"));
+            let narrow_idx = on_gpu(&idx.to_dtype(DType::U32).unwrap());
+            assert_close(&gather(dsrc, axis, &narrow_idx).unwrap(), &want, 0.0, &format!("u32 gather {axis} {what}"));
             // Repeated indices accumulate; a strided source is read through its strides.
             let g = rand(idx.dims(), 105);
             let want = scatter_add(x.shape(), axis, &idx, &g).unwrap();

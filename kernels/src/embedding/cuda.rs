@@ -161,6 +161,17 @@ pub fn scatter_add_axis(
     unsafe { r.launch(&EMBEDDING, "scatter_add_axis_f32", Launch::linear(n, 256), &p) }
 }
 
+/// The kernels read i64 indices; u32 ones (which the CPU takes too) are widened first. Trade-off:
+/// `to_dtype` on a device goes through the host, but the callers' range check has just read the
+/// indices there anyway.
+fn i64_indices(op: &'static str, t: &Tensor) -> Result<Tensor> {
+    match t.dtype() {
+        DType::I64 => Ok(t.clone()),
+        DType::U32 => t.to_dtype(DType::I64),
+        other => Err(kiln_tensor::Error::UnsupportedDType { op, dtype: other, expected: "i64 or u32 indices" }),
+    }
+}
+
 // ---- tensors on a CUDA device ----------------------------------------------------------------
 // Any axis goes through the row kernels: move the axis first (one contiguous copy unless it
 // already is), view the rest as one row, and move it back afterwards (a copy only when `a > 0`). The callers range-check
@@ -170,7 +181,7 @@ pub fn scatter_add_axis(
 pub fn index_select_tensor(x: &Tensor, a: usize, indices: &Tensor) -> Result<Tensor> {
     const OP: &str = "index_select";
     x.expect_dtype(DType::F32, OP)?;
-    indices.expect_dtype(DType::I64, "index_select (indices on a CUDA device)")?;
+    let indices = &i64_indices("index_select", indices)?;
     let moved = x.move_axis(a, 0)?;
     let rows = x.dims()[a];
     let row_len = moved.dims()[1..].iter().product::<usize>();
@@ -198,7 +209,7 @@ pub fn index_add_tensor(
 ) -> Result<Tensor> {
     const OP: &str = "index_add";
     src.expect_dtype(DType::F32, OP)?;
-    indices.expect_dtype(DType::I64, "index_add (indices on a CUDA device)")?;
+    let indices = &i64_indices("index_add", indices)?;
     let moved = access::from_start(&src.move_axis(a, 0)?)?;
     let (vocab, count) = (shape.dims()[a], indices.elem_count());
     let row_len = moved.dims()[1..].iter().product::<usize>();
@@ -217,7 +228,7 @@ pub fn index_add_tensor(
 pub fn gather_tensor(x: &Tensor, axis: usize, index: &Tensor) -> Result<Tensor> {
     const OP: &str = "gather";
     x.expect_dtype(DType::F32, OP)?;
-    index.expect_dtype(DType::I64, "gather (indices on a CUDA device)")?;
+    let index = &i64_indices("gather", index)?;
     access::read(OP, &[x, index], |r, s| {
         let mut out = r.zeros(index.elem_count())?;
         gather_axis(r, (s[0].f32(OP)?, x.layout()), (s[1].i64(OP)?, index.layout()), axis, &mut out)?;
@@ -230,7 +241,7 @@ pub fn gather_tensor(x: &Tensor, axis: usize, index: &Tensor) -> Result<Tensor> 
 pub fn scatter_add_tensor(shape: &Shape, axis: usize, index: &Tensor, src: &Tensor, sl: &Layout) -> Result<Tensor> {
     const OP: &str = "scatter_add";
     src.expect_dtype(DType::F32, OP)?;
-    index.expect_dtype(DType::I64, "scatter_add (indices on a CUDA device)")?;
+    let index = &i64_indices("scatter_add", index)?;
     access::read(OP, &[src, index], |r, s| {
         let mut out = r.zeros(shape.elem_count())?;
         scatter_add_axis(r, (s[0].f32(OP)?, sl), (s[1].i64(OP)?, index.layout()), axis, (&mut out, shape.dims()))?;

@@ -105,8 +105,8 @@ fn fits_within(op: &'static str, index: &Shape, limit: &Shape, axis: usize, skip
 
 /// torch.gather: the output has `index`'s shape and `out[p] = x[p with coordinate axis = index[p]]`
 /// (for axis 0 and rank 2: `out[i][j] = x[index[i][j]][j]`). `index` has x's rank and is no
-/// larger than x in the other dims. On a CUDA device: f32 `x` and i64 `index` (other dtypes are a
-/// typed error there).
+/// larger than x in the other dims. On a CUDA device `x` must be f32 (other dtypes are a typed
+/// error there).
 pub fn gather(x: &Tensor, axis: isize, index: &Tensor) -> Result<Tensor> {
     const OP: &str = "gather";
     check::same_device(OP, x, index)?;
@@ -124,8 +124,8 @@ pub fn gather(x: &Tensor, axis: isize, index: &Tensor) -> Result<Tensor> {
 
 /// `zeros(shape).scatter_add_(axis, index, src)`: for every position `p` of `index`,
 /// `out[p with coordinate axis = index[p]] += src[p]`. The backward of [`gather`]. `index` is no
-/// larger than `src` in any dim and no larger than `shape` outside `axis`. On a CUDA device: f32
-/// `src` and i64 `index`.
+/// larger than `src` in any dim and no larger than `shape` outside `axis`. On a CUDA device `src`
+/// must be f32.
 pub fn scatter_add(shape: &Shape, axis: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
     const OP: &str = "scatter_add";
     check::float_dtype(OP, src)?;
