@@ -129,7 +129,7 @@ use crate::elementwise::{binary, BinaryOp};
 use crate::join::stack;
 use crate::lstm::{Backward, Dims, Forward, Steps};
 use crate::matmul::matmul;
-use kiln_tensor::{DType, Tensor};
+use kiln_tensor::{DType, Shape, Tensor};
 
 /// `(h, c, act)` of one step from the pre-activation gates `[B, 4H]` and `c_prev` `[B, H]`.
 fn cell_forward_tensor(pre: &Tensor, c_prev: &Tensor, d: Dims) -> Result<(Tensor, Tensor, Tensor)> {
@@ -192,7 +192,7 @@ fn blend(m: &Tensor, new: &Tensor, old: &Tensor) -> Result<Tensor> {
     binary(BinaryOp::Add, old, &binary(BinaryOp::Mul, m, &binary(BinaryOp::Sub, new, old)?)?)
 }
 
-fn zeros(shape: [usize; 2], device: kiln_tensor::Device) -> Result<Tensor> {
+fn zeros(shape: impl Into<Shape>, device: kiln_tensor::Device) -> Result<Tensor> {
     Tensor::zeros(shape, DType::F32).to_device(device)
 }
 
@@ -201,7 +201,7 @@ pub fn forward_tensor(proj: &Tensor, w_hh: &Tensor, steps: &Steps, d: Dims) -> R
     proj.expect_dtype(DType::F32, "lstm_forward")?;
     let device = proj.device();
     if d.batch * d.steps == 0 {
-        let empty = |width: usize| Tensor::zeros([d.batch, d.steps, width], DType::F32).to_device(device);
+        let empty = |width: usize| zeros([d.batch, d.steps, width], device);
         return Ok(Forward { states: empty(2 * d.hidden)?, gates: empty(4 * d.hidden)? });
     }
     let masks = step_masks(steps, d, device)?;
@@ -234,7 +234,7 @@ pub fn backward_tensor(grad_states: &Tensor, fwd: &Forward, w_hh: &Tensor, steps
     grad_states.expect_dtype(DType::F32, "lstm_backward")?;
     let device = grad_states.device();
     if d.batch * d.steps == 0 {
-        let proj = Tensor::zeros([d.batch, d.steps, 4 * d.hidden], DType::F32).to_device(device)?;
+        let proj = zeros([d.batch, d.steps, 4 * d.hidden], device)?;
         return Ok(Backward { proj, w_hh: zeros([4 * d.hidden, d.hidden], device)? });
     }
     let masks = step_masks(steps, d, device)?;
