@@ -54,7 +54,7 @@ fn list_names_kernels_versions_and_units() {
 #[test]
 fn gemm_json_lines_have_the_documented_keys() {
     let out = kiln(&["bench", "kernel", "gemm", "--shapes", "8x9x10", "--json", "--threads", "1"]);
-    let keys = ["kernel", "version", "shape", "threads", "median_us", "gflops", "validated"];
+    let keys = ["kernel", "version", "shape", "threads", "cpu", "median_us", "gflops", "validated"];
     let lines = json_lines(&out, &keys);
     let versions: BTreeSet<&str> = lines.iter().map(|v| v["version"].as_str().unwrap()).collect();
     assert_eq!(versions, BTreeSet::from(["kiln", "matrixmultiply"]));
@@ -69,11 +69,11 @@ fn gemm_json_lines_have_the_documented_keys() {
 #[test]
 fn elementwise_reports_bandwidth_and_transposed_gemm_says_so() {
     let out = kiln(&["bench", "kernel", "add_row", "--shapes", "4x33", "--json"]);
-    let lines = json_lines(&out, &["kernel", "version", "shape", "threads", "median_us", "gbps", "validated"]);
+    let lines = json_lines(&out, &["kernel", "version", "shape", "threads", "cpu", "median_us", "gbps", "validated"]);
     assert_eq!(lines.len(), 2, "cpu and reference");
 
     let out = kiln(&["bench", "kernel", "gemm", "--shapes", "5x6x7:tn", "--versions", "reference", "--json"]);
-    let keys = ["kernel", "version", "shape", "threads", "median_us", "gflops", "validated", "transpose"];
+    let keys = ["kernel", "version", "shape", "threads", "cpu", "median_us", "gflops", "validated", "transpose"];
     let lines = json_lines(&out, &keys);
     // The reference asked for, and the baseline timed beside it.
     assert_eq!(lines.len(), 2);

@@ -19,7 +19,11 @@ With `--device cuda` the models and data live on the GPU (`kiln bench step --dev
 --compare-pytorch` passes it on); inputs are drawn on the host from the same generator either way.
 Each step ends in `.item()`, which waits for the GPU, so wall-clock step times are complete.
 
-It prints one JSON line: {"workload", "median_ms", "min_ms", "steps", "threads", "torch", "times_ms"}.
+With `--flush-denormal` it runs under `torch.set_flush_denormal(True)` (what kiln does by default);
+`kiln bench step --compare-pytorch` times PyTorch both ways and divides by the faster.
+
+It prints one JSON line: {"workload", "median_ms", "min_ms", "steps", "threads", "torch",
+"flush_denormal", "times_ms"}.
 """
 
 import argparse
@@ -142,11 +146,16 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="torch.set_flush_denormal(True): subnormals flushed to zero, as kiln does by default")
     args = parser.parse_args()
     if args.steps < 1:
         parser.error("--steps must be at least 1")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    # On Intel CPUs every FMA on a subnormal takes a microcode assist; W3's backward through 256
+    # steps produces them, so this setting decides PyTorch's W3 speed there (638 vs 92 ms seen).
+    flushed = torch.set_flush_denormal(True) if args.flush_denormal else False
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     step = WORKLOADS[args.workload](gen, torch.device(args.device))
@@ -166,6 +175,7 @@ def main():
         "threads": torch.get_num_threads(),
         "device": args.device,
         "torch": torch.__version__,
+        "flush_denormal": flushed,
         "times_ms": times_ms,
     }))
 

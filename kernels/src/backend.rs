@@ -24,7 +24,12 @@ fn encode(b: Backend) -> u8 {
 
 /// The active backend: set by [`set_backend`], else read once from `KILN_KERNELS`
 /// (`reference` or `cpu`, default `cpu`).
+///
+/// Every kernel dispatch asks this, so it is also where a thread first applies the subnormal mode
+/// ([`crate::denormals`]): whichever implementation runs, it runs with subnormals flushed (unless
+/// the user opted out).
 pub fn backend() -> Backend {
+    crate::denormals::ensure_current_thread();
     match SELECTED.load(Ordering::Relaxed) {
         1 => Backend::Reference,
         2 => Backend::Cpu,

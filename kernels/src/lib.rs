@@ -9,6 +9,7 @@ pub mod backend;
 mod check;
 pub mod conv;
 pub mod cuda;
+pub mod denormals;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;

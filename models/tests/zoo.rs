@@ -79,7 +79,7 @@ fn gan_discriminator_learns_and_steps_are_deterministic() {
 type Build = dyn Fn(&mut Rng) -> (Box<dyn Module>, Tensor, Tensor, Objective) + Sync;
 
 fn curve(build: &Build, threads: usize) -> Vec<f32> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = kiln_kernels::denormals::pool_builder(threads).build().unwrap();
     pool.install(|| {
         let mut rng = Rng::new(7);
         let (model, x, y, objective) = build(&mut rng);

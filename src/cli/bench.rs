@@ -5,16 +5,15 @@
 //! lives in `bench_kernel.rs`.
 
 use clap::{Args, Subcommand};
+use kiln::kernels::simd;
 use kiln::models::zoo::bench::{time_steps, StepStats, Workload};
-use kiln::tensor::Device;
-use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use serde_json::json;
 
+use super::bench_pytorch::{run_pytorch, torch_version, TorchSetting};
 use super::{bench_kernel, CliResult};
 
-/// The PyTorch reference, piped to the interpreter so the binary needs no source tree.
-const PYTORCH_SCRIPT: &str = include_str!("../../benches/pytorch/workloads.py");
+/// How long the FMA peak of the run's threads is measured before the timing (CPU runs).
+const PEAK_SECONDS: f64 = 0.6;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -43,10 +42,14 @@ pub struct StepArgs {
     /// Worker threads for kiln's kernels and for PyTorch (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// One JSON line: {"workload", "median_ms", "min_ms", "steps", "threads"}.
+    /// One JSON line: {"workload", "median_ms", "min_ms", "steps", "threads", "cpu", "isa",
+    /// "gemm_gflop_per_step", "gflops", "peak_gflops", "peak_fraction", "floor_ms"; with
+    /// --compare-pytorch "pytorch" (the faster setting), "pytorch_settings", "ratio", "ratio_min"}.
     #[arg(long)]
     json: bool,
-    /// Also run benches/pytorch/workloads.py with $KILN_PYTHON (else python3), alternating runs.
+    /// Also run benches/pytorch/workloads.py with $KILN_PYTHON (else python3), alternating runs; on
+    /// a CPU PyTorch runs both as installed and with torch.set_flush_denormal(True), and the ratio
+    /// divides by the faster of the two.
     #[arg(long)]
     compare_pytorch: bool,
     /// Rounds of kiln then PyTorch with --compare-pytorch.
@@ -94,10 +97,10 @@ fn step(a: StepArgs) -> CliResult<()> {
     if steps == 0 || a.rounds == 0 {
         return Err("--steps and --rounds must be at least 1".into());
     }
-    check_release("step", steps <= 2, "a smoke run of --steps 2")?;
+    let smoke = check_release("step", steps <= 2, "a smoke run of --steps 2")?;
     if let Some(n) = a.threads {
         let n = n.max(1);
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
+        kiln::kernels::denormals::pool_builder(n).build_global()?;
         // The matrixmultiply GEMM keeps its own pool, sized once from this variable on first use.
         if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
             std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
@@ -105,16 +108,13 @@ fn step(a: StepArgs) -> CliResult<()> {
     }
     let threads = rayon::current_num_threads();
     let python = a.compare_pytorch.then(|| std::env::var("KILN_PYTHON").unwrap_or_else(|_| "python3".into()));
-    let torch = match &python {
-        Some(py) => match torch_version(py) {
-            Ok(v) => Some(v),
-            Err(why) => {
-                eprintln!("--compare-pytorch: {why}; printing kiln's numbers only");
-                None
-            }
-        },
-        None => None,
-    };
+    let torch = python.as_deref().and_then(|py| match torch_version(py) {
+        Ok(v) => Some((py.to_string(), v)),
+        Err(why) => {
+            eprintln!("--compare-pytorch: {why}; printing kiln's numbers only");
+            None
+        }
+    });
 
     let device = super::device::resolve(&a.device, a.json)?;
     if !device.is_cpu() && kiln::kernels::cuda::storage::emulated() {
@@ -122,115 +122,152 @@ fn step(a: StepArgs) -> CliResult<()> {
                     study and its times mean nothing (train with --device cuda to exercise it)"
             .into());
     }
+    // The floor's denominator: measured here, now, on this run's threads (not for a smoke run, whose
+    // times mean nothing, nor for a GPU).
+    let peak = (device.is_cpu() && !smoke).then(|| simd::peak::peak_gflops_on(simd::isa(), PEAK_SECONDS, threads));
     let mut kiln_step = workload.step_fn(0, device)?;
     time_steps(&mut kiln_step, a.warmup, 0)?;
+    let settings: &[TorchSetting] = if torch.is_some() { TorchSetting::for_device(device) } else { &[] };
     let rounds = if torch.is_some() { a.rounds } else { 1 };
-    let (mut kiln_ms, mut torch_ms) = (Vec::new(), Vec::new());
+    let mut kiln_ms = Vec::new();
+    let mut torch_ms: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
     for round in 1..=rounds {
         let k = time_steps(&mut kiln_step, 0, steps)?;
-        let kr = StepStats::of(&k).ok_or("no steps timed")?;
+        let mut said = vec![format!("kiln {:.2} ms", StepStats::of(&k).ok_or("no steps timed")?.median_ms)];
         kiln_ms.extend(k);
-        if let (Some(py), Some(_)) = (&python, &torch) {
-            let t = run_pytorch(py, workload, (steps, a.warmup, threads), device)?;
-            let tr = StepStats::of(&t).ok_or("PyTorch timed no steps")?;
-            torch_ms.extend(t);
+        if let Some((py, _)) = &torch {
+            for (all, &setting) in torch_ms.iter_mut().zip(settings) {
+                let t = run_pytorch(py, workload, (steps, a.warmup, threads), device, setting)?;
+                let median = StepStats::of(&t).ok_or("PyTorch timed no steps")?.median_ms;
+                said.push(format!("PyTorch {} {median:.2} ms", setting.name()));
+                all.extend(t);
+            }
             if !a.json {
-                eprintln!(
-                    "round {round}/{rounds}: kiln {:.2} ms, PyTorch {:.2} ms (median of {} steps)",
-                    kr.median_ms, tr.median_ms, steps
-                );
+                eprintln!("round {round}/{rounds}: {} (medians of {steps} steps)", said.join(", "));
             }
         }
     }
-    let kiln = StepStats::of(&kiln_ms).ok_or("no steps timed")?;
-    let pytorch = StepStats::of(&torch_ms);
-    report(workload, &kiln, pytorch.as_ref().zip(torch.as_deref()), threads, a.warmup, a.json);
+    let report = StepReport {
+        workload,
+        kiln: StepStats::of(&kiln_ms).ok_or("no steps timed")?,
+        torch: settings.iter().zip(&torch_ms).filter_map(|(&s, ms)| Some((s, StepStats::of(ms)?))).collect(),
+        torch_version: torch.map(|(_, v)| v),
+        threads,
+        warmup: a.warmup,
+        peak_gflops: peak,
+    };
+    if a.json {
+        println!("{}", report.json());
+    } else {
+        report.print();
+    }
     Ok(())
 }
 
-fn report(w: Workload, kiln: &StepStats, torch: Option<(&StepStats, &str)>, threads: usize, warmup: usize, js: bool) {
-    let ratio = torch.map(|(t, _)| kiln.median_ms / t.median_ms);
-    if js {
+/// What one `bench step` measured, and the machine facts it is read against.
+struct StepReport {
+    workload: Workload,
+    kiln: StepStats,
+    /// PyTorch's steps per setting it ran in (empty without --compare-pytorch).
+    torch: Vec<(TorchSetting, StepStats)>,
+    torch_version: Option<String>,
+    threads: usize,
+    warmup: usize,
+    /// The FMA peak of the run's threads, all busy (CPU runs, not smoke runs).
+    peak_gflops: Option<f64>,
+}
+
+impl StepReport {
+    /// The faster PyTorch setting (by median): the ratio's denominator.
+    fn yardstick(&self) -> Option<&(TorchSetting, StepStats)> {
+        self.torch.iter().min_by(|a, b| a.1.median_ms.total_cmp(&b.1.median_ms))
+    }
+
+    fn gflops(&self, s: &StepStats) -> f64 {
+        self.workload.gemm_flops_per_step() / (s.median_ms * 1e6)
+    }
+
+    /// The step's time at the FMA peak: its matrix-product FLOPs and nothing else.
+    fn floor_ms(&self) -> Option<f64> {
+        self.peak_gflops.map(|p| self.workload.gemm_flops_per_step() / (p * 1e6))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let w = self.workload;
         let mut line = json!({
-            "workload": w.name(), "median_ms": kiln.median_ms, "min_ms": kiln.min_ms,
-            "steps": kiln.steps, "threads": threads,
+            "workload": w.name(), "median_ms": self.kiln.median_ms, "min_ms": self.kiln.min_ms,
+            "steps": self.kiln.steps, "threads": self.threads,
+            "cpu": simd::machine::cpu_model(), "isa": simd::isa().name(),
+            "denormals": format!("{:?}", kiln::kernels::denormals::mode()).to_lowercase(),
+            "gemm_gflop_per_step": w.gemm_flops_per_step() / 1e9, "gflops": self.gflops(&self.kiln),
         });
-        if let Some((t, version)) = torch {
-            line["pytorch"] =
-                json!({ "median_ms": t.median_ms, "min_ms": t.min_ms, "steps": t.steps, "torch": version });
-            line["ratio"] = json!(ratio);
-            line["ratio_min"] = json!(kiln.min_ms / t.min_ms);
+        if let (Some(p), Some(floor)) = (self.peak_gflops, self.floor_ms()) {
+            line["peak_gflops"] = json!(p);
+            line["peak_fraction"] = json!(self.gflops(&self.kiln) / p);
+            line["floor_ms"] = json!(floor);
         }
-        println!("{line}");
-        return;
+        if let (Some((setting, t)), Some(version)) = (self.yardstick(), &self.torch_version) {
+            let stats = |s: &StepStats| json!({ "median_ms": s.median_ms, "min_ms": s.min_ms, "steps": s.steps });
+            let mut faster = stats(t);
+            faster["torch"] = json!(version);
+            faster["setting"] = json!(setting.name());
+            line["pytorch"] = faster;
+            line["pytorch_settings"] = self.torch.iter().map(|(s, st)| (s.name().to_string(), stats(st))).collect();
+            line["ratio"] = json!(self.kiln.median_ms / t.median_ms);
+            let fastest_min = self.torch.iter().map(|(_, s)| s.min_ms).fold(f64::INFINITY, f64::min);
+            line["ratio_min"] = json!(self.kiln.min_ms / fastest_min);
+        }
+        line
     }
-    let line = |who: &str, s: &StepStats| {
-        format!(
-            "{who:<16} median {:>9.2} ms/step   min {:>9.2} ms   {:>8.1} {}/s",
-            s.median_ms,
-            s.min_ms,
-            s.per_second(w.batch()),
-            w.unit()
-        )
-    };
-    println!(
-        "{} (batch {}), {} timed steps after {} warmup, {} threads",
-        w.name(),
-        w.batch(),
-        kiln.steps,
-        warmup,
-        threads
-    );
-    println!("{}", line("kiln", kiln));
-    if let (Some((t, version)), Some(r)) = (torch, ratio) {
-        println!("{}", line(&format!("PyTorch {version}"), t));
-        // On a loaded machine the minimum is the steadier of the two (PyTorch's OpenMP threads
-        // spin at barriers and suffer most from sharing cores).
-        println!("kiln / PyTorch   {r:.2}x median, {:.2}x min (below 1: kiln is faster)", kiln.min_ms / t.min_ms);
-    }
-}
 
-/// The torch version `python` imports, or why it cannot.
-fn torch_version(python: &str) -> Result<String, String> {
-    let out = Command::new(python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-        .map_err(|e| format!("cannot run `{python}` ({e}); set KILN_PYTHON to a python with torch"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().last().unwrap_or("").trim().to_string();
-        return Err(format!("torch is not importable by `{python}` ({last}); set KILN_PYTHON to a python with torch"));
+    fn print(&self) {
+        let w = self.workload;
+        println!("CPU: {}", simd::machine::describe());
+        println!(
+            "{} (batch {}), {} timed steps after {} warmup, {} threads; {:.3} GFLOP of matrix products a step",
+            w.name(),
+            w.batch(),
+            self.kiln.steps,
+            self.warmup,
+            self.threads,
+            w.gemm_flops_per_step() / 1e9
+        );
+        if let (Some(p), Some(floor)) = (self.peak_gflops, self.floor_ms()) {
+            println!(
+                "FMA peak of {} busy thread(s): {p:.1} GFLOP/s (simd::peak): the step's floor is {floor:.2} ms",
+                self.threads
+            );
+        }
+        let line = |who: &str, s: &StepStats| {
+            let of_peak = self.peak_gflops.map(|p| format!("{:>4.0}% of peak", 100.0 * self.gflops(s) / p));
+            format!(
+                "{who:<36} median {:>9.2} ms/step   min {:>9.2} ms   {:>8.1} {}/s   {:>6.1} GFLOP/s {}",
+                s.median_ms,
+                s.min_ms,
+                s.per_second(w.batch()),
+                w.unit(),
+                self.gflops(s),
+                of_peak.unwrap_or_default()
+            )
+        };
+        println!("{}", line("kiln", &self.kiln));
+        let version = self.torch_version.as_deref().unwrap_or("?");
+        for (setting, t) in &self.torch {
+            println!("{}", line(&format!("PyTorch {version} {}", setting.name()), t));
+        }
+        if let Some((setting, t)) = self.yardstick() {
+            let fastest_min = self.torch.iter().map(|(_, s)| s.min_ms).fold(f64::INFINITY, f64::min);
+            // On a loaded machine the minimum is the steadier of the two (PyTorch's OpenMP threads
+            // spin at barriers and suffer most from sharing cores).
+            println!(
+                "kiln / PyTorch ({}, the faster)   {:.2}x median, {:.2}x min (below 1: kiln is faster)",
+                setting.name(),
+                self.kiln.median_ms / t.median_ms,
+                self.kiln.min_ms / fastest_min
+            );
+        }
+        if let Some(floor) = self.floor_ms() {
+            println!("kiln's median step is {:.2}x its floor", self.kiln.median_ms / floor);
+        }
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// One run of the PyTorch script (a fresh process, its own warmup); its per-step times in ms.
-/// PyTorch's step times: `(steps, warmup, threads)` as for kiln, on the same device.
-fn run_pytorch(
-    python: &str,
-    w: Workload,
-    (steps, warmup, threads): (usize, usize, usize),
-    device: Device,
-) -> CliResult<Vec<f64>> {
-    // PyTorch names GPUs as kiln does (`cuda:N`).
-    let device = device.to_string();
-    let mut child = Command::new(python)
-        .arg("-")
-        .arg(w.name())
-        .args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string(), "--threads", &threads.to_string()])
-        .args(["--device", &device])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    child.stdin.take().ok_or("no stdin for python")?.write_all(PYTORCH_SCRIPT.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(format!("the PyTorch benchmark failed ({})", out.status).into());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().ok_or("the PyTorch benchmark printed nothing")?;
-    let v: Value = serde_json::from_str(last).map_err(|e| format!("PyTorch benchmark output `{last}`: {e}"))?;
-    let times = v["times_ms"].as_array().ok_or_else(|| format!("no times_ms in `{last}`"))?;
-    Ok(times.iter().filter_map(Value::as_f64).collect())
 }

@@ -33,7 +33,7 @@ pub struct KernelArgs {
     /// Run everything inside a rayon pool of N threads (matrixmultiply gets N threads too).
     #[arg(long)]
     threads: Option<usize>,
-    /// One JSON object per line: {"kernel", "version", "shape", "threads", "median_us", "gflops" or
+    /// One JSON object per line: {"kernel", "version", "shape", "threads", "cpu", "median_us", "gflops" or
     /// "gbps", "validated"} (plus "transpose" for a transposed GEMM shape, and "peak_gflops" /
     /// "peak_fraction" for GFLOP/s kernels on the CPU).
     #[arg(long)]
@@ -102,7 +102,7 @@ pub fn run(a: KernelArgs) -> CliResult<()> {
             if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
                 std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
             }
-            rayon::ThreadPoolBuilder::new().num_threads(n).build()?.install(|| lab_run.run())
+            kiln::kernels::denormals::pool_builder(n).build()?.install(|| lab_run.run())
         }
     }
 }
@@ -170,6 +170,7 @@ impl LabRun {
             .then(|| simd::peak::peak_gflops_on(simd::isa(), PEAK_SECONDS, threads));
         if !self.json {
             println!("{}: {}", k.name, k.about);
+            println!("CPU: {}", simd::machine::describe());
             let budget = match self.plan.budget.as_millis() {
                 0 => "debug smoke run".to_string(),
                 ms => format!("~{ms} ms each row"),
@@ -273,7 +274,7 @@ impl LabRun {
         let peak = peak.filter(|_| !version.is_cuda());
         if self.json {
             let mut line = json!({
-                "kernel": k.name, "version": version.name(), "shape": problem.dims, "threads": threads,
+                "kernel": k.name, "version": version.name(), "shape": problem.dims, "threads": threads, "cpu": simd::machine::cpu_model(),
                 "median_us": seconds * 1e6,
             });
             line[k.unit.key()] = json!(rate);

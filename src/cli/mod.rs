@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_kernel;
+mod bench_pytorch;
 mod data;
 mod device;
 mod eval;
@@ -60,7 +61,7 @@ impl ComputeArgs {
     /// Sets up the thread pool and resolves the device; returns the data dir and the device.
     fn apply(&self, quiet: bool) -> CliResult<(PathBuf, kiln::tensor::Device)> {
         if let Some(n) = self.threads {
-            rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()?;
+            kiln::kernels::denormals::pool_builder(n.max(1)).build_global()?;
         }
         let device = device::resolve(&self.device, quiet)?;
         Ok((kiln::models::data::resolve_data_dir(self.data_dir.as_deref()), device))

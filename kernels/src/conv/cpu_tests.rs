@@ -24,7 +24,7 @@ fn geoms() -> Vec<[usize; 9]> {
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+    crate::denormals::pool_builder(threads).build().unwrap()
 }
 
 /// The three maps through `cpu.rs` on every back end and pool against the reference (computed once),

@@ -344,8 +344,8 @@ fn w1_op_timings() {
     }
 
     // Threads: one call on one thread against the same work split in two on a 2-thread pool.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = crate::denormals::pool_builder(2).build().unwrap();
+    let one = crate::denormals::pool_builder(1).build().unwrap();
     for n in [16_384usize, 65_536, 262_144, 1 << 20, 1 << 22] {
         let x = rand(&[n], -2.0, 2.0, DType::F32, &mut rng);
         x.with_slice(|s: &[f32], _| {

@@ -186,6 +186,8 @@ pub unsafe fn sgemm_unchecked(
     rsc: usize,
     csc: usize,
 ) {
+    // The GEMM is also called directly (the lab, users), not only through `backend()`.
+    crate::denormals::ensure_current_thread();
     let (a, b, c) = (
         RawMat { ptr: a, rs: rsa, cs: csa },
         RawMat { ptr: b, rs: rsb, cs: csb },
@@ -249,6 +251,7 @@ pub fn dgemm_with(
     c: MatMut<f64>,
 ) -> Result<(), GemmError> {
     check(m, k, n, &a, &b, &c)?;
+    crate::denormals::ensure_current_thread();
     if m == 0 || n == 0 {
         return Ok(());
     }

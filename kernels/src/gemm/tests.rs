@@ -412,7 +412,7 @@ fn parallel_calls_from_inside_and_outside_the_pool() {
         go();
     }
     // From a pool thread, alone and from several pool tasks at once (nested parallelism).
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = crate::denormals::pool_builder(2).build().unwrap();
     pool.install(go);
     pool.install(|| (0..6).into_par_iter().for_each(|_| go()));
     (0..6).into_par_iter().for_each(|_| go());

@@ -78,7 +78,7 @@ fn fast_recurrence_matches_reference_above_the_parallel_threshold() {
     let mut rng = Rng::new(4);
     let d = Dims { batch: 9, steps: 33, hidden: 64 };
     assert!(d.batch * d.steps * 4 * d.hidden * d.hidden >= cpu::PAR_MIN_LSTM);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let pool = crate::denormals::pool_builder(4).build().unwrap();
     pool.install(|| {
         for reverse in [false, true] {
             check(crate::simd::isa(), d, &random_steps(9, 33, true, reverse, &mut rng), &mut rng);

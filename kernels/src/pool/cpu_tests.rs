@@ -78,7 +78,7 @@ fn large_inputs_split_over_threads() {
     let mut rng = Rng::new(42);
     let c = PAR_MIN_CHEAP / (64 * 30 * 30) + 1;
     let x = Tensor::randn(vec![64, c, 30, 30], 0.0, 1.0, DType::F32, &mut rng);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = crate::denormals::pool_builder(2).build().unwrap();
     pool.install(|| check(&x, 2, 2, "large"));
 }
 

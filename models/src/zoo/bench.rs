@@ -61,6 +61,50 @@ impl Workload {
         }
     }
 
+    /// FLOPs of one training step's matrix products (2 per multiply-add): every Linear, conv (as
+    /// its im2col GEMM) and LSTM projection forward, and their input and weight gradients backward
+    /// (no input gradient for a layer whose input is data or an embedding lookup's indices). This
+    /// is the work no engine can skip; elementwise work, reductions and the optimizer are left out.
+    /// Dividing it by the machine's FMA peak gives the step's floor. W1: 0.79 GFLOP.
+    pub fn gemm_flops_per_step(self) -> f64 {
+        /// Multiply-adds per row of a chain of Linear layers of these widths.
+        fn mlp(widths: &[usize]) -> usize {
+            widths.windows(2).map(|w| w[0] * w[1]).sum()
+        }
+        let macs = match self {
+            Workload::Gan => {
+                let (g, d) = (gan::model::GENERATOR_WIDTHS, gan::model::DISCRIMINATOR_WIDTHS);
+                let batch = self.batch();
+                let (g_all, d_all) = (mlp(&g), mlp(&d));
+                // The first layer of each net reads data (noise, images): no input gradient there.
+                let (g_inner, d_inner) = (mlp(&g[1..]), mlp(&d[1..]));
+                let d_update = batch * g_all + 2 * batch * (d_all + d_all + d_inner);
+                // The G update backpropagates through all of D (D's weight gradients are computed
+                // too, as in PyTorch, then dropped) and through G.
+                let g_update = batch * (g_all + d_all + 2 * d_all + g_all + g_inner);
+                d_update + g_update
+            }
+            Workload::Cnn => {
+                // (output pixels, out channels, in channels x 3 x 3) of the three convs, then the MLP.
+                let convs = [(30 * 30, 32, 3 * 9), (13 * 13, 64, 32 * 9), (4 * 4, 128, 64 * 9)];
+                let conv_macs: Vec<usize> = convs.iter().map(|&(p, o, k)| p * o * k).collect();
+                let head = mlp(&[512, 512, 10]);
+                let forward = conv_macs.iter().sum::<usize>() + head;
+                // Weight gradients everywhere, input gradients for all but the first conv.
+                self.batch() * (forward + forward + (forward - conv_macs[0]))
+            }
+            Workload::Sentiment => {
+                let (rows, emb, gates, hidden) = (self.batch() * SEQ_LEN, 128, 4 * 64, 64);
+                let projection = rows * emb * gates;
+                let recurrent = rows * hidden * gates;
+                // Per direction: forward, then the input gradient (into the embedding rows), the
+                // input-weight gradient, and through time the state gradient and dW_hh.
+                2 * (projection + recurrent + 2 * projection + 2 * recurrent) + self.batch() * mlp(&[128, 1]) * 3
+            }
+        };
+        2.0 * macs as f64
+    }
+
     /// A fresh model, optimizer and random batch (all from `seed`), as a closure running one
     /// training step per call and returning its loss (for the GAN, the discriminator's).
     /// One training step of this workload on fixed random data, with its model and data on
@@ -217,6 +261,17 @@ mod tests {
         let losses: Vec<f32> = (0..6).map(|_| step().unwrap()).collect();
         assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
         assert!(losses[5] < losses[0], "discriminator loss did not fall: {losses:?}");
+    }
+
+    /// The FLOP counts the bench divides by: W1's 0.79 GFLOP (DESIGN.md, issue 12) and the others'
+    /// layer arithmetic worked by hand.
+    #[test]
+    fn gemm_flops_per_step_match_the_hand_counts() {
+        let gflop = |w: Workload| w.gemm_flops_per_step() / 1e9;
+        assert!((gflop(Workload::Gan) - 0.7934).abs() < 1e-3, "{}", gflop(Workload::Gan));
+        // W2: 5,339,520 MACs per image forward (convs 777,600 + 3,115,008 + 1,179,648, MLP 267,264).
+        assert!((gflop(Workload::Cnn) - 1.9508).abs() < 1e-3, "{}", gflop(Workload::Cnn));
+        assert!((gflop(Workload::Sentiment) - 4.8319).abs() < 1e-3, "{}", gflop(Workload::Sentiment));
     }
 
     /// The CNN step trains: on one fixed batch the loss falls.
