@@ -139,3 +139,52 @@ fn training_on_the_emulated_cuda_device_matches_the_cpu_and_its_checkpoint_loads
     let eval = run_json(&["eval", ck.to_str().unwrap(), "--json", "--limit", "128"]);
     assert_eq!(eval.last().unwrap()["test_accuracy"], cpu[0]["test_accuracy"]);
 }
+
+/// `kiln attack` on a freshly trained LeNet: eps 0 is the clean accuracy, a real radius lowers it,
+/// PGD is at least as strong as FGSM, the strip is written; a GAN checkpoint and a radius that
+/// does not parse are clean errors.
+#[test]
+fn attack_reports_clean_and_robust_accuracy_and_refuses_what_it_cannot_attack() {
+    if !have_npm() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    train(tmp.path(), &["--epochs", "1"]);
+    let ck = tmp.path().join("checkpoint.safetensors");
+    let strip = tmp.path().join("strip.png");
+    let attack = |method: &str| {
+        let args = ["attack", ck.to_str().unwrap(), "--method", method, "--eps", "0,0.3", "--steps", "10"];
+        run_json(
+            &[&args[..], &["--alpha", "0.05", "--limit", "128", "--json", "--out", strip.to_str().unwrap()]].concat(),
+        )
+    };
+    let fgsm = attack("fgsm");
+    assert_eq!(fgsm.len(), 3, "{fgsm:?}");
+    let clean = fgsm[2]["clean_accuracy"].as_f64().unwrap();
+    assert_eq!(fgsm[0]["robust_accuracy"].as_f64().unwrap(), clean, "eps 0 is the clean accuracy");
+    assert_eq!((fgsm[0]["samples"].as_u64(), fgsm[1]["eps"].as_f64()), (Some(128), Some(0.3f32 as f64)));
+    let fgsm_acc = fgsm[1]["robust_accuracy"].as_f64().unwrap();
+    assert!(fgsm_acc < clean, "FGSM at 0.3 must hurt: {fgsm:?}");
+    let pgd = attack("pgd");
+    assert!(pgd[1]["robust_accuracy"].as_f64().unwrap() <= fgsm_acc, "{pgd:?} vs {fgsm:?}");
+    // A PNG (signature, then IHDR's width and height): 2 rows of 8 triples of 28x28 tiles.
+    let png = std::fs::read(&strip).expect("the strip is written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (w, h) =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert_eq!((w, h), (24 * 30 + 2, 2 * 30 + 2), "strip size");
+
+    let gan_dir = tmp.path().join("gan");
+    run_json(&["train", "gan", "--limit", "64", "--epochs", "1", "--json", "--out", gan_dir.to_str().unwrap()]);
+    let refuse = |args: &[&str], why: &str| {
+        let out = kiln().args(args).arg("--data-dir").arg(data_dir()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "{args:?}: {err}");
+    };
+    let gan_ck = gan_dir.join("checkpoint.safetensors");
+    refuse(&["attack", gan_ck.to_str().unwrap()], "not an image classifier");
+    refuse(&["attack", ck.to_str().unwrap(), "--eps", "eight/255"], "does not parse");
+    refuse(&["attack", ck.to_str().unwrap(), "--eps=-0.1"], "not in [0, 1]");
+    refuse(&["attack", ck.to_str().unwrap(), "--steps", "0"], "steps");
+    refuse(&["attack", ck.to_str().unwrap(), "--method", "cw"], "unknown method");
+}

@@ -6,5 +6,6 @@ pub mod checkpoint;
 pub mod data;
 pub mod nn;
 pub mod optim;
+pub mod robust;
 pub mod train;
 pub mod zoo;

@@ -1,13 +1,12 @@
 //! `kiln eval CHECKPOINT`: test-set accuracy for a classifier checkpoint; for a GAN checkpoint,
 //! 10,000 samples judged by a LeNet checkpoint (`--judge`).
 
+use super::checkpoints::image_classifier;
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
-use kiln::models::data::{verify_sha256, Augment, Dataset, Normalize, Split, Vocab};
-use kiln::models::nn::Module;
+use kiln::models::data::{verify_sha256, Augment, Split, Vocab};
 use kiln::models::zoo::classifier::{evaluate, Objective};
-use kiln::models::zoo::cnn::{self, CnnVariant};
 use kiln::models::zoo::gan::{self, judge::judge};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
 use kiln::models::zoo::{images, lenet, sentiment, ModelKind, RunConfig};
@@ -63,21 +62,18 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
         limit: a.limit,
         device,
     };
-    let accuracy = |model: &dyn Module, dataset: Dataset, norm: Normalize| -> CliResult<f64> {
-        load_module(&ck, "model", model)?;
-        kiln::models::nn::to_device(model, cfg.device)?;
-        let test =
-            images::loader(images::load_split(dataset, &cfg, Split::Test)?, &cfg, false, Augment::default(), &norm)?;
-        Ok(evaluate(model, &test, Objective::CrossEntropy)?.1)
-    };
     let test_accuracy = match kind {
-        ModelKind::Lenet => accuracy(&lenet::model(&mut Rng::new(0)), Dataset::Mnist, lenet::normalize())?,
-        ModelKind::Cnn => {
-            let variant = match ck.metadata.get("variant").map(String::as_str) {
-                Some(v) if v.starts_with("BatchNorm") => CnnVariant::BatchNorm { dropout: 0.5 },
-                _ => CnnVariant::Plain,
-            };
-            accuracy(&cnn::model(variant, &mut Rng::new(0)), Dataset::Cifar10, Normalize::cifar10())?
+        ModelKind::Lenet | ModelKind::Cnn => {
+            let (model, dataset, norm) = image_classifier(&ck, &a.checkpoint)?;
+            kiln::models::nn::to_device(model.as_ref(), cfg.device)?;
+            let test = images::loader(
+                images::load_split(dataset, &cfg, Split::Test)?,
+                &cfg,
+                false,
+                Augment::default(),
+                &norm,
+            )?;
+            evaluate(model.as_ref(), &test, Objective::CrossEntropy)?.1
         }
         ModelKind::Sentiment => {
             let name = ck.metadata.get("vocab").ok_or("sentiment checkpoint names no vocabulary")?;

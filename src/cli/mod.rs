@@ -1,8 +1,10 @@
 //! Subcommand definitions (clap) and dispatch. Each subcommand's work is in its own file.
 
+mod attack;
 mod bench;
 mod bench_kernel;
 mod bench_pytorch;
+mod checkpoints;
 mod data;
 mod device;
 mod eval;
@@ -32,6 +34,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a checkpoint: test accuracy, or for a GAN the LeNet judge's verdict.
     Eval(eval::EvalArgs),
+    /// Clean and robust accuracy of an image classifier under FGSM, PGD or the Adam attack.
+    Attack(attack::AttackArgs),
     /// Write a grid of samples from a GAN checkpoint.
     Sample(sample::SampleArgs),
     /// Datasets: `kiln data fetch <mnist|fashion-mnist|cifar10|imdb>`.
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Attack(a) => attack::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Data(a) => data::run(a),
         Command::Inspect(a) => inspect::run(a),

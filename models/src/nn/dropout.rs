@@ -38,6 +38,10 @@ impl Module for Dropout {
         self.training.store(training, Ordering::Relaxed);
     }
 
+    fn training(&self) -> Option<bool> {
+        Some(self.training.load(Ordering::Relaxed))
+    }
+
     fn reseed(&self, seed: u64) {
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
     }

@@ -37,6 +37,12 @@ pub trait Module: Send + Sync {
     /// Switches between training and evaluation behaviour (dropout, batch norm).
     fn set_training(&self, _training: bool) {}
 
+    /// Whether the module is in training mode; `None` for one whose behaviour has no mode (the
+    /// default). Lets a caller (an attack, an attribution) switch to evaluation and back.
+    fn training(&self) -> Option<bool> {
+        None
+    }
+
     /// Restarts every random stream inside the module (dropout masks) from `seed`. Training loops
     /// call it at each epoch start with a seed derived from (run seed, epoch), so a run resumed
     /// from a checkpoint draws the same masks as an uninterrupted one.

@@ -76,6 +76,10 @@ impl Module for BatchNorm2d {
     fn set_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }
+
+    fn training(&self) -> Option<bool> {
+        Some(self.training.load(Ordering::Relaxed))
+    }
 }
 
 pub struct LayerNorm {

@@ -57,6 +57,11 @@ impl Module for Sequential {
         }
     }
 
+    /// The first layer with a mode speaks for all (`set_training` keeps them alike).
+    fn training(&self) -> Option<bool> {
+        self.layers.iter().find_map(|l| l.training())
+    }
+
     fn reseed(&self, seed: u64) {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.reseed(seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));

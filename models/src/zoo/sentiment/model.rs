@@ -64,6 +64,10 @@ impl Module for SentimentNet {
         self.dropout.set_training(training);
     }
 
+    fn training(&self) -> Option<bool> {
+        self.dropout.training()
+    }
+
     fn reseed(&self, seed: u64) {
         self.dropout.reseed(seed);
     }

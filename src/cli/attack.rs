@@ -1,0 +1,178 @@
+//! `kiln attack CHECKPOINT`: clean and robust accuracy of an image classifier (LeNet, the W2 CNN)
+//! under FGSM, PGD or the Adam attack at one or more radii, as a table or JSON lines, and a PNG
+//! strip of the first test images (clean | perturbation, amplified | adversarial, a row per radius).
+//! The attacks themselves are `kiln::models::robust`; this file only wires flags, data and output.
+
+use super::checkpoints::image_classifier;
+use super::{CliResult, ComputeArgs};
+use clap::Args;
+use kiln::models::checkpoint::Checkpoint;
+use kiln::models::data::{Augment, Normalize, Split};
+use kiln::models::nn;
+use kiln::models::robust::{parse_eps_list, robust_accuracy, AttackConfig, Method, RobustReport};
+use kiln::models::train::{save_image_grid, Progress};
+use kiln::models::zoo::{images, RunConfig};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct AttackArgs {
+    /// A lenet or cnn checkpoint (`kiln train lenet|cnn` writes one).
+    checkpoint: PathBuf,
+    /// fgsm, pgd (random start) or adam (Adam on the input).
+    #[arg(long, default_value = "pgd")]
+    method: String,
+    /// Radii in pixels of [0, 1], comma-separated; fractions parse (8/255).
+    #[arg(long, default_value = "2/255,4/255,8/255")]
+    eps: String,
+    /// Steps for pgd and adam.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Step size: pgd's per-step move (default 2/255, torchattacks' convention) or adam's
+    /// learning rate (default 0.01).
+    #[arg(long)]
+    alpha: Option<String>,
+    /// Restarts for pgd and adam (per sample the first success, else the worst loss, is kept).
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    /// Attack towards this class instead of away from the true label.
+    #[arg(long)]
+    targeted: Option<i64>,
+    /// Attack only the first N test images (balanced subsets are the loader's business).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One JSON object per radius, then a final line.
+    #[arg(long)]
+    json: bool,
+    /// Where the example strip goes (default: beside the checkpoint).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    compute: ComputeArgs,
+}
+
+fn attacks(a: &AttackArgs) -> CliResult<Vec<AttackConfig>> {
+    let method = Method::parse(&a.method)?;
+    let alpha = match &a.alpha {
+        Some(s) => Some(kiln::models::robust::parse_eps(s)?),
+        None => None,
+    };
+    parse_eps_list(&a.eps)?
+        .into_iter()
+        .map(|eps| {
+            let mut cfg = match method {
+                Method::Fgsm => AttackConfig::fgsm(eps),
+                Method::Pgd => AttackConfig::pgd(eps, alpha.unwrap_or(2.0 / 255.0), a.steps),
+                Method::Adam => AttackConfig::adam(eps, alpha.unwrap_or(0.01), a.steps),
+            };
+            cfg.restarts = a.restarts;
+            cfg.target = a.targeted;
+            cfg.seed = a.seed;
+            cfg.check()?;
+            Ok(cfg)
+        })
+        .collect()
+}
+
+pub fn run(a: AttackArgs) -> CliResult<()> {
+    let attacks = attacks(&a)?;
+    if a.batch_size == 0 {
+        return Err("--batch-size must be at least 1".into());
+    }
+    let (data_dir, device) = a.compute.apply(a.json)?;
+    let ck = Checkpoint::load(&a.checkpoint)?;
+    let (model, dataset, norm) = image_classifier(&ck, &a.checkpoint)?;
+    nn::to_device(model.as_ref(), device)?;
+    let cfg = RunConfig {
+        epochs: 0,
+        batch_size: a.batch_size,
+        lr: 0.0,
+        seed: a.seed,
+        data_dir,
+        out_dir: PathBuf::new(),
+        resume: None,
+        json: a.json,
+        limit: a.limit,
+        device,
+    };
+    let test = images::load_split(dataset, &cfg, Split::Test)?;
+    let total = test.n;
+    let loader = images::loader(test, &cfg, false, Augment::default(), &Normalize::Unit)?;
+    let progress = Progress::new(total.div_ceil(a.batch_size) as u64, &format!("{} attack", a.method), !a.json);
+    let report = robust_accuracy(model.as_ref(), &norm, &loader, &attacks, |_| progress.tick(""))?;
+    progress.finish();
+    print_report(&a, &report);
+    let out = a.out.clone().unwrap_or_else(|| a.checkpoint.with_file_name(format!("attack-{}.png", a.method)));
+    if let Some(path) = write_strip(&report, &out)? {
+        if !a.json {
+            println!(
+                "examples (clean | perturbation, -eps black to +eps white | adversarial; a row per radius): {}",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_report(a: &AttackArgs, r: &RobustReport) {
+    if a.json {
+        for row in &r.rows {
+            let c = &row.attack;
+            println!(
+                "{}",
+                json!({ "method": c.method.name(), "eps": c.eps, "alpha": c.alpha, "steps": c.steps,
+                        "restarts": c.restarts, "targeted": c.target, "samples": r.seen,
+                        "clean_accuracy": r.clean_accuracy(), "robust_accuracy": row.robust_accuracy(r.seen),
+                        "target_hit_rate": c.target.map(|_| row.hit_target as f64 / r.seen.max(1) as f64) })
+            );
+        }
+        println!(
+            "{}",
+            json!({ "final": true, "samples": r.seen, "clean_accuracy": r.clean_accuracy(), "seconds": r.seconds })
+        );
+        return;
+    }
+    println!("{} test images, clean accuracy {:.2}%  ({:.1} s)", r.seen, 100.0 * r.clean_accuracy(), r.seconds);
+    println!("{:<8} {:>10} {:>8} {:>6} {:>9} {:>10}", "method", "eps", "alpha", "steps", "restarts", "robust");
+    for row in &r.rows {
+        let c = &row.attack;
+        let eps255 = c.eps * 255.0;
+        println!(
+            "{:<8} {:>10} {:>8.4} {:>6} {:>9} {:>9.2}%",
+            c.method.name(),
+            format!("{:.4} ({eps255:.1}/255)", c.eps),
+            c.alpha,
+            c.steps,
+            c.restarts,
+            100.0 * row.robust_accuracy(r.seen)
+        );
+    }
+}
+
+/// The first batch's first 8 images, one row per radius: clean, the perturbation (-eps black, 0
+/// grey, +eps white), and the adversarial image.
+fn write_strip(r: &RobustReport, path: &Path) -> CliResult<Option<PathBuf>> {
+    let Some((clean, _, _, outcomes)) = &r.first_batch else { return Ok(None) };
+    let dims = clean.dims().to_vec();
+    let (n, per) = (dims[0].min(8), dims[1] * dims[2] * dims[3]);
+    let pixels = clean.to_vec::<f32>()?;
+    let mut tiles = Vec::new();
+    for (outcome, row) in outcomes.iter().zip(&r.rows) {
+        let adv = outcome.adversarial.to_vec::<f32>()?;
+        // The perturbation scaled so that -eps is black and +eps white (grey: unchanged).
+        let amplify = 0.5 / row.attack.eps.max(f32::MIN_POSITIVE);
+        for i in 0..n {
+            let (c, x) = (&pixels[i * per..(i + 1) * per], &adv[i * per..(i + 1) * per]);
+            tiles.extend_from_slice(c);
+            tiles.extend(c.iter().zip(x).map(|(c, x)| 0.5 + amplify * (x - c)));
+            tiles.extend_from_slice(x);
+        }
+    }
+    let count = outcomes.len() * n * 3;
+    save_image_grid(&tiles, [count, dims[1], dims[2], dims[3]], (0.0, 1.0), 3 * n, path)?;
+    Ok(Some(path.to_path_buf()))
+}
