@@ -3,22 +3,11 @@
 //! CPU), compared with the same op on CPU tensors. Inputs include odd sizes, transposed and
 //! narrowed views, and broadcast operands. This binary switches emulation on for its process.
 
-use kiln_kernels::cuda::storage::emulate_on_host_shim;
 use kiln_kernels::elementwise::{binary, binary_backward, unary, unary_backward, BinaryOp, UnaryOp};
 use kiln_tensor::{DType, Device, Error, Layout, Rng, Shape, Tensor};
 
-const GPU: Device = Device::Cuda(0);
-
-/// Switches emulation on; false (with a notice) where the host shim is not built.
-fn device() -> bool {
-    match emulate_on_host_shim() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("NOTICE: skipped, {e}");
-            false
-        }
-    }
-}
+mod emulated;
+use emulated::{device, GPU};
 
 fn rand(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape.to_vec(), 0.0, 1.0, DType::F32, &mut Rng::new(seed))

@@ -1,8 +1,10 @@
 //! Checkpoints: named tensors (parameters, buffers, optimizer state) plus string metadata in a
 //! standard safetensors file, so PyTorch's `safetensors` library reads them. Written to a temp file
 //! and renamed atomically; on load the safetensors header is validated and a sha256 of every
-//! tensor (stored in the metadata) is checked, so a truncated or corrupted file is reported, never
-//! half-loaded. Knows nothing about models or optimizers.
+//! tensor and of every metadata entry (stored in the metadata) is checked, so a truncated or
+//! corrupted file is reported, never half-loaded. Tensors holding NaN or infinity are neither
+//! saved nor loaded (a diverged run must not replace or become a good checkpoint). Knows nothing
+//! about models or optimizers.
 
 use crate::data::fsutil::atomic_write;
 use kiln_tensor::{CpuStorage, DType, Device, Tensor};
@@ -14,6 +16,9 @@ use std::path::{Path, PathBuf};
 /// Metadata key holding the sha256 over all tensors (name, dtype, shape, bytes in name order).
 pub const CHECKSUM_KEY: &str = "kiln.sha256";
 pub const FORMAT_KEY: &str = "kiln.format";
+/// Format 2 hashes the metadata with the tensors; format 1 (earlier files) hashed the tensors only
+/// and is still read.
+const FORMAT: &str = "2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -25,6 +30,8 @@ pub enum CheckpointError {
     Checksum { path: PathBuf, expected: String, got: String },
     #[error("{path}: tensor `{name}` has dtype {dtype} which kiln cannot load")]
     DType { path: PathBuf, name: String, dtype: String },
+    #[error("{path}: tensor `{name}` holds {value} at element {index}; a checkpoint holds finite numbers only")]
+    NonFinite { path: PathBuf, name: String, index: usize, value: f64 },
     #[error("checkpoint has no tensor `{0}`")]
     Missing(String),
     #[error("tensor error: {0}")]
@@ -62,8 +69,12 @@ fn from_safetensors_dtype(d: Dtype) -> Option<DType> {
     })
 }
 
-/// sha256 over (name, dtype, shape, little-endian bytes) of every tensor, in name order.
-fn checksum<'a>(entries: impl Iterator<Item = (&'a str, DType, &'a [usize], &'a [u8])>) -> String {
+/// sha256 over (name, dtype, shape, little-endian bytes) of every tensor, in name order, then (in
+/// format 2) over every metadata (key, value) in key order.
+fn checksum<'a>(
+    entries: impl Iterator<Item = (&'a str, DType, &'a [usize], &'a [u8])>,
+    metadata: Option<&BTreeMap<String, String>>,
+) -> String {
     let mut h = Sha256::new();
     for (name, dtype, shape, bytes) in entries {
         h.update((name.len() as u64).to_le_bytes());
@@ -74,6 +85,12 @@ fn checksum<'a>(entries: impl Iterator<Item = (&'a str, DType, &'a [usize], &'a 
         }
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
+    }
+    for (key, value) in metadata.into_iter().flatten() {
+        for s in [key, value] {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -91,8 +108,17 @@ impl Checkpoint {
         self.tensors.get(name).ok_or_else(|| CheckpointError::Missing(name.to_string()))
     }
 
-    /// The bytes of the safetensors file (exposed for the byte-layout test).
+    /// The bytes of the safetensors file (exposed for the byte-layout test). A tensor holding NaN
+    /// or infinity is an error naming it.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        for (name, t) in &self.tensors {
+            refuse_non_finite(t, name, Path::new("(checkpoint being saved)"))?;
+        }
+        self.encode()
+    }
+
+    /// The safetensors bytes, whatever the values.
+    fn encode(&self) -> Result<Vec<u8>> {
         // Device tensors are copied to the host first; a checkpoint is always host bytes.
         let dense: Vec<(String, Tensor)> = self
             .tensors
@@ -107,10 +133,13 @@ impl Checkpoint {
             let start = t.layout().offset() * size;
             bytes_of.push(&all[start..start + t.elem_count() * size]);
         }
-        let sum = checksum(dense.iter().zip(&bytes_of).map(|((n, t), b)| (n.as_str(), t.dtype(), t.dims(), *b)));
-        let mut meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let mut signed = self.metadata.clone();
+        signed.retain(|k, _| k != CHECKSUM_KEY && k != FORMAT_KEY);
+        let entries = dense.iter().zip(&bytes_of).map(|((n, t), b)| (n.as_str(), t.dtype(), t.dims(), *b));
+        let sum = checksum(entries, Some(&signed));
+        let mut meta: HashMap<String, String> = signed.into_iter().collect();
         meta.insert(CHECKSUM_KEY.into(), sum);
-        meta.insert(FORMAT_KEY.into(), "1".into());
+        meta.insert(FORMAT_KEY.into(), FORMAT.into());
         let views = dense
             .iter()
             .zip(&bytes_of)
@@ -158,15 +187,34 @@ impl Checkpoint {
             tensors.insert(name.clone(), Tensor::from_cpu_storage(storage, view.shape().to_vec())?);
             raw.push((name, dtype, view.shape().to_vec(), view.data()));
         }
-        let got = checksum(raw.iter().map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), *b)));
-        match metadata.remove(CHECKSUM_KEY) {
-            Some(expected) if expected == got => {}
-            Some(expected) => return Err(CheckpointError::Checksum { path: path.into(), expected, got }),
-            None => return Err(fmt_err(format!("no `{CHECKSUM_KEY}` metadata: not written by kiln, cannot verify"))),
+        let expected = metadata
+            .remove(CHECKSUM_KEY)
+            .ok_or_else(|| fmt_err(format!("no `{CHECKSUM_KEY}` metadata: not written by kiln, cannot verify")))?;
+        let signed = match metadata.remove(FORMAT_KEY).as_deref() {
+            Some("1") => None,
+            Some(FORMAT) => Some(&metadata),
+            other => return Err(fmt_err(format!("unknown `{FORMAT_KEY}` {other:?} (this kiln reads 1 and {FORMAT})"))),
+        };
+        let got = checksum(raw.iter().map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), *b)), signed);
+        if expected != got {
+            return Err(CheckpointError::Checksum { path: path.into(), expected, got });
         }
-        metadata.remove(FORMAT_KEY);
+        for (name, t) in &tensors {
+            refuse_non_finite(t, name, path)?;
+        }
         Ok(Checkpoint { tensors, metadata })
     }
+}
+
+/// A typed error naming the first NaN or infinity of a float tensor (host, contiguous).
+fn refuse_non_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
+    if !t.dtype().is_float() {
+        return Ok(());
+    }
+    if let Some((index, value)) = t.to_vec_f64()?.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(CheckpointError::NonFinite { path: path.into(), name: name.into(), index, value });
+    }
+    Ok(())
 }
 
 /// Copies little-endian bytes into typed storage (the file's data need not be aligned).
@@ -184,5 +232,26 @@ fn storage_from_bytes(dtype: DType, bytes: &[u8]) -> CpuStorage {
         DType::BF16 => typed::<half::bf16>(bytes),
         DType::I64 => typed::<i64>(bytes),
         DType::U32 => typed::<u32>(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_tensors_are_neither_saved_nor_loaded() {
+        let mut ck = Checkpoint::new();
+        ck.insert("w", &Tensor::from_vec(vec![1.0f32, f32::NAN], [2]).unwrap());
+        assert!(matches!(ck.to_bytes(), Err(CheckpointError::NonFinite { index: 1, .. })));
+        // A file that holds one (written by another tool, or before this check) is refused too.
+        let bytes = ck.encode().unwrap();
+        let got = Checkpoint::from_bytes(&bytes, Path::new("nan.safetensors"));
+        assert!(matches!(got, Err(CheckpointError::NonFinite { ref name, index: 1, .. }) if name == "w"), "{got:?}");
+        ck.insert("w", &Tensor::from_vec(vec![f32::INFINITY], [1]).unwrap());
+        assert!(ck.to_bytes().is_err());
+        let mut ints = Checkpoint::new();
+        ints.insert("step", &Tensor::from_vec(vec![i64::MAX], [1]).unwrap());
+        assert!(ints.to_bytes().is_ok(), "integers are always finite");
     }
 }

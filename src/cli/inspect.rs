@@ -72,7 +72,8 @@ pub fn run(a: InspectArgs) -> CliResult<()> {
     };
     if let Some(path) = a.dot {
         let dot = loss.graph_dot();
-        std::fs::write(&path, &dot)?;
+        // Atomic (temp file, rename) like every file kiln writes; the error names the path.
+        kiln::models::data::fsutil::atomic_write(&path, dot.as_bytes())?;
         println!("graph of one training step ({} lines of DOT) -> {}", dot.lines().count(), path.display());
     }
     Ok(())

@@ -65,7 +65,11 @@ impl ComputeArgs {
     /// Sets up the thread pool and resolves the device; returns the data dir and the device.
     fn apply(&self, quiet: bool) -> CliResult<(PathBuf, kiln::tensor::Device)> {
         if let Some(n) = self.threads {
-            kiln::kernels::denormals::pool_builder(n.max(1)).build_global()?;
+            if n == 0 {
+                // rayon reads 0 as "all cores"; a user who typed 0 meant something else.
+                return Err("--threads must be at least 1".into());
+            }
+            kiln::kernels::denormals::pool_builder(n).build_global()?;
         }
         let device = device::resolve(&self.device, quiet)?;
         Ok((kiln::models::data::resolve_data_dir(self.data_dir.as_deref()), device))

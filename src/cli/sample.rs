@@ -26,8 +26,12 @@ pub fn run(a: SampleArgs) -> CliResult<()> {
     if a.model != "gan" {
         return Err(format!("only a gan can be sampled, not `{}`", a.model).into());
     }
-    if a.n == 0 {
-        return Err("--n must be at least 1".into());
+    // One forward pass and one PNG grid hold all samples: past this the grid (8 columns of 30 px)
+    // passes 240 x 1.9M pixels and the pass needs gigabytes, so it is refused rather than let the
+    // allocator abort.
+    const MAX_SAMPLES: usize = 1 << 16;
+    if a.n == 0 || a.n > MAX_SAMPLES {
+        return Err(format!("--n {} is not in 1..={MAX_SAMPLES} (sample a larger set in several runs)", a.n).into());
     }
     let ck = Checkpoint::load(&a.checkpoint)?;
     let (kind, epoch) = checkpoint_info(&ck, &a.checkpoint)?;

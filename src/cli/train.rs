@@ -60,9 +60,7 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         limit: a.limit,
         device,
     };
-    if cfg.batch_size == 0 || cfg.epochs == 0 {
-        return Err("--epochs and --batch-size must be at least 1".into());
-    }
+    cfg.validate()?;
     if !cfg.json {
         eprintln!(
             "training {} for {} epochs (batch {}, lr {}) -> {}",

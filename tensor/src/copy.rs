@@ -40,7 +40,7 @@ fn gather_planes<T: Copy>(src: &[T], layout: &Layout, dst: &mut Vec<T>) {
     }
     let start = dst.len();
     dst.resize(start + layout.elem_count(), src[layout.offset()]);
-    let planes = Layout::new(dims[..r - 2].to_vec().into(), strides[..r - 2].to_vec(), layout.offset());
+    let planes = layout.leading_dims(r - 2);
     for (plane, base) in dst[start..].chunks_mut(rows * cols).zip(planes.strided_index()) {
         for r0 in (0..rows).step_by(TILE) {
             for c0 in (0..cols).step_by(TILE) {

@@ -34,6 +34,12 @@ pub enum Error {
     #[error("reshape: cannot reshape {from} ({from_count} elements) into {to} ({to_count} elements)")]
     ReshapeIncompatible { from: Shape, to: Shape, from_count: usize, to_count: usize },
 
+    #[error("{op}: {what} overflows the address space (more than usize::MAX)")]
+    SizeOverflow { op: &'static str, what: String },
+
+    #[error("{op}: cannot allocate {elements} elements of {elem_bytes} bytes each (the allocator refused)")]
+    OutOfMemory { op: &'static str, elements: usize, elem_bytes: usize },
+
     #[error("{op}: {msg}")]
     InvalidArgument { op: &'static str, msg: String },
 }

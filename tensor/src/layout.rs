@@ -11,9 +11,29 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(shape: Shape, strides: Vec<usize>, offset: usize) -> Self {
-        assert_eq!(shape.rank(), strides.len(), "layout: one stride per dim");
-        Layout { shape, strides, offset }
+    /// A layout from its parts: one stride per dim, and an element count and storage span that
+    /// fit in `usize` (so that every index computed from it is exact), else a typed error.
+    pub fn new(shape: Shape, strides: Vec<usize>, offset: usize) -> Result<Self> {
+        if shape.rank() != strides.len() {
+            return Err(Error::invalid(
+                "layout",
+                format!("{} strides {strides:?} given for the {} dims of {shape}", strides.len(), shape.rank()),
+            ));
+        }
+        shape.elem_count_checked("layout")?;
+        let layout = Layout { shape, strides, offset };
+        layout
+            .checked_storage_span()
+            .ok_or_else(|| Error::SizeOverflow { op: "layout", what: format!("the storage span of {layout:?}") })?;
+        Ok(layout)
+    }
+
+    /// The layout of the first `n` dims only (same strides and offset): the walk over the outer
+    /// part of a layout whose inner dims a kernel handles itself. Cannot fail: it touches a subset
+    /// of what `self` touches.
+    pub fn leading_dims(&self, n: usize) -> Layout {
+        let n = n.min(self.rank());
+        Layout { shape: self.dims()[..n].to_vec().into(), strides: self.strides[..n].to_vec(), offset: self.offset }
     }
 
     /// The row-major layout of a fresh tensor.
@@ -65,12 +85,21 @@ impl Layout {
         self.is_contiguous().then(|| self.offset..self.offset + self.elem_count())
     }
 
-    /// One past the largest storage index this layout can touch (0 for an empty tensor).
+    /// One past the largest storage index this layout can touch (0 for an empty tensor), saturated
+    /// at `usize::MAX` when that does not fit (no storage is that long, so a bounds check fails).
     pub fn storage_span(&self) -> usize {
+        self.checked_storage_span().unwrap_or(usize::MAX)
+    }
+
+    /// [`Layout::storage_span`], or `None` when it overflows `usize`.
+    pub fn checked_storage_span(&self) -> Option<usize> {
         if self.elem_count() == 0 {
-            return 0;
+            return Some(0);
         }
-        self.offset + self.dims().iter().zip(&self.strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>() + 1
+        self.dims()
+            .iter()
+            .zip(&self.strides)
+            .try_fold(self.offset.checked_add(1)?, |acc, (&d, &s)| acc.checked_add((d - 1).checked_mul(s)?))
     }
 
     pub fn strided_index(&self) -> StridedIndex {
@@ -126,8 +155,7 @@ impl Layout {
             return Err(Error::invalid(
                 "narrow",
                 format!(
-                    "range {start}..{} is out of bounds for dim {d} of size {size} (shape {})",
-                    start + len,
+                    "{len} elements from {start} are out of bounds for dim {d} of size {size} (shape {})",
                     self.shape
                 ),
             ));
@@ -144,6 +172,9 @@ impl Layout {
         if shape.rank() < self.rank() {
             return Err(err());
         }
+        // A broadcast reads little storage but its element count must still fit: every kernel
+        // sizes its output and its loops from it.
+        shape.elem_count_checked("broadcast_to")?;
         let lead = shape.rank() - self.rank();
         let mut strides = vec![0; shape.rank()];
         for (i, &target) in shape.dims().iter().enumerate() {

@@ -24,17 +24,38 @@ impl Shape {
         self.0.len()
     }
 
+    /// The number of elements, saturated at `usize::MAX` when the product does not fit (no
+    /// storage can hold that many, so every length check against it fails). Layouts and tensors
+    /// only ever hold shapes whose count fits; see [`Shape::checked_elem_count`].
     pub fn elem_count(&self) -> usize {
-        self.0.iter().product()
+        self.checked_elem_count().unwrap_or(usize::MAX)
     }
 
-    /// Row-major strides (in elements) of a contiguous tensor of this shape.
+    /// The number of elements, or `None` when it does not fit in `usize`. A shape with a zero dim
+    /// has 0 elements whatever its other dims are.
+    pub fn checked_elem_count(&self) -> Option<usize> {
+        if self.0.contains(&0) {
+            return Some(0);
+        }
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    }
+
+    /// The element count as a typed error when it does not fit: what every constructor that sizes
+    /// a buffer from a shape calls first.
+    pub fn elem_count_checked(&self, op: &'static str) -> Result<usize> {
+        self.checked_elem_count()
+            .ok_or_else(|| Error::SizeOverflow { op, what: format!("the element count of shape {self}") })
+    }
+
+    /// Row-major strides (in elements) of a contiguous tensor of this shape. The partial products
+    /// never exceed the element count, so they cannot overflow when it fits; they saturate for
+    /// an empty shape with huge dims (whose strides are never used).
     pub fn contiguous_strides(&self) -> Vec<usize> {
         let mut strides = vec![0; self.rank()];
-        let mut acc = 1;
+        let mut acc = 1usize;
         for (s, &d) in strides.iter_mut().zip(&self.0).rev() {
             *s = acc;
-            acc *= d;
+            acc = acc.saturating_mul(d);
         }
         strides
     }

@@ -51,15 +51,34 @@ impl CpuStorage {
         self.len() == 0
     }
 
+    /// `len` zeros. Panics (like `vec!`) when the memory cannot be had; sizes that come from
+    /// input go through [`CpuStorage::try_full`].
     pub fn zeros(dtype: DType, len: usize) -> Self {
-        match dtype {
-            DType::F32 => CpuStorage::F32(vec![0.0; len]),
-            DType::F64 => CpuStorage::F64(vec![0.0; len]),
-            DType::F16 => CpuStorage::F16(vec![f16::ZERO; len]),
-            DType::BF16 => CpuStorage::BF16(vec![bf16::ZERO; len]),
-            DType::I64 => CpuStorage::I64(vec![0; len]),
-            DType::U32 => CpuStorage::U32(vec![0; len]),
+        Self::try_full(0.0, dtype, len, "zeros").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `len` copies of `value` in `dtype`, or a typed error when the allocator refuses (a size
+    /// from input must never abort the process).
+    pub fn try_full(value: f64, dtype: DType, len: usize, op: &'static str) -> Result<Self> {
+        fn filled<T: Clone>(value: T, len: usize, op: &'static str) -> Result<Vec<T>> {
+            // Trade-off: a probe reservation, released at once, then `vec!`, which takes zeros
+            // from `calloc` (untouched pages stay lazy) as before; the probe's cost is one
+            // malloc/free pair without touching the memory.
+            Vec::<T>::new().try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+                op,
+                elements: len,
+                elem_bytes: std::mem::size_of::<T>(),
+            })?;
+            Ok(vec![value; len])
         }
+        Ok(match dtype {
+            DType::F32 => CpuStorage::F32(filled(value as f32, len, op)?),
+            DType::F64 => CpuStorage::F64(filled(value, len, op)?),
+            DType::F16 => CpuStorage::F16(filled(f16::from_f64(value), len, op)?),
+            DType::BF16 => CpuStorage::BF16(filled(bf16::from_f64(value), len, op)?),
+            DType::I64 => CpuStorage::I64(filled(value as i64, len, op)?),
+            DType::U32 => CpuStorage::U32(filled(value as u32, len, op)?),
+        })
     }
 
     /// The typed slice, or a dtype error naming what was asked for and what is stored.

@@ -72,7 +72,7 @@ impl StridedBlocks {
             block_len *= dims[inner - 1];
             inner -= 1;
         }
-        let outer_layout = Layout::new(dims[..inner].to_vec().into(), strides[..inner].to_vec(), layout.offset());
+        let outer_layout = layout.leading_dims(inner);
         let outer = StridedIndex::new(&outer_layout);
         // An empty tensor has no blocks even when its outer part has elements.
         let outer = if layout.elem_count() == 0 { StridedIndex::new(&Layout::contiguous([0])) } else { outer };

@@ -22,6 +22,7 @@ impl Tensor {
     /// Wraps host or device storage with a contiguous layout of `shape`.
     pub fn from_storage(storage: Storage, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
+        shape.elem_count_checked("from_storage")?;
         if storage.len() != shape.elem_count() {
             return Err(Error::ElementCount {
                 op: "from_storage",
@@ -59,28 +60,32 @@ impl Tensor {
         Self::from_vec(vec![value], ()).expect("one element for a scalar")
     }
 
+    /// Zeros of `shape`. Panics (like `vec!`) when the shape's element count overflows or cannot
+    /// be allocated; shapes that come from input go through [`Tensor::try_zeros`].
     pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
-        let shape = shape.into();
-        let storage = CpuStorage::zeros(dtype, shape.elem_count());
-        Self::from_cpu_storage(storage, shape).expect("zeros: storage sized from shape")
+        Self::try_zeros(shape, dtype).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `value` everywhere in `shape`; panics as [`Tensor::zeros`] does.
     pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType) -> Tensor {
-        let shape = shape.into();
-        let n = shape.elem_count();
-        let storage = match dtype {
-            DType::F32 => CpuStorage::F32(vec![value as f32; n]),
-            DType::F64 => CpuStorage::F64(vec![value; n]),
-            DType::F16 => CpuStorage::F16(vec![half::f16::from_f64(value); n]),
-            DType::BF16 => CpuStorage::BF16(vec![half::bf16::from_f64(value); n]),
-            DType::I64 => CpuStorage::I64(vec![value as i64; n]),
-            DType::U32 => CpuStorage::U32(vec![value as u32; n]),
-        };
-        Self::from_cpu_storage(storage, shape).expect("full: storage sized from shape")
+        Self::try_full(value, shape, dtype).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
         Self::full(1.0, shape, dtype)
+    }
+
+    /// Zeros of `shape`, or a typed error when its element count overflows or the memory cannot
+    /// be had.
+    pub fn try_zeros(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
+        Self::try_full(0.0, shape, dtype)
+    }
+
+    /// `value` everywhere in `shape`, or a typed error as for [`Tensor::try_zeros`].
+    pub fn try_full(value: f64, shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
+        let shape = shape.into();
+        let n = shape.elem_count_checked("full")?;
+        Self::from_cpu_storage(CpuStorage::try_full(value, dtype, n, "full")?, shape)
     }
 
     /// Zeros of this tensor's shape and dtype, on its device.
@@ -107,8 +112,17 @@ impl Tensor {
                 format!("start {start}, end {end}, step {step} do not describe a range"),
             ));
         }
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
-        Ok(Self::from_f64_values((0..n).map(|i| start + i as f64 * step), [n], dtype))
+        let count = ((end - start) / step).ceil().max(0.0);
+        // `as usize` would saturate a huge count (1e300 steps) into an allocation that aborts.
+        // (Never NaN: the inputs are finite, so the count is finite or an infinity.)
+        if count >= isize::MAX as f64 {
+            return Err(Error::SizeOverflow { op: "arange", what: format!("{count} steps from {start} to {end}") });
+        }
+        let n = count as usize;
+        let mut values = Vec::new();
+        values.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { op: "arange", elements: n, elem_bytes: 8 })?;
+        values.extend((0..n).map(|i| start + i as f64 * step));
+        Ok(Self::from_f64_values(values.into_iter(), [n], dtype))
     }
 
     /// Uniform in `[lo, hi)` from the seeded generator.

@@ -45,26 +45,22 @@ impl ConvGeom {
         if stride == 0 {
             return Err(Error::invalid(op, format!("stride must be at least 1 (input {x}, weight {w})")));
         }
-        let (ph, pw) = (xd[2] + 2 * padding, xd[3] + 2 * padding);
+        // Checked: a padding near 2^63 must be an error, not a wrapped size.
+        let padded = |size: usize| padding.checked_mul(2).and_then(|p| p.checked_add(size));
+        let (Some(ph), Some(pw)) = (padded(xd[2]), padded(xd[3])) else {
+            return Err(Error::SizeOverflow { op, what: format!("input {x} padded by {padding}") });
+        };
         if wd[2] == 0 || wd[3] == 0 || wd[2] > ph || wd[3] > pw {
             return Err(Error::invalid(
                 op,
                 format!("kernel of weight {w} does not fit input {x} padded by {padding} ({ph} x {pw})"),
             ));
         }
-        Ok(ConvGeom {
-            n: xd[0],
-            c: xd[1],
-            h: xd[2],
-            w: xd[3],
-            o: wd[0],
-            kh: wd[2],
-            kw: wd[3],
-            oh: (ph - wd[2]) / stride + 1,
-            ow: (pw - wd[3]) / stride + 1,
-            stride,
-            padding,
-        })
+        let (oh, ow) = ((ph - wd[2]) / stride + 1, (pw - wd[3]) / stride + 1);
+        // The output and the im2col matrix ([C*KH*KW, OH*OW] per image) are sized from these.
+        Shape::from([xd[0], wd[0], oh, ow]).elem_count_checked(op)?;
+        Shape::from([xd[1], wd[2], wd[3], oh, ow]).elem_count_checked(op)?;
+        Ok(ConvGeom { n: xd[0], c: xd[1], h: xd[2], w: xd[3], o: wd[0], kh: wd[2], kw: wd[3], oh, ow, stride, padding })
     }
 
     pub fn out_shape(&self) -> Shape {

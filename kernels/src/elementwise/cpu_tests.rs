@@ -43,7 +43,7 @@ pub(crate) fn strided(shape: &[usize], lo: f64, hi: f64, dtype: DType, rng: &mut
     let n: usize = shape.iter().product();
     let strides = Layout::contiguous(shape.to_vec()).strides().iter().map(|s| 2 * s).collect();
     let base = rand(&[2 * n + 1], lo, hi, dtype, rng);
-    base.with_layout(Layout::new(shape.to_vec().into(), strides, 1)).unwrap()
+    base.with_layout(Layout::new(shape.to_vec().into(), strides, 1).unwrap()).unwrap()
 }
 
 const SIZES: [&[usize]; 7] = [&[1], &[7], &[33], &[257], &[3, 7], &[33, 7], &[2, 3, 33]];
@@ -243,7 +243,9 @@ fn large_tensors_split_over_threads_and_still_match() {
 
 #[test]
 fn classify_names_the_patterns() {
-    let l = |shape: &[usize], strides: &[usize], offset| Layout::new(shape.to_vec().into(), strides.to_vec(), offset);
+    let l = |shape: &[usize], strides: &[usize], offset| {
+        Layout::new(shape.to_vec().into(), strides.to_vec(), offset).unwrap()
+    };
     assert_eq!(cpu::classify(&l(&[4, 3], &[3, 1], 5)), Some(Pattern::Dense(5)));
     assert_eq!(cpu::classify(&l(&[4, 3], &[0, 1], 2)), Some(Pattern::Row { offset: 2, inner: 3 }));
     assert_eq!(cpu::classify(&l(&[4, 3], &[1, 0], 0)), Some(Pattern::Col { offset: 0, inner: 3 }));

@@ -74,7 +74,7 @@ __device__ __forceinline__ float unary_apply(u32 op, float x, float a0, float a1
         case U_LOG: return logf(x);
         case U_SQRT: return sqrtf(x);
         case U_ABS: return fabsf(x);
-        case U_RELU: return x > 0.0f ? x : 0.0f;
+        case U_RELU: return x > 0.0f || x != x ? x : 0.0f;  // NaN propagates, as in PyTorch
         case U_LEAKY: return x > 0.0f ? x : x * a0;
         case U_SIGMOID: return kiln_sigmoid(x);
         case U_TANH: return tanhf(x);
@@ -110,8 +110,9 @@ __device__ __forceinline__ float binary_apply(u32 op, float a, float b) {
         case B_MUL: return a * b;
         case B_DIV: return a / b;
         case B_POW: return powf(a, b);
-        case B_MAX: return fmaxf(a, b);
-        case B_MIN: return fminf(a, b);
+        // fmaxf/fminf drop a NaN operand; PyTorch's maximum/minimum propagate it.
+        case B_MAX: return a != a || b != b ? a + b : fmaxf(a, b);
+        case B_MIN: return a != a || b != b ? a + b : fminf(a, b);
         default: return __int_as_float(0x7fc00000);
     }
 }

@@ -24,6 +24,21 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// One of every op, with sample parameters: what the tests iterate over.
+    pub const EXAMPLES: [UnaryOp; 11] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Abs,
+        UnaryOp::Relu,
+        UnaryOp::LeakyRelu(0.2),
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Affine { mul: 2.5, add: -1.0 },
+        UnaryOp::PowScalar(3.0),
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             UnaryOp::Neg => "neg",
@@ -48,6 +63,8 @@ impl UnaryOp {
             UnaryOp::Log => x.ln(),
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Abs => x.abs(),
+            // `max` drops a NaN; PyTorch's relu propagates it.
+            UnaryOp::Relu if x.is_nan() => x,
             UnaryOp::Relu => x.max(T::ZERO),
             UnaryOp::LeakyRelu(slope) => {
                 if x > T::ZERO {
@@ -124,6 +141,16 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    pub const ALL: [BinaryOp; 7] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
@@ -144,6 +171,8 @@ impl BinaryOp {
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
             BinaryOp::Pow => a.powf(b),
+            // `max`/`min` drop a NaN operand; PyTorch's maximum/minimum propagate it (a + b is NaN).
+            BinaryOp::Maximum | BinaryOp::Minimum if a.is_nan() || b.is_nan() => a + b,
             BinaryOp::Maximum => a.max(b),
             BinaryOp::Minimum => a.min(b),
         }

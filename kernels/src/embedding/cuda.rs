@@ -164,7 +164,7 @@ pub fn scatter_add_axis(
 /// The kernels read i64 indices; u32 ones (which the CPU takes too) are widened first. Trade-off:
 /// `to_dtype` on a device goes through the host, but the callers' range check has just read the
 /// indices there anyway.
-fn i64_indices(op: &'static str, t: &Tensor) -> Result<Tensor> {
+pub(crate) fn i64_indices(op: &'static str, t: &Tensor) -> Result<Tensor> {
     match t.dtype() {
         DType::I64 => Ok(t.clone()),
         DType::U32 => t.to_dtype(DType::I64),

@@ -135,7 +135,7 @@ pub fn scatter_add(shape: &Shape, axis: isize, index: &Tensor, src: &Tensor) -> 
     fits_within(OP, index.shape(), shape, a, true)?;
     let idx = check::read_indices(OP, index, shape.dims()[a])?;
     // src restricted to the index's extent: same strides and offset, smaller dims.
-    let sl = Layout::new(index.shape().clone(), src.strides().to_vec(), src.layout().offset());
+    let sl = Layout::new(index.shape().clone(), src.strides().to_vec(), src.layout().offset())?;
     if !src.device().is_cpu() {
         return crate::cuda::embedding::scatter_add_tensor(shape, a, index, src, &sl);
     }

@@ -30,6 +30,15 @@ fn class_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<
     check::read_indices(op, targets, logits.dims()[1])
 }
 
+/// Targets on a device, checked as the CPU checks them (shape, i64 or u32, every class in `0..C`)
+/// and widened to the i64 the kernels read. Trade-off: the range check reads the targets on the
+/// host (N integers, one sync per call); the kernels alone would turn a bad target into a NaN loss
+/// and a finite, wrong gradient.
+fn device_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    class_targets(op, logits, targets)?;
+    crate::cuda::embedding::i64_indices(op, targets)
+}
+
 /// Logits `[N, C]` and targets `[N]` on one device.
 fn check_class_targets(op: &'static str, logits: &Tensor, targets: &Tensor) -> Result<()> {
     check::float_dtype(op, logits)?;
@@ -73,8 +82,7 @@ fn scalar<T: Element>(v: T) -> Result<Tensor> {
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     const OP: &str = "cross_entropy";
     if !logits.device().is_cpu() {
-        check_class_targets(OP, logits, targets)?;
-        return cuda::cross_entropy_tensor(logits, targets);
+        return cuda::cross_entropy_tensor(logits, &device_targets(OP, logits, targets)?);
     }
     let t = class_targets(OP, logits, targets)?;
     float_dispatch!(logits.dtype(), OP, T => scalar(logits.with_slice(|s: &[T], l| {
@@ -86,9 +94,9 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 pub fn cross_entropy_backward(logits: &Tensor, targets: &Tensor, grad: &Tensor) -> Result<Tensor> {
     const OP: &str = "cross_entropy_backward";
     if !logits.device().is_cpu() {
-        check_class_targets(OP, logits, targets)?;
+        let targets = device_targets(OP, logits, targets)?;
         device_scalar_grad(OP, logits, grad)?;
-        return cuda::cross_entropy_backward_tensor(logits, targets, grad);
+        return cuda::cross_entropy_backward_tensor(logits, &targets, grad);
     }
     let t = class_targets(OP, logits, targets)?;
     float_dispatch!(logits.dtype(), OP, T => {

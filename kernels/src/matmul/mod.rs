@@ -14,7 +14,7 @@ use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, StridedIndex, 
 /// (one offset for a plain 2-D layout). Stride-0 batch dims simply repeat an offset.
 pub(crate) fn batch_offsets(l: &Layout) -> StridedIndex {
     let r = l.rank();
-    Layout::new(l.dims()[..r - 2].to_vec().into(), l.strides()[..r - 2].to_vec(), l.offset()).strided_index()
+    l.leading_dims(r - 2).strided_index()
 }
 
 /// The output shape and both operands' layouts broadcast to `[batch.., m, k]` / `[batch.., k, n]`.

@@ -55,8 +55,8 @@ pub fn adam_step<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], hp: A
     let n = p.len();
     assert!(g.len() == n && m.len() == n && v.len() == n, "adam_step: slices differ in length");
     let (b1, b2) = (T::from_f64(hp.beta1), T::from_f64(hp.beta2));
-    let bc1 = T::from_f64(1.0 - hp.beta1.powi(step as i32));
-    let bc2_sqrt = T::from_f64((1.0 - hp.beta2.powi(step as i32)).sqrt());
+    let (bc1, bc2_sqrt) = hp.bias_corrections(step);
+    let (bc1, bc2_sqrt) = (T::from_f64(bc1), T::from_f64(bc2_sqrt));
     let (lr, eps, wd) = (T::from_f64(hp.lr), T::from_f64(hp.eps), T::from_f64(hp.weight_decay));
     let c = AdamConsts { b1, b2, bc1, bc2_sqrt, lr, eps, wd };
     let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]| {

@@ -37,7 +37,7 @@ pub fn adam_step(
     for (what, b) in [("param", &*param), ("grad", grad), ("m", &*m), ("v", &*v)] {
         need(OP, what, b, n)?;
     }
-    let t = step.min(i32::MAX as u64) as i32;
+    let (bc1, bc2_sqrt) = hp.bias_corrections(step);
     let p = AdamParams {
         p: param.addr_mut(0)?,
         g: grad.addr(0)?,
@@ -45,8 +45,8 @@ pub fn adam_step(
         v: v.addr_mut(0)?,
         n: to_u32(OP, "length", n)?,
         decoupled: hp.decoupled as u32,
-        step_size: (hp.lr / (1.0 - hp.beta1.powi(t))) as f32,
-        bc2_sqrt: (1.0 - hp.beta2.powi(t)).sqrt() as f32,
+        step_size: (hp.lr / bc1) as f32,
+        bc2_sqrt: bc2_sqrt as f32,
         beta1: hp.beta1 as f32,
         beta2: hp.beta2 as f32,
         eps: hp.eps as f32,

@@ -24,6 +24,20 @@ pub struct AdamParams {
     pub decoupled: bool,
 }
 
+impl AdamParams {
+    /// The bias corrections `(1 - beta1^t, sqrt(1 - beta2^t))` for step `t` (from 1), in f64: the
+    /// one place the CPU and device paths take them from. `powi` (exact for the first 2^31 steps,
+    /// bit-identical to what earlier runs used) where `t` fits in an i32, `powf` past it, so no
+    /// step is ever truncated or clamped.
+    pub fn bias_corrections(&self, step: u64) -> (f64, f64) {
+        let pow = |b: f64| match i32::try_from(step) {
+            Ok(t) => b.powi(t),
+            Err(_) => b.powf(step as f64),
+        };
+        (1.0 - pow(self.beta1), (1.0 - pow(self.beta2)).sqrt())
+    }
+}
+
 /// One SGD step. `velocity` is the momentum buffer; `first` says it has not been written yet
 /// (PyTorch initialises it with the first gradient, undampened).
 pub fn sgd_step<T: Float>(p: &mut [T], g: &[T], velocity: &mut [T], hp: SgdParams, first: bool) {
@@ -42,8 +56,8 @@ pub fn sgd_step<T: Float>(p: &mut [T], g: &[T], velocity: &mut [T], hp: SgdParam
 /// One Adam/AdamW step; `step` counts from 1 (bias correction).
 pub fn adam_step<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], hp: AdamParams, step: u64) {
     let (b1, b2) = (T::from_f64(hp.beta1), T::from_f64(hp.beta2));
-    let bc1 = T::from_f64(1.0 - hp.beta1.powi(step as i32));
-    let bc2_sqrt = T::from_f64((1.0 - hp.beta2.powi(step as i32)).sqrt());
+    let (bc1, bc2_sqrt) = hp.bias_corrections(step);
+    let (bc1, bc2_sqrt) = (T::from_f64(bc1), T::from_f64(bc2_sqrt));
     let (lr, eps, wd) = (T::from_f64(hp.lr), T::from_f64(hp.eps), T::from_f64(hp.weight_decay));
     for i in 0..p.len() {
         let mut gi = g[i];

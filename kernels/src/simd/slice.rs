@@ -28,11 +28,13 @@ impl MapFn {
             MapFn::Exp => S::exp(v),
             MapFn::Tanh => S::tanh(v),
             MapFn::Sigmoid => S::sigmoid(v),
-            MapFn::Relu => S::max(v, S::zero()),
+            // max(0, v) returns v when v is NaN (PyTorch propagates NaN); adding +0 turns the -0 it
+            // keeps into +0, so every other input gives the bits max(v, 0) gave.
+            MapFn::Relu => S::add(S::max(S::zero(), v), S::zero()),
             // max(x, s x) is the leaky ReLU for 0 <= s <= 1.
             MapFn::LeakyRelu(s) if (0.0..=1.0).contains(&s) => S::max(v, S::mul(v, S::splat(s))),
             MapFn::LeakyRelu(s) => {
-                let pos = S::max(v, S::zero());
+                let pos = S::add(S::max(S::zero(), v), S::zero());
                 let neg = S::min(v, S::zero());
                 S::fma(neg, S::splat(s), pos)
             }

@@ -9,19 +9,7 @@ use kiln_tensor::{Layout, Rng};
 const SHAPES: &[&[usize]] = &[&[1], &[7], &[33], &[3, 5], &[2, 7, 33], &[4, 1, 9]];
 
 fn unary_ops() -> Vec<UnaryOp> {
-    vec![
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Abs,
-        UnaryOp::Relu,
-        UnaryOp::LeakyRelu(0.2),
-        UnaryOp::Sigmoid,
-        UnaryOp::Tanh,
-        UnaryOp::Affine { mul: 2.5, add: -1.0 },
-        UnaryOp::PowScalar(3.0),
-    ]
+    UnaryOp::EXAMPLES.to_vec()
 }
 
 const BINARY_OPS: &[BinaryOp] =

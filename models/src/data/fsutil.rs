@@ -1,6 +1,7 @@
 //! File plumbing for the data module: reading a file that may be gzipped (detected by its magic
 //! 0x1f 0x8b, not by its name), sha256 of bytes and files, atomic writes (temp file in the same
-//! folder, fsync, rename) and a self-removing scratch folder. Knows nothing about any format.
+//! folder, fsync, rename, fsync of the folder; temp files of killed writers removed) and a
+//! self-removing scratch folder. Knows nothing about any format.
 
 use super::error::{DataError, Result};
 use flate2::read::GzDecoder;
@@ -61,12 +62,51 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The prefix of every temp name made for `path`: `.{name}.kiln-tmp.` (then pid and a counter).
+fn temp_prefix(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".{name}.kiln-tmp.")
+}
+
 /// A fresh name beside `path` for a temp file or folder (same folder, so a rename is atomic).
 fn temp_sibling(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let unique = format!(".{name}.kiln-tmp.{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let unique = format!("{}{}.{}", temp_prefix(path), std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
     path.with_file_name(unique)
+}
+
+/// Removes the temp files a writer of `path` left when it was killed mid-write: those whose pid is
+/// no running process (Linux's `/proc`; elsewhere nothing is removed, as liveness is unknown). A
+/// live writer's temp file is never touched. Best effort: a failure here never fails the write.
+fn remove_orphan_temps(path: &Path) {
+    let (Some(dir), prefix) = (path.parent(), temp_prefix(path)) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix(&prefix).and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Makes a rename in `path`'s folder durable: the folder itself is synced (on Unix; a no-op
+/// elsewhere), else a crash right after the rename could bring the old file back.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Writes `path` atomically: `write` fills a temp file beside it, which is synced and renamed over
@@ -75,13 +115,15 @@ pub fn atomic_write_with(path: &Path, write: impl FnOnce(&mut File) -> io::Resul
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     }
+    remove_orphan_temps(path);
     let tmp = temp_sibling(path);
     let result = (|| {
         let mut file = File::create(&tmp)?;
         write(&mut file)?;
         file.flush()?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        sync_parent(path)
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);

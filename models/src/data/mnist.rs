@@ -49,7 +49,11 @@ pub fn parse_idx_images(mut bytes: Vec<u8>, path: &Path) -> Result<IdxImages> {
     if height == 0 || width == 0 {
         return Err(DataError::header(path, format!("image size {height}x{width} is empty")));
     }
-    let expected = 16 + n * height * width;
+    // Three u32 fields can describe up to 2^96 bytes: checked, so a forged header is an error.
+    let expected = n.checked_mul(height).and_then(|p| p.checked_mul(width)).and_then(|p| p.checked_add(16));
+    let Some(expected) = expected else {
+        return Err(DataError::header(path, format!("{n} images of {height}x{width} overflow a file size")));
+    };
     if bytes.len() as u64 != expected {
         return Err(DataError::Length { path: path.into(), expected, got: bytes.len() as u64 });
     }

@@ -1,9 +1,14 @@
 //! Deciding whether a dataset folder already holds a complete, intact copy: IDX files parsed and
-//! checked against the known sha256, CIFAR record files checked by length (and by the sha256 their
-//! manifest records when kiln decoded them itself), IMDB's `reviews.json` by sha256 and `aclImdb` by
-//! file counts. Read-only: it never repairs or downloads anything.
+//! checked against the known sha256, IMDB's `reviews.json` by sha256, CIFAR record files that kiln
+//! decoded by the sha256 their manifest records. The original CIFAR-10 binary batches and aclImdb
+//! folders have no per-file digests published (only the archives' md5), so they are checked by
+//! structure, as strongly as the release allows: every CIFAR record's label below 10 with the
+//! release's exact class balance (1,000 per class in the test batch, 5,000 in the training
+//! batches), no two identical images in a batch; every aclImdb folder holding exactly the ids
+//! 0..12,499 once each with ratings of its class (1-4 negative, 7-10 positive) and non-empty UTF-8
+//! text. Read-only: it never repairs or downloads anything.
 
-use super::cifar::{check_record_count, cifar_batch_names, CIFAR_RECORDS_PER_BATCH};
+use super::cifar::{check_record_count, cifar_batch_names, parse_cifar_records, CIFAR_RECORD, CIFAR_RECORDS_PER_BATCH};
 use super::dataset::Split;
 use super::error::{DataError, Result};
 use super::fetch::Dataset;
@@ -52,6 +57,12 @@ pub const CIFAR_BINARY_DIR: &str = "cifar-10-batches-bin";
 /// The first valid copy in `dir`; `Ok(None)` when there is none at all, the first candidate's
 /// error when something is there but damaged or incomplete.
 pub fn find_valid(dataset: Dataset, dir: &Path) -> Result<Option<DataFiles>> {
+    // A folder that is there but cannot be read is that error, not "no copy there".
+    if let Err(e) = std::fs::read_dir(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(DataError::io(dir, e));
+        }
+    }
     let candidates = match dataset {
         Dataset::Mnist | Dataset::FashionMnist => vec![DataFiles::Idx(dir.into())],
         Dataset::Cifar10 => {
@@ -120,8 +131,27 @@ fn check_idx(dataset: Dataset, dir: &Path) -> Result<()> {
 
 fn check_cifar_binary(dir: &Path) -> Result<()> {
     for split in [Split::Train, Split::Test] {
+        let mut per_class = [0usize; 10];
         for name in cifar_batch_names(split) {
-            check_record_count(&dir.join(name), CIFAR_RECORDS_PER_BATCH)?;
+            let path = dir.join(name);
+            check_record_count(&path, CIFAR_RECORDS_PER_BATCH)?;
+            let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
+            let (pixels, labels) = parse_cifar_records(&bytes, &path, per_class.len())?;
+            for &l in &labels {
+                per_class[l as usize] += 1;
+            }
+            // Synthetic or repeated records (a batch of one image copied) are not the release.
+            let mut seen = std::collections::HashSet::new();
+            for (index, image) in pixels.chunks_exact(CIFAR_RECORD - 1).enumerate() {
+                if !seen.insert(image) {
+                    return Err(DataError::header(&path, format!("record {index} repeats an earlier image")));
+                }
+            }
+        }
+        let expected = cifar_batch_names(split).len() * CIFAR_RECORDS_PER_BATCH / per_class.len();
+        if let Some((class, &got)) = per_class.iter().enumerate().find(|(_, &n)| n != expected) {
+            let what = format!("{} images of class {class} in {}", split.as_str(), dir.display());
+            return Err(DataError::Count { what, expected, got });
         }
     }
     Ok(())
@@ -163,14 +193,39 @@ fn check_reviews_json(path: &Path) -> Result<()> {
 
 fn check_aclimdb(root: &Path) -> Result<()> {
     for split in [Split::Train, Split::Test] {
-        for class in ["neg", "pos"] {
+        for (class, ratings) in [("neg", 1..=4u32), ("pos", 7..=10u32)] {
             let dir = root.join(split.as_str()).join(class);
-            let got = review_files(&dir)?.len();
-            if got != IMDB_SPLIT_SIZE / 2 {
+            let files = review_files(&dir)?;
+            if files.len() != IMDB_SPLIT_SIZE / 2 {
                 let what = format!("reviews in {}", dir.display());
-                return Err(DataError::Count { what, expected: IMDB_SPLIT_SIZE / 2, got });
+                return Err(DataError::Count { what, expected: IMDB_SPLIT_SIZE / 2, got: files.len() });
+            }
+            // review_files sorts by id: the release has ids 0..12,499, one file each.
+            for (id, path) in files.iter().enumerate() {
+                check_review_file(path, id, &ratings)?;
             }
         }
     }
     Ok(())
+}
+
+/// One aclImdb review: named `{id}_{rating}.txt` with this id and a rating of its class, holding
+/// non-empty UTF-8 text.
+fn check_review_file(path: &Path, id: usize, ratings: &std::ops::RangeInclusive<u32>) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parsed = name.strip_suffix(".txt").and_then(|stem| stem.split_once('_'));
+    let fields = parsed.and_then(|(i, r)| Some((i.parse::<usize>().ok()?, r.parse::<u32>().ok()?)));
+    match fields {
+        Some((got_id, rating)) if got_id == id && ratings.contains(&rating) => {}
+        _ => {
+            let msg = format!("expected review {id} named {id}_<rating {ratings:?}>.txt in this folder, found {name}");
+            return Err(DataError::header(path, msg));
+        }
+    }
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) if !text.trim().is_empty() => Ok(()),
+        Ok(_) => Err(DataError::header(path, "review is empty")),
+        Err(e) => Err(DataError::header(path, format!("review is not UTF-8: {e}"))),
+    }
 }

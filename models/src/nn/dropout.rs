@@ -4,7 +4,7 @@
 
 use super::Module;
 use kiln_autograd::Var;
-use kiln_tensor::{Result, Rng};
+use kiln_tensor::{Error, Result, Rng};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -15,8 +15,19 @@ pub struct Dropout {
 }
 
 impl Dropout {
+    /// A dropout layer with drop probability `p`. Panics when `p` is outside `[0, 1]` (the
+    /// constants of the model zoo); a `p` that comes from input goes through [`Dropout::try_new`].
     pub fn new(p: f64, rng: &mut Rng) -> Dropout {
-        Dropout { p, training: AtomicBool::new(true), rng: Mutex::new(rng.fork()) }
+        Self::try_new(p, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Dropout::new`], or a typed error for a `p` outside `[0, 1]` (NaN included), as
+    /// PyTorch's `Dropout(p)` raises at construction rather than at the first forward.
+    pub fn try_new(p: f64, rng: &mut Rng) -> Result<Dropout> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::invalid("Dropout", format!("drop probability {p} is not in [0, 1]")));
+        }
+        Ok(Dropout { p, training: AtomicBool::new(true), rng: Mutex::new(rng.fork()) })
     }
 
     pub fn p(&self) -> f64 {

@@ -68,6 +68,10 @@ impl Lstm {
             ));
         }
         let (b, t) = (dims[0], dims[1]);
+        if t == 0 {
+            // PyTorch's message too: there is no last state of an empty sequence.
+            return Err(Error::invalid("Lstm", format!("expected a sequence length above 0, got input {dims:?}")));
+        }
         let mask = match lengths {
             Some(l) => Some(padding_mask(l, b, t, x.device())?),
             None => None,

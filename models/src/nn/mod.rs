@@ -11,6 +11,7 @@ pub mod init;
 mod linear;
 mod lstm;
 mod norm;
+mod norm_check;
 mod sequential;
 
 pub use activation::{LeakyReLU, ReLU, Sigmoid, Tanh};

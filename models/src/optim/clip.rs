@@ -3,10 +3,15 @@
 
 use kiln_autograd::{GradStore, Var};
 use kiln_kernels::elementwise::{unary, UnaryOp};
-use kiln_tensor::Result;
+use kiln_tensor::{Error, Result};
 
 /// Clips in place and returns the norm before clipping.
+/// `max_norm` must be a non-negative number (`+inf` only measures); NaN or a negative bound is a
+/// typed error, since either would scale every gradient by NaN or flip its sign.
 pub fn clip_grad_norm(grads: &mut GradStore, params: &[(String, Var)], max_norm: f64) -> Result<f64> {
+    if max_norm.is_nan() || max_norm < 0.0 {
+        return Err(Error::invalid("clip_grad_norm", format!("max_norm {max_norm} is not a non-negative number")));
+    }
     let mut sq = 0.0f64;
     for (_, p) in params {
         if let Some(g) = grads.get(p) {

@@ -3,8 +3,8 @@
 //! a checkpoint every epoch, and resume from one. The models differ only in what they pass in.
 
 use super::run::{
-    add_module, add_optimizer, base_metadata, checkpoint_info, load_module, optimizer_state, seconds, ModelKind,
-    Reporter, RunConfig, RunError, RunResult,
+    add_module, add_optimizer, base_metadata, check_loss, checkpoint_info, load_module, optimizer_state, seconds,
+    ModelKind, Reporter, RunConfig, RunError, RunResult,
 };
 use crate::checkpoint::Checkpoint;
 use crate::data::{Batch, BatchSource, Loader};
@@ -96,6 +96,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
     /// the final record.
     pub fn run(self) -> RunResult<Value> {
         let ClassifierRun { kind, cfg, model, optimizer, schedule, objective, train, test, metadata } = self;
+        cfg.validate()?;
         let mut start_epoch = 0;
         if let Some(path) = &cfg.resume {
             let ck = Checkpoint::load(path)?;
@@ -123,7 +124,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             model.reseed(cfg.seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
             let progress = Progress::new(train.batches_per_epoch() as u64, &format!("epoch {}", epoch + 1), !cfg.json);
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-            for batch in train.epoch(epoch as u64) {
+            for (step, batch) in train.epoch(epoch as u64).enumerate() {
                 let Batch { inputs, labels, .. } = batch?;
                 let inputs = inputs.to_device(cfg.device)?;
                 let logits = model.forward(&Var::constant(inputs))?;
@@ -131,6 +132,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
                 let grads = backward(&loss)?;
                 optimizer.step(&grads)?;
                 let l = loss.tensor().to_scalar::<f32>()? as f64;
+                check_loss("the training loss", l, epoch, step + 1)?;
                 let n = labels.elem_count();
                 loss_sum += l * n as f64;
                 correct += ok;

@@ -87,6 +87,22 @@ impl RunConfig {
         PathBuf::from("runs").join(format!("{}-{secs}", model.name()))
     }
 
+    /// The checks every training run makes before it starts: a learning rate that is a finite
+    /// non-negative number (a negative, NaN or infinite one trains to NaN weights), and at least
+    /// one epoch and one sample per batch.
+    pub fn validate(&self) -> RunResult<()> {
+        if !self.lr.is_finite() || self.lr < 0.0 {
+            return Err(RunError::Invalid(format!(
+                "learning rate {} is not a finite non-negative number (--lr)",
+                self.lr
+            )));
+        }
+        if self.batch_size == 0 || self.epochs == 0 {
+            return Err(RunError::Invalid("--epochs and --batch-size must be at least 1".into()));
+        }
+        Ok(())
+    }
+
     pub fn checkpoint_path(&self) -> PathBuf {
         self.out_dir.join("checkpoint.safetensors")
     }
@@ -243,8 +259,29 @@ pub fn checkpoint_info(ck: &Checkpoint, path: &Path) -> RunResult<(ModelKind, us
         .get("model")
         .ok_or_else(|| RunError::Invalid(format!("{}: not a kiln training checkpoint (no model)", path.display())))?
         .parse()?;
-    let epoch = ck.metadata.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
+    // A checkpoint that says no epoch, or one that is not a count, is an error: resuming it at
+    // epoch 0 would silently train again (and overwrite) what it holds.
+    let epoch = match ck.metadata.get("epoch") {
+        Some(e) => e.parse().map_err(|_| {
+            RunError::Invalid(format!("{}: epoch `{e}` in the checkpoint is not a count of epochs", path.display()))
+        })?,
+        None => {
+            return Err(RunError::Invalid(format!("{}: not a kiln training checkpoint (no epoch)", path.display())))
+        }
+    };
     Ok((model, epoch))
+}
+
+/// A typed error when a training loss is NaN or infinite, naming the epoch (from 1) and the step
+/// of the epoch (from 1): the run stops there, before the next checkpoint could replace a good one.
+pub fn check_loss(what: &str, loss: f64, epoch: usize, step: usize) -> RunResult<()> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    Err(RunError::Invalid(format!(
+        "{what} became {loss} at epoch {}, step {step}; stopping (the last checkpoint is kept; try a lower --lr)",
+        epoch + 1
+    )))
 }
 
 /// Seconds since `start` as f64.

@@ -7,7 +7,7 @@ use crate::nn::{self, Module};
 use kiln_autograd::{no_grad, Var};
 use kiln_kernels::elementwise::{unary, UnaryOp};
 use kiln_kernels::softmax::softmax;
-use kiln_tensor::{Result, Rng, Tensor};
+use kiln_tensor::{Error, Result, Rng, Tensor};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,10 @@ fn to_lenet_input(images: &Tensor, b: usize) -> Result<Tensor> {
 }
 
 pub fn judge(generator: &dyn Module, lenet: &dyn Module, samples: usize, seed: u64) -> Result<JudgeReport> {
+    if samples == 0 {
+        // Shares of zero samples would be 0/0 = NaN.
+        return Err(Error::invalid("judge", "at least one sample must be judged (--samples)"));
+    }
     generator.set_training(false);
     lenet.set_training(false);
     let mut rng = Rng::new(seed);

@@ -8,8 +8,8 @@ pub mod step;
 
 use super::images::load_split;
 use super::run::{
-    add_module, add_optimizer, base_metadata, checkpoint_info, load_module, optimizer_state, seconds, ModelKind,
-    Reporter, RunConfig, RunError, RunResult,
+    add_module, add_optimizer, base_metadata, check_loss, checkpoint_info, load_module, optimizer_state, seconds,
+    ModelKind, Reporter, RunConfig, RunError, RunResult,
 };
 use crate::checkpoint::Checkpoint;
 use crate::data::{Augment, Dataset, ImageBatcher, Loader, LoaderOptions, Normalize, Split};
@@ -55,6 +55,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 }
 
 pub fn train(cfg: &RunConfig) -> RunResult<Value> {
+    cfg.validate()?;
     let (g, d) = build(cfg.seed);
     let mut opt_g = Adam::new(nn::parameters(&g), cfg.lr, BETAS, 0.0);
     let mut opt_d = Adam::new(nn::parameters(&d), cfg.lr, BETAS, 0.0);
@@ -96,6 +97,8 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
             let real = batch.inputs.reshape([b, model::IMAGE_DIM])?.to_device(cfg.device)?;
             let mut state = GanState { generator: &g, discriminator: &d, opt_g: &mut opt_g, opt_d: &mut opt_d };
             let (dl, gl) = train_step(&mut state, &real, &mut rng)?;
+            check_loss("the discriminator loss", dl as f64, epoch, steps + 1)?;
+            check_loss("the generator loss", gl as f64, epoch, steps + 1)?;
             d_sum += dl as f64;
             g_sum += gl as f64;
             steps += 1;
