@@ -1,6 +1,7 @@
 //! The CUDA machinery that needs no kernel execution: device discovery (a clean error, never a
 //! panic, on machines without CUDA), and every kernel source compiled through kiln's own NVRTC path
-//! for compute_80 and compute_90 (skipped with a notice when libnvrtc is absent, unless
+//! for compute_80 and compute_90 with whichever NVRTC (12 or 13) kiln finds (skipped with a notice,
+//! after checking the not-found error lists what was tried and the fix, when none is found, unless
 //! `KILN_REQUIRE_NVRTC=1`, which .ci/cuda-check sets). With `KILN_PTX_OUT=DIR` the PTX is written
 //! there as `<module>.<arch>.ptx` for ptxas.
 
@@ -71,15 +72,19 @@ fn every_cu_file_on_disk_is_registered_and_exported_to_the_host_shim() {
 #[test]
 fn every_kernel_source_compiles_with_nvrtc_for_sm80_and_sm90() {
     if !nvrtc_available() {
-        assert!(
-            std::env::var("KILN_REQUIRE_NVRTC").as_deref() != Ok("1"),
-            "KILN_REQUIRE_NVRTC=1 but libnvrtc.so.12 could not be loaded (LD_LIBRARY_PATH?)"
-        );
+        let report = compile::nvrtc_report();
+        assert!(std::env::var("KILN_REQUIRE_NVRTC").as_deref() != Ok("1"), "KILN_REQUIRE_NVRTC=1 but {report}");
+        // The error a user sees lists what was tried and the one-line fix.
+        let err = compile_ptx(ALL[0], "compute_80", None).unwrap_err().to_string();
+        for part in ["Tried:", "libnvrtc.so.13", "Fix:", "KILN_NVRTC="] {
+            assert!(err.contains(part), "{part:?} missing from: {err}");
+        }
         eprintln!("NOTICE: libnvrtc not found: NVRTC compile check SKIPPED (run .ci/cuda-check for it)");
         return;
     }
     let version = compile::nvrtc_version().expect("version of a present NVRTC");
     eprintln!("NVRTC {}.{}", version.0, version.1);
+    eprintln!("{}", compile::nvrtc_report());
     let out = std::env::var_os("KILN_PTX_OUT").map(std::path::PathBuf::from);
     let cache = std::env::temp_dir().join(format!("kiln-nvrtc-check-{}", std::process::id()));
     for arch in ["compute_80", "compute_90"] {
