@@ -1,23 +1,17 @@
 //! Tensors on a CUDA device, end to end through the tensor-level API: every op family's device
 //! dispatch, run on `cuda:0` emulated by the host shim (the same `.cu` kernels, executed on the
-//! CPU), compared with the same op on CPU tensors. Inputs include odd sizes, transposed and
-//! narrowed views, and broadcast operands. This binary switches emulation on for its process.
+//! CPU), or on the real GPU with `KILN_TEST_GPU=1`, compared with the same op on CPU tensors. Inputs
+//! include odd sizes, transposed and narrowed views, and broadcast operands.
 
-use kiln_kernels::cuda::storage::emulate_on_host_shim;
 use kiln_kernels::elementwise::{binary, binary_backward, unary, unary_backward, BinaryOp, UnaryOp};
 use kiln_tensor::{DType, Device, Error, Layout, Rng, Shape, Tensor};
 
 const GPU: Device = Device::Cuda(0);
 
-/// Switches emulation on; false (with a notice) where the host shim is not built.
+/// `cuda:0` for this binary: the host shim, or the real GPU with `KILN_TEST_GPU=1` (then a GPU that
+/// is not usable fails the test); false (with a notice) only where the shim is not built.
 fn device() -> bool {
-    match emulate_on_host_shim() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("NOTICE: skipped, {e}");
-            false
-        }
-    }
+    kiln_kernels::cuda::testing::tensor_device().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn rand(shape: &[usize], seed: u64) -> Tensor {

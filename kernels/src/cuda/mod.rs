@@ -26,6 +26,7 @@ pub mod nvrtc_find;
 pub mod params;
 pub mod source;
 pub mod storage;
+pub mod testing;
 
 pub use buffer::{Buf, DevElem, HostMem};
 pub use device::{cuda_available, driver_present, resolve_device, CudaDevice, ResolvedDevice};
