@@ -19,6 +19,7 @@ pub mod access;
 mod buffer;
 pub mod compile;
 mod device;
+pub mod diagnose;
 pub mod host;
 mod launch;
 pub mod nvrtc;
