@@ -1,17 +1,16 @@
 //! The autograd on a CUDA device: ops whose backward goes through the selection kernels (max along
 //! an axis -> scatter_add, where / masked_fill -> where, gather -> scatter_add) give the CPU's
 //! gradients when their tensors live on `cuda:0`, emulated by the host shim (the same `.cu`
-//! kernels, executed on the CPU). This binary switches emulation on for its process.
+//! kernels, executed on the CPU), or on the real GPU with `KILN_TEST_GPU=1`.
 
 use kiln_autograd::Var;
-use kiln_kernels::cuda::storage::emulate_on_host_shim;
 use kiln_kernels::elementwise::{compare, CompareOp};
 use kiln_tensor::{DType, Device, Rng, Tensor};
 
 #[test]
 fn max_along_an_axis_where_masked_fill_and_gather_differentiate_on_the_device() {
-    if let Err(e) = emulate_on_host_shim() {
-        eprintln!("NOTICE: skipped, {e}");
+    // The host shim, or the real GPU with KILN_TEST_GPU=1 (then an unusable GPU fails the test).
+    if !kiln_kernels::cuda::testing::tensor_device().unwrap_or_else(|e| panic!("{e}")) {
         return;
     }
     let x = Tensor::randn([5, 7], 0.0, 1.0, DType::F32, &mut Rng::new(110));

@@ -1,7 +1,7 @@
 //! Tensors on a CUDA device, end to end through the tensor-level API: every op family's device
 //! dispatch, run on `cuda:0` emulated by the host shim (the same `.cu` kernels, executed on the
-//! CPU), compared with the same op on CPU tensors. Inputs include odd sizes, transposed and
-//! narrowed views, and broadcast operands. This binary switches emulation on for its process.
+//! CPU), or on the real GPU with `KILN_TEST_GPU=1`, compared with the same op on CPU tensors. Inputs
+//! include odd sizes, transposed and narrowed views, and broadcast operands.
 
 use kiln_kernels::elementwise::{binary, binary_backward, unary, unary_backward, BinaryOp, UnaryOp};
 use kiln_tensor::{DType, Device, Error, Layout, Rng, Shape, Tensor};

@@ -4,7 +4,8 @@
 //! over the baseline measured in the same run, and for compute-bound CPU versions the share of the
 //! FMA peak of the run's threads (all busy at once), measured at the start of the run. The kernels, their inputs, validation and timing live
 //! in `kiln_kernels::lab`; this file parses options and prints. Must not: time a version that
-//! failed validation, or time a debug build (`bench::check_release` decides).
+//! failed validation, time a debug build (`bench::check_release` decides), or exit 0 when any
+//! version failed validation.
 
 use clap::Args;
 use kiln::kernels::lab::device as lab_device;
@@ -116,6 +117,22 @@ fn select_isa(name: &str) -> CliResult<()> {
         eprintln!("warning: this CPU has no {}; using {}", wanted.name(), simd::isa().name());
     }
     Ok(())
+}
+
+/// The run's exit status: an error naming every version that failed validation at some shape
+/// (the passing ones were still timed and printed), so scripts and the GPU check cannot mistake a
+/// wrong kernel for a pass.
+fn validation_outcome(kernel: &str, requested: &[Version], refused: &[Version]) -> CliResult<()> {
+    let failed: Vec<&str> = requested.iter().filter(|v| refused.contains(v)).map(|v| v.name()).collect();
+    match failed.len() {
+        0 => Ok(()),
+        n if n == requested.len() => {
+            Err(format!("every requested version of {kernel} failed validation ({})", failed.join(", ")).into())
+        }
+        _ => {
+            Err(format!("{kernel}: {} failed validation (see above; the others were timed)", failed.join(", ")).into())
+        }
+    }
 }
 
 /// `kiln bench kernel list`.
@@ -231,13 +248,7 @@ impl LabRun {
                 self.report(problem, version, &t, baseline, threads, peak);
             }
         }
-        if self.requested.iter().all(|v| refused.contains(v)) {
-            let names: Vec<&str> = self.requested.iter().map(|v| v.name()).collect();
-            return Err(
-                format!("every requested version of {} failed validation ({})", k.name, names.join(", ")).into()
-            );
-        }
-        Ok(())
+        validation_outcome(k.name, &self.requested, &refused)
     }
 
     /// A CUDA version validated on the host shim: it passed, and the shim's speed means nothing.
@@ -312,5 +323,21 @@ fn format_duration(d: Duration) -> String {
         format!("{:.3} ms", s * 1e3)
     } else {
         format!("{s:.3} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_failed_validation_is_an_error_naming_the_versions() {
+        let gemm = lab::find("gemm").unwrap();
+        let v: Vec<Version> = gemm.versions.to_vec();
+        assert!(validation_outcome("gemm", &v, &[]).is_ok());
+        let one = validation_outcome("gemm", &v, &[v[1], v[1]]).unwrap_err().to_string();
+        assert!(one.contains(v[1].name()) && one.contains("failed validation"), "{one}");
+        let all = validation_outcome("gemm", &v, &v).unwrap_err().to_string();
+        assert!(all.contains("every requested version"), "{all}");
     }
 }

@@ -25,6 +25,11 @@ pub enum Error {
     #[error("device {device} is unavailable: {reason}")]
     DeviceUnavailable { device: Device, reason: String },
 
+    /// A device that exists failed at run time: a kernel fault, a module the driver refused (with
+    /// its JIT log and the PTX / driver versions), a failed copy or allocation.
+    #[error("device {device} failed: {reason}")]
+    DeviceFault { device: Device, reason: String },
+
     #[error("{op}: axis {axis} is out of range for a tensor of rank {rank} (shape {shape})")]
     AxisOutOfRange { op: &'static str, axis: isize, rank: usize, shape: Shape },
 

@@ -6,8 +6,8 @@
 //! source text, the target arch, the NVRTC version and the options) makes that a one-time cost.
 //! Set `KILN_CUDA_CACHE` to choose the folder, or to `off` to disable the disk cache.
 
+use super::nvrtc::{nvrtc, NvrtcFailure};
 use super::source::{KernelSource, SourceKind};
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileError, CompileOptions};
 use kiln_tensor::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,21 +16,28 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Options every kiln kernel is compiled with (part of the cache key).
 const OPTIONS: &[&str] = &["--std=c++17"];
 
-/// Whether `libnvrtc.so.12` can be loaded (never panics; cudarc would on first use otherwise).
+/// Whether an NVRTC library was found and loaded (see `nvrtc_find` for where kiln looks).
 pub fn nvrtc_available() -> bool {
-    // SAFETY: only tries to dlopen the library by its candidate names.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+    nvrtc().is_ok()
 }
 
-/// The loaded NVRTC's version, e.g. (12, 9); None when NVRTC is absent.
+/// The loaded NVRTC's version, e.g. (13, 0); None when NVRTC is absent.
 pub fn nvrtc_version() -> Option<(i32, i32)> {
-    if !nvrtc_available() {
-        return None;
+    nvrtc().ok().map(|n| n.version)
+}
+
+/// A line saying which NVRTC is in use (version, file, builtins), or why none is.
+pub fn nvrtc_report() -> String {
+    match nvrtc() {
+        Ok(n) => format!(
+            "NVRTC {}.{} from {} (builtins: {})",
+            n.version.0,
+            n.version.1,
+            n.source,
+            n.builtins.as_ref().map_or("left to NVRTC's own search".into(), |b| b.display().to_string())
+        ),
+        Err(e) => e,
     }
-    let (mut major, mut minor) = (0, 0);
-    // SAFETY: the library is present; nvrtcVersion only writes the two ints.
-    let status = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
-    (status == cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS).then_some((major, minor))
 }
 
 /// The NVRTC `--gpu-architecture` for a device's compute capability, e.g. (8, 6) -> `compute_86`.
@@ -91,12 +98,11 @@ pub struct CompiledPtx {
     pub file: Option<PathBuf>,
 }
 
-fn compile_error(src: &KernelSource, arch: &str, e: CompileError) -> Error {
-    let detail = match e {
-        CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
-        other => format!("{other:?}"),
-    };
-    Error::invalid("nvrtc", format!("compiling {} for {arch} failed:\n{detail}", src.path))
+fn compile_error(src: &KernelSource, arch: &str, version: &str, e: NvrtcFailure) -> Error {
+    Error::invalid(
+        "nvrtc",
+        format!("compiling {} for {arch} with {version} failed ({}):\n{}", src.path, e.status, e.log),
+    )
 }
 
 /// Compiles `src` for `arch` (e.g. `compute_80`) through NVRTC, reading and writing `disk` when given.
@@ -105,13 +111,8 @@ pub fn compile_ptx(src: &KernelSource, arch: &'static str, disk: Option<&Path>) 
     if src.kind == SourceKind::Ptx {
         return Ok(CompiledPtx { ptx: Arc::from(src.code), origin: "hand-written", file: None });
     }
-    let Some((major, minor)) = nvrtc_version() else {
-        return Err(Error::invalid(
-            "nvrtc",
-            "libnvrtc.so.12 was not found: install the CUDA 12 NVRTC library (or the nvidia-cuda-nvrtc-cu12 \
-             wheel) and put it on LD_LIBRARY_PATH",
-        ));
-    };
+    let lib = nvrtc().map_err(|e| Error::invalid("nvrtc", e))?;
+    let (major, minor) = lib.version;
     let text = src.nvrtc_text();
     let version = format!("nvrtc {major}.{minor}");
     let key = fnv1a64(&[text.as_bytes(), arch.as_bytes(), version.as_bytes(), OPTIONS.join(" ").as_bytes()]);
@@ -123,13 +124,11 @@ pub fn compile_ptx(src: &KernelSource, arch: &'static str, disk: Option<&Path>) 
             }
         }
     }
-    let opts = CompileOptions {
-        arch: Some(arch),
-        options: OPTIONS.iter().map(|s| s.to_string()).collect(),
-        name: Some(format!("{}.cu", src.name)),
-        ..Default::default()
-    };
-    let ptx = compile_ptx_with_opts(&text, opts).map_err(|e| compile_error(src, arch, e))?.to_src();
+    let mut opts = vec![format!("--gpu-architecture={arch}")];
+    opts.extend(OPTIONS.iter().map(|s| s.to_string()));
+    let ptx = lib
+        .compile_to_ptx(&text, &format!("{}.cu", src.name), &opts)
+        .map_err(|e| compile_error(src, arch, &version, e))?;
     if let Some(f) = &file {
         // Best effort and atomic: a half-written file is never read, a failed write only costs time.
         let tmp = f.with_extension(format!("tmp{}", std::process::id()));

@@ -119,6 +119,9 @@ pub struct CudaDevice {
     stream: Arc<CudaStream>,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
+    /// The kernel last launched on `stream`, named by every later error (a fault surfaces at the
+    /// next copy or sync, not at its launch).
+    last_kernel: Mutex<Option<&'static str>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -148,6 +151,8 @@ impl CudaDevice {
         let stream = ctx.default_stream();
         let capability = guarded(ordinal, "reading the compute capability", || ctx.compute_capability())?;
         let name = guarded(ordinal, "reading the device name", || ctx.name())?;
+        // Best effort: a driver without memory pools keeps allocating as before.
+        let _ = super::diagnose::keep_pool_memory(ctx.cu_device());
         let dev = Arc::new(CudaDevice {
             ordinal,
             name,
@@ -157,6 +162,7 @@ impl CudaDevice {
             stream,
             modules: Mutex::default(),
             functions: Mutex::default(),
+            last_kernel: Mutex::default(),
         });
         open.insert(ordinal, dev.clone());
         Ok(dev)
@@ -183,8 +189,23 @@ impl CudaDevice {
         &self.stream
     }
 
+    /// A run-time failure on this device, naming the kernel last launched on its stream.
     pub(crate) fn error(&self, what: &str, e: DriverError) -> Error {
-        driver_error(self.ordinal, what, e)
+        let last = *self.last_kernel.lock().unwrap_or_else(|e| e.into_inner());
+        Error::DeviceFault {
+            device: Device::Cuda(self.ordinal),
+            reason: format!("{what}: CUDA driver error {e:?}{}", super::diagnose::last_kernel_note(last)),
+        }
+    }
+
+    /// Records `kernel` as launched; with `KILN_CUDA_SYNC=1` also waits for it, so a fault is
+    /// reported as this kernel's.
+    pub(crate) fn launched(&self, kernel: &'static str) -> Result<()> {
+        *self.last_kernel.lock().unwrap_or_else(|e| e.into_inner()) = Some(kernel);
+        if super::diagnose::sync_after_launch() {
+            self.synchronize()?;
+        }
+        Ok(())
     }
 
     /// The module of `src`, compiled (or read from the caches) and loaded at first use.
@@ -194,9 +215,30 @@ impl CudaDevice {
             return Ok(m.clone());
         }
         let ptx = ptx_for(src, self.arch)?;
-        let module = guarded(self.ordinal, &format!("loading module {}", src.name), || {
-            self.ctx.load_module(Ptx::from_src(ptx.ptx.to_string()))
-        })?;
+        let module = match catch_unwind(AssertUnwindSafe(|| self.ctx.load_module(Ptx::from_src(ptx.ptx.to_string())))) {
+            Ok(Ok(m)) => m,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => format!("{e:?}"),
+                    _ => "the CUDA driver library could not be used".into(),
+                };
+                let nvrtc =
+                    super::compile::nvrtc_version().map_or("no NVRTC".into(), |(a, b)| format!("NVRTC {a}.{b}"));
+                return Err(Error::DeviceFault {
+                    device: Device::Cuda(self.ordinal),
+                    reason: format!(
+                        "the driver refused module {} ({}, compiled by {nvrtc} for {}, {}; driver supports CUDA \
+                         {}): {why}; {}",
+                        src.name,
+                        super::diagnose::ptx_header(&ptx.ptx),
+                        self.arch,
+                        ptx.origin,
+                        super::diagnose::driver_version().unwrap_or_else(|| "?".into()),
+                        super::diagnose::jit_log(&ptx.ptx)
+                    ),
+                });
+            }
+        };
         modules.insert(src.name, module.clone());
         Ok(module)
     }

@@ -195,7 +195,8 @@ impl Runner {
                 let mut builder = d.stream().launch_builder(&f);
                 builder.arg(params);
                 // SAFETY: the caller guarantees the parameter struct matches the kernel.
-                unsafe { builder.launch(cfg.into()) }.map(|_| ()).map_err(|e| d.error(kernel, e))
+                unsafe { builder.launch(cfg.into()) }.map_err(|e| d.error(&format!("launching {kernel}"), e))?;
+                d.launched(kernel)
             }
         }
     }

@@ -3,7 +3,8 @@
 //! cached per device and module (and on disk), loaded and launched through cudarc.
 //!
 //! - [`cuda_available`] / [`resolve_device`]: discovery that never panics.
-//! - [`compile`]: NVRTC with memory + disk caches; [`source`]: the registry of every source.
+//! - [`nvrtc`] / [`nvrtc_find`]: NVRTC 12 or 13 found and loaded by full path; [`compile`]: NVRTC
+//!   with memory + disk caches; [`source`]: the registry of every source.
 //! - [`Runner`]: launches on a GPU, or on the host shim (the same `.cu` compiled for the CPU by
 //!   build.rs against kernels/cuda/kiln_shim.h), which is how `cargo test` runs every kernel here.
 //! - [`params`]: the one-`#[repr(C)]`-struct-per-kernel convention, mirrored in the `.cu` files.
@@ -18,11 +19,15 @@ pub mod access;
 mod buffer;
 pub mod compile;
 mod device;
+pub mod diagnose;
 pub mod host;
 mod launch;
+pub mod nvrtc;
+pub mod nvrtc_find;
 pub mod params;
 pub mod source;
 pub mod storage;
+pub mod testing;
 
 pub use buffer::{Buf, DevElem, HostMem};
 pub use device::{cuda_available, driver_present, resolve_device, CudaDevice, ResolvedDevice};

@@ -1,10 +1,11 @@
-//! Shared helpers: the host runner (or a printed notice where the shim is not built), random data
-//! and tolerance checks.
+//! Shared helpers: the runner under test (the host shim, or the GPU with `KILN_TEST_GPU=1`), the
+//! host shim itself for the shim's own tests, random data and tolerance checks.
 
 use kiln_kernels::cuda::{Buf, Runner};
 use kiln_tensor::{Layout, Rng};
 
-/// The host-shim runner; None (with a notice) on platforms where build.rs did not build the shim.
+/// The host-shim runner, for the tests of the shim itself; None (with a notice) on platforms
+/// where build.rs did not build the shim.
 pub fn host() -> Option<Runner> {
     match Runner::host() {
         Ok(r) => Some(r),
@@ -13,6 +14,12 @@ pub fn host() -> Option<Runner> {
             None
         }
     }
+}
+
+/// The runner the kernel tests launch on: the real cuda:0 with `KILN_TEST_GPU=1` (the test fails
+/// when it is not usable), else the host shim (see `kiln_kernels::cuda::testing`).
+pub fn runner() -> Option<Runner> {
+    kiln_kernels::cuda::testing::kernel_runner().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn rand_vec(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f32> {

@@ -15,7 +15,7 @@ fn nchw_layouts(n: usize, c: usize, h: usize, w: usize) -> Vec<(&'static str, La
 
 #[test]
 fn im2col_and_col2im_match_scalar_loops() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(40);
     let cases = [
         ConvDims { n: 1, c: 1, h: 1, w: 1, kh: 1, kw: 1, stride: 1, pad: 0 },
@@ -88,7 +88,7 @@ fn im2col_and_col2im_match_scalar_loops() {
 
 #[test]
 fn max_pool2d_and_backward_match_reference() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(41);
     for &(n, c, h, w, k, s) in &[(1, 1, 1, 1, 1, 1), (2, 3, 7, 5, 2, 2), (1, 2, 9, 9, 3, 2), (1, 1, 6, 7, 3, 1)] {
         let (oh, ow) = out_hw(h, w, k, s);

@@ -10,7 +10,7 @@ use kiln_tensor::Rng;
 
 #[test]
 fn dropout_mask_is_the_documented_hash_and_backward_recomputes_it() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(60);
     for &(n, p) in &[(1usize, 0.5f32), (7, 0.2), (33, 0.0), (10_000, 0.5), (9, 1.0)] {
         let xd = rand_vec(&mut rng, n, -1.0, 1.0);
@@ -41,7 +41,7 @@ fn dropout_mask_is_the_documented_hash_and_backward_recomputes_it() {
 
 #[test]
 fn fused_adam_and_adamw_match_reference_over_steps() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(61);
     for &n in &[1usize, 7, 33, 1001] {
         for decoupled in [false, true] {

@@ -25,7 +25,7 @@ fn domain(op: UnaryOp) -> (f64, f64) {
 
 #[test]
 fn ew_unary_strided_and_vec4_match_reference() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(1);
     for &shape in SHAPES {
         for op in unary_ops() {
@@ -55,7 +55,7 @@ fn ew_unary_strided_and_vec4_match_reference() {
 
 #[test]
 fn ew_copy_makes_strided_views_contiguous() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(2);
     for &shape in SHAPES {
         for (name, len, layout) in layouts(shape) {
@@ -71,7 +71,7 @@ fn ew_copy_makes_strided_views_contiguous() {
 
 #[test]
 fn ew_binary_broadcast_strided_and_vec4_match_reference() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(3);
     for &shape in SHAPES {
         let rank = shape.len();
@@ -110,7 +110,7 @@ fn ew_binary_broadcast_strided_and_vec4_match_reference() {
 
 #[test]
 fn ew_backward_maps_match_reference() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(4);
     for &shape in &SHAPES[2..] {
         for op in unary_ops() {
@@ -154,7 +154,7 @@ fn ew_backward_maps_match_reference() {
 
 #[test]
 fn ew_rejects_short_buffers_and_mismatched_shapes() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let x = upload(&r, &[1.0; 6]);
     let mut out = r.zeros::<f32>(5).unwrap();
     let l = Layout::contiguous(vec![2, 3]);
@@ -164,4 +164,24 @@ fn ew_rejects_short_buffers_and_mismatched_shapes() {
     assert!(ew::unary(&r, Some(UnaryOp::Neg), (&x, &l7), &mut out, Path::Auto).is_err());
     let l32 = Layout::contiguous(vec![3, 2]);
     assert!(ew::binary(&r, BinaryOp::Add, (&x, &l), (&x, &l32), &mut out, Path::Auto).is_err());
+}
+
+#[test]
+fn hand_written_ptx_axpy_runs_on_a_gpu_and_is_refused_by_the_shim() {
+    let Some(r) = runner() else { return };
+    let mut rng = Rng::new(91);
+    for n in [1usize, 7, 33, 1000] {
+        let x = rand_vec(&mut rng, n, -2.0, 2.0);
+        let y = rand_vec(&mut rng, n, -2.0, 2.0);
+        let (dx, mut dy) = (upload(&r, &x), upload(&r, &y));
+        let result = ew::axpy_ptx(&r, 1.5, &dx, &mut dy, n);
+        if r.is_host() {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("GPU only") || err.contains("runs on a GPU"), "{err}");
+            return;
+        }
+        result.unwrap();
+        let want: Vec<f32> = x.iter().zip(&y).map(|(a, b)| 1.5 * a + b).collect();
+        assert_close("axpy_f32_ptx", &r.download(&dy).unwrap(), &want, 1e-6);
+    }
 }

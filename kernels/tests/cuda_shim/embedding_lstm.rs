@@ -9,7 +9,7 @@ use kiln_tensor::{Layout, Rng};
 
 #[test]
 fn embedding_gather_and_scatter_add_match_scalar_loops() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(50);
     for &(vocab, dim, count) in &[(1usize, 1usize, 1usize), (7, 33, 9), (33, 7, 40), (5, 130, 3)] {
         // The table narrowed out of a wider buffer: rows `dim + 2` apart, offset 1.
@@ -87,7 +87,7 @@ fn step(
 
 #[test]
 fn lstm_cell_forward_and_backward_match_reference_and_finite_differences() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(51);
     for &(b, hid) in &[(1usize, 1usize), (3, 7), (2, 33)] {
         let gd = rand_vec(&mut rng, 4 * b * hid, -2.0, 2.0);

@@ -22,7 +22,7 @@ fn ce_reference(x: &[f32], l: &Layout, t: &[i64], g: f64) -> (f64, Vec<f32>) {
 
 #[test]
 fn cross_entropy_forward_and_backward_match_the_formula() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(20);
     for &(rows, c) in &[(1usize, 1usize), (1, 7), (7, 33), (33, 10), (3, 300)] {
         for narrowed in [false, true] {
@@ -50,7 +50,7 @@ fn cross_entropy_forward_and_backward_match_the_formula() {
 
 #[test]
 fn cross_entropy_out_of_range_target_gives_nan_not_a_wild_read() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let x = upload(&r, &[1.0, 2.0, 3.0, 4.0]);
     let t = r.upload(&[1i64, 5]).unwrap();
     let (mut loss, mut lse) = (r.zeros::<f32>(2).unwrap(), r.zeros::<f32>(2).unwrap());
@@ -61,7 +61,7 @@ fn cross_entropy_out_of_range_target_gives_nan_not_a_wild_read() {
 
 #[test]
 fn bce_with_logits_forward_and_backward_match_the_formula() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(21);
     for n in [1usize, 7, 33, 1000] {
         let mut xd = rand_vec(&mut rng, n, -6.0, 6.0);

@@ -11,7 +11,7 @@ fn at(v: &[f32], m: Mat, b: usize, i: usize, j: usize) -> f64 {
 
 #[test]
 fn gemm_naive_and_tiled_match_triple_loop_for_all_transposes() {
-    let Some(r) = host() else { return };
+    let Some(r) = runner() else { return };
     let mut rng = Rng::new(30);
     let sizes = [(1, 1, 1, 1), (1, 7, 33, 1), (33, 1, 7, 2), (7, 33, 1, 1), (65, 70, 37, 1), (17, 9, 130, 3)];
     for &(m, n, k, batch) in &sizes {

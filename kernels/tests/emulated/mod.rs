@@ -1,18 +1,12 @@
-//! The emulated CUDA device of the tensor-level device tests: `cuda:0` backed by the host shim
-//! (the same `.cu` kernels, run on the CPU), switched on for the test binary's process.
+//! The CUDA device of the tensor-level device tests: `cuda:0` backed by the host shim (the same
+//! `.cu` kernels, run on the CPU), or with `KILN_TEST_GPU=1` the real GPU, where a GPU that is not
+//! usable fails the test instead of skipping it.
 
-use kiln_kernels::cuda::storage::emulate_on_host_shim;
 use kiln_tensor::Device;
 
 pub const GPU: Device = Device::Cuda(0);
 
-/// Switches emulation on; false (with a notice) where the host shim is not built.
+/// `cuda:0` for this binary; false (with a notice) only where the shim is not built.
 pub fn device() -> bool {
-    match emulate_on_host_shim() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("NOTICE: skipped, {e}");
-            false
-        }
-    }
+    kiln_kernels::cuda::testing::tensor_device().unwrap_or_else(|e| panic!("{e}"))
 }
