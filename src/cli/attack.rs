@@ -3,7 +3,7 @@
 //! strip of the first test images (clean | perturbation, amplified | adversarial, a row per radius).
 //! The attacks themselves are `kiln::models::robust`; this file only wires flags, data and output.
 
-use super::checkpoints::image_classifier;
+use super::checkpoints::{evaluation_config, image_classifier};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
@@ -11,7 +11,7 @@ use kiln::models::data::{Augment, Normalize, Split};
 use kiln::models::nn;
 use kiln::models::robust::{parse_eps_list, robust_accuracy, AttackConfig, Method, RobustReport};
 use kiln::models::train::{save_image_grid, Progress};
-use kiln::models::zoo::{images, RunConfig};
+use kiln::models::zoo::images;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -87,18 +87,7 @@ pub fn run(a: AttackArgs) -> CliResult<()> {
     let ck = Checkpoint::load(&a.checkpoint)?;
     let (model, dataset, norm) = image_classifier(&ck, &a.checkpoint)?;
     nn::to_device(model.as_ref(), device)?;
-    let cfg = RunConfig {
-        epochs: 0,
-        batch_size: a.batch_size,
-        lr: 0.0,
-        seed: a.seed,
-        data_dir,
-        out_dir: PathBuf::new(),
-        resume: None,
-        json: a.json,
-        limit: a.limit,
-        device,
-    };
+    let cfg = evaluation_config(data_dir, device, a.batch_size, a.seed, a.json, a.limit);
     let test = images::load_split(dataset, &cfg, Split::Test)?;
     let total = test.n;
     let loader = images::loader(test, &cfg, false, Augment::default(), &Normalize::Unit)?;

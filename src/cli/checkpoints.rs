@@ -7,9 +7,10 @@ use kiln::models::data::{Dataset, Normalize};
 use kiln::models::nn::Module;
 use kiln::models::zoo::cnn::{self, CnnVariant};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
-use kiln::models::zoo::{lenet, ModelKind};
+use kiln::models::zoo::{lenet, ModelKind, RunConfig};
+use kiln::tensor::Device;
 use kiln::tensor::Rng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The image classifier in a checkpoint, with its dataset and the normalisation it was trained on.
 pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Module>, Dataset, Normalize)> {
@@ -34,4 +35,27 @@ pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Modu
     };
     load_module(ck, "model", model.as_ref())?;
     Ok((model, dataset, norm))
+}
+
+/// The run configuration of a command that only evaluates (no epochs, no output folder).
+pub fn evaluation_config(
+    data_dir: PathBuf,
+    device: Device,
+    batch_size: usize,
+    seed: u64,
+    json: bool,
+    limit: Option<usize>,
+) -> RunConfig {
+    RunConfig {
+        epochs: 0,
+        batch_size,
+        lr: 0.0,
+        seed,
+        data_dir,
+        out_dir: PathBuf::new(),
+        resume: None,
+        json,
+        limit,
+        device,
+    }
 }

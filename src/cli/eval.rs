@@ -1,7 +1,7 @@
 //! `kiln eval CHECKPOINT`: test-set accuracy for a classifier checkpoint; for a GAN checkpoint,
 //! 10,000 samples judged by a LeNet checkpoint (`--judge`).
 
-use super::checkpoints::image_classifier;
+use super::checkpoints::{evaluation_config, image_classifier};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
@@ -9,7 +9,7 @@ use kiln::models::data::{verify_sha256, Augment, Split, Vocab};
 use kiln::models::zoo::classifier::{evaluate, Objective};
 use kiln::models::zoo::gan::{self, judge::judge};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
-use kiln::models::zoo::{images, lenet, sentiment, ModelKind, RunConfig};
+use kiln::models::zoo::{images, lenet, sentiment, ModelKind};
 use kiln::tensor::Rng;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -50,18 +50,7 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
     let (data_dir, device) = a.compute.apply(a.json)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
     let (kind, epoch) = checkpoint_info(&ck, &a.checkpoint)?;
-    let cfg = RunConfig {
-        epochs: 0,
-        batch_size: 256,
-        lr: 0.0,
-        seed: a.seed,
-        data_dir,
-        out_dir: PathBuf::new(),
-        resume: None,
-        json: a.json,
-        limit: a.limit,
-        device,
-    };
+    let cfg = evaluation_config(data_dir, device, 256, a.seed, a.json, a.limit);
     let test_accuracy = match kind {
         ModelKind::Lenet | ModelKind::Cnn => {
             let (model, dataset, norm) = image_classifier(&ck, &a.checkpoint)?;

@@ -149,9 +149,10 @@ pub fn attack(clf: &PixelClassifier, x: &Tensor, labels: &[i64], cfg: &AttackCon
     let per = clean.len() / b.max(1);
     let mut best: Option<(Vec<f32>, Verdicts)> = None;
     for _ in 0..cfg.restarts {
+        let problem = Problem { clf, clean: &clean, shape: &shape, goal: &goal, cfg, ascend };
         let run = match cfg.method {
-            Method::Fgsm | Method::Pgd => signed_steps(clf, &clean, &shape, &goal, cfg, ascend, &mut rng)?,
-            Method::Adam => adam_steps(clf, &clean, &shape, &goal, cfg, ascend)?,
+            Method::Fgsm | Method::Pgd => signed_steps(&problem, &mut rng)?,
+            Method::Adam => adam_steps(&problem)?,
         };
         let verdicts = clf.verdicts(&to_tensor(&run, &shape, x)?, &goal)?;
         best = Some(match best {
@@ -188,17 +189,21 @@ fn project(adv: &mut [f32], clean: &[f32], eps: f32) {
     }
 }
 
+/// One restart's inputs: the clean pixels of the batch, its shape, the class each sample's loss is
+/// taken against, and whether the attack climbs that loss (untargeted) or descends it.
+struct Problem<'a> {
+    clf: &'a PixelClassifier<'a>,
+    clean: &'a [f32],
+    shape: &'a [usize],
+    goal: &'a [i64],
+    cfg: &'a AttackConfig,
+    ascend: bool,
+}
+
 /// FGSM (one step of eps, no random start unless asked) and PGD: `x += alpha sign(grad)` (minus
 /// for a targeted attack), projected after every step.
-fn signed_steps(
-    clf: &PixelClassifier,
-    clean: &[f32],
-    shape: &[usize],
-    goal: &[i64],
-    cfg: &AttackConfig,
-    ascend: bool,
-    rng: &mut Rng,
-) -> Result<Vec<f32>> {
+fn signed_steps(p: &Problem, rng: &mut Rng) -> Result<Vec<f32>> {
+    let Problem { clf, clean, shape, goal, cfg, ascend } = *p;
     let eps = cfg.eps;
     let mut adv = clean.to_vec();
     if cfg.random_start && eps > 0.0 {
@@ -231,14 +236,8 @@ fn signed_steps(
 
 /// kiln's Adam on the pixels as one parameter, minimising the loss towards the goal's negation
 /// (untargeted) or the loss itself (targeted); the pixels are projected after every update.
-fn adam_steps(
-    clf: &PixelClassifier,
-    clean: &[f32],
-    shape: &[usize],
-    goal: &[i64],
-    cfg: &AttackConfig,
-    ascend: bool,
-) -> Result<Vec<f32>> {
+fn adam_steps(p: &Problem) -> Result<Vec<f32>> {
+    let Problem { clf, clean, shape, goal, cfg, ascend } = *p;
     let device = clf.device();
     let adv = Var::leaf(Tensor::from_slice(clean, shape)?.to_device(device)?);
     let mut opt = Adam::new(vec![("x_adv".to_string(), adv.clone())], cfg.alpha as f64, (0.9, 0.999), 0.0);
