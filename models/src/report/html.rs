@@ -15,7 +15,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:24px;color:#222;max-widt
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}\
 th{background:#f2f2f2}table.metrics td{text-align:right;font-variant-numeric:tabular-nums}\
 svg{max-width:100%;height:auto;display:block;margin:8px 0}figure{display:inline-block;margin:6px}\
-img.grid{width:242px;image-rendering:pixelated}figcaption{text-align:center;font-size:90%}";
+img.grid{image-rendering:pixelated}figcaption{text-align:center;font-size:90%}";
 
 /// Grids shown per run at most (spread over the run, the last always among them).
 const MAX_GRIDS: usize = 6;
@@ -162,11 +162,19 @@ fn sample_grids(w: &mut String, run: &RunRecord) -> Result<(), String> {
     for i in picked {
         let (epoch, path) = &files[i];
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Shown at twice its size, pixels kept square: a 28x28 digit is too small to judge at 1x.
+        let (gw, gh) = image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .into_dimensions()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let data = base64::engine::general_purpose::STANDARD.encode(bytes);
         let _ = writeln!(
             w,
-            "<figure><img class=\"grid\" alt=\"samples after epoch {epoch}\" src=\"data:image/png;base64,{data}\">\
-             <figcaption>epoch {epoch}</figcaption></figure>"
+            "<figure><img class=\"grid\" width=\"{}\" height=\"{}\" alt=\"samples after epoch {epoch}\" \
+             src=\"data:image/png;base64,{data}\"><figcaption>epoch {epoch}</figcaption></figure>",
+            2 * gw,
+            2 * gh
         );
     }
     let _ = writeln!(w, "</div>");
@@ -218,5 +226,6 @@ mod tests {
         assert_eq!(page.matches("src=\"data:image/png;base64,iVBOR").count(), MAX_GRIDS);
         assert!(page.contains("epoch 1</figcaption>") && page.contains("epoch 9</figcaption>"));
         assert!(!page.contains("samples-epoch"), "no file references left in the page");
+        assert!(page.contains("width=\"12\" height=\"12\""), "grids are shown at twice their size");
     }
 }
