@@ -1,5 +1,5 @@
-//! Where a run happened: kiln's version and git commit (from `build.rs`), the CPU model and the
-//! SIMD instruction set the kernels chose, and UTC timestamps (formatted here
+//! Where a run happened: kiln's version and git commit (from `build.rs`), the CPU model, the SIMD
+//! instruction set and subnormal mode the kernels chose, and UTC timestamps (formatted here
 //! from the Unix clock with the civil-from-days algorithm, so no date crate is needed). Read-only:
 //! it reports the machine, never changes it.
 
@@ -13,28 +13,23 @@ pub fn commit() -> &'static str {
     option_env!("KILN_GIT_COMMIT").unwrap_or("unknown")
 }
 
-/// The CPU's marketing name from /proc/cpuinfo ("unknown" where there is none).
+/// The CPU's model name (the kernels crate reads it for benchmarks too).
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    kiln_kernels::simd::machine::cpu_model().to_string()
 }
 
-/// The instruction set the CPU kernels run with, and the best this CPU has (they differ when
-/// `KILN_SIMD` lowered it).
+/// The instruction set the CPU kernels run with (and the best this CPU has, when `KILN_SIMD`
+/// lowered it), and whether subnormals are flushed: both change the numbers a run produces.
 pub fn isa() -> String {
     let (used, best) = (kiln_kernels::simd::isa(), kiln_kernels::simd::detect());
-    if used == best {
+    let isa = if used == best {
         used.name().to_string()
     } else {
         format!("{} (CPU has {}; lowered by KILN_SIMD)", used.name(), best.name())
+    };
+    match kiln_kernels::denormals::mode() {
+        kiln_kernels::denormals::Mode::Flush => format!("{isa}, subnormals flushed"),
+        kiln_kernels::denormals::Mode::Keep => format!("{isa}, subnormals kept (KILN_DENORMALS=keep)"),
     }
 }
 
