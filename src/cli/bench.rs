@@ -56,7 +56,7 @@ pub struct StepArgs {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// cpu, cuda, cuda:N or auto: where kiln's (and with --compare-pytorch PyTorch's) step runs.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = super::choices::parse_device)]
     device: String,
 }
 

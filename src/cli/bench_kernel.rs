@@ -41,7 +41,7 @@ pub struct KernelArgs {
     json: bool,
     /// cpu, or cuda / cuda:0 for the kernel's CUDA versions: validated against the CPU reference,
     /// timed with CUDA events on a GPU (with KILN_CUDA_HOST_SHIM=1: validated on the shim, untimed).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = super::choices::parse_device)]
     device: String,
     /// SIMD back end: avx512, avx2 or scalar (default: the best this CPU has; as KILN_SIMD).
     #[arg(long)]

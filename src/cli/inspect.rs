@@ -1,6 +1,7 @@
 //! `kiln inspect MODEL [--dot FILE]`: the parameter table (name, shape, count) and, with `--dot`,
 //! the autograd graph of one training step on random data as Graphviz DOT.
 
+use super::choices::ModelArg;
 use super::CliResult;
 use clap::Args;
 use kiln::autograd::{bce, bce_with_logits, cross_entropy, Var};
@@ -12,8 +13,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// gan, cnn, sentiment or lenet.
-    model: String,
+    model: ModelArg,
     /// Write the graph of one training step (forward and loss) here.
     #[arg(long)]
     dot: Option<PathBuf>,
@@ -35,7 +35,7 @@ fn table(title: &str, m: &dyn Module) -> usize {
 }
 
 pub fn run(a: InspectArgs) -> CliResult<()> {
-    let kind: ModelKind = a.model.parse()?;
+    let kind = ModelKind::from(a.model);
     let mut rng = Rng::new(0);
     let b = a.batch.max(1);
     let labels = |classes: usize, rng: &mut Rng| -> CliResult<Tensor> {

@@ -5,10 +5,12 @@ mod bench;
 mod bench_kernel;
 mod bench_pytorch;
 mod checkpoints;
+mod choices;
 mod data;
 mod device;
 mod eval;
 mod inspect;
+mod report;
 mod sample;
 mod train;
 
@@ -30,8 +32,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model (fetches its data when missing).
+    /// Train a model (fetches its data when missing); writes runs/<model>-<YYYYMMDD-HHMMSS>/.
     Train(train::TrainArgs),
+    /// Rebuild a run's report.html and charts; with several run folders, one report overlaying them.
+    Report(report::ReportArgs),
     /// Evaluate a checkpoint: test accuracy, or for a GAN the LeNet judge's verdict.
     Eval(eval::EvalArgs),
     /// Clean and robust accuracy of an image classifier under FGSM, PGD or the Adam attack.
@@ -50,13 +54,13 @@ enum Command {
 /// Options every command that computes shares.
 #[derive(clap::Args, Clone)]
 pub struct ComputeArgs {
-    /// Worker threads for the CPU kernels (default: all cores).
+    /// Worker threads for the CPU kernels [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
     /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = choices::parse_device)]
     device: String,
-    /// Where datasets live (else $KILN_DATA, else ./data).
+    /// Where datasets live [default: $KILN_DATA, else ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -79,6 +83,7 @@ impl ComputeArgs {
 pub fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Attack(a) => attack::run(a),
         Command::Sample(a) => sample::run(a),

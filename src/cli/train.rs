@@ -1,53 +1,65 @@
 //! `kiln train MODEL`: fills a RunConfig from the flags and the model's defaults (the
 //! configuration that meets its accuracy target) and runs the model's training function.
 
+use super::choices::{ModelArg, VariantArg};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
-use kiln::models::zoo::cnn::CnnVariant;
 use kiln::models::zoo::{cnn, gan, lenet, sentiment, ModelKind, RunConfig};
 use std::path::PathBuf;
 
+/// Each model's (epochs, batch size, learning rate): the configuration that meets its target.
+pub fn model_defaults(kind: ModelKind) -> (usize, usize, f64) {
+    match kind {
+        ModelKind::Gan => (gan::DEFAULT_EPOCHS, gan::DEFAULT_BATCH, gan::DEFAULT_LR),
+        ModelKind::Cnn => (cnn::DEFAULT_EPOCHS, cnn::DEFAULT_BATCH, cnn::DEFAULT_LR),
+        ModelKind::Sentiment => (sentiment::DEFAULT_EPOCHS, sentiment::DEFAULT_BATCH, sentiment::DEFAULT_LR),
+        ModelKind::Lenet => (lenet::DEFAULT_EPOCHS, lenet::DEFAULT_BATCH, lenet::DEFAULT_LR),
+    }
+}
+
+/// "`what` [default per model: gan 50, cnn 40, ...]" for `--help`, from the models' constants.
+fn per_model_help(what: &str, pick: fn((usize, usize, f64)) -> String) -> String {
+    let each: Vec<String> =
+        ModelKind::ALL.iter().map(|&k| format!("{} {}", k.name(), pick(model_defaults(k)))).collect();
+    format!("{what} [default per model: {}]", each.join(", "))
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
-    /// gan, cnn, sentiment or lenet.
-    #[arg(default_value = "gan")]
-    model: String,
-    #[arg(long)]
+    #[arg(value_enum, default_value_t = ModelArg::Gan)]
+    model: ModelArg,
+    #[arg(long, help = per_model_help("Epochs to train", |d| d.0.to_string()))]
     epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, help = per_model_help("Samples per batch", |d| d.1.to_string()))]
     batch_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, help = per_model_help("Learning rate", |d| format!("{:e}", d.2)))]
     lr: Option<f64>,
+    /// Seed of the weights, the shuffling, the augmentation and dropout.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output folder (default runs/<model>-<timestamp>).
+    /// Output folder [default: runs/<model>-<YYYYMMDD-HHMMSS>, UTC].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue from a checkpoint written by an earlier run.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// One JSON object per line on stdout.
+    /// One JSON object per line on stdout instead of progress bars and human lines.
     #[arg(long)]
     json: bool,
-    /// Train and test on the first N samples only (quick looks, smoke tests).
+    /// Train and test on the first N samples only (quick looks, smoke tests) [default: all].
     #[arg(long)]
     limit: Option<usize>,
-    /// cnn only: `plain` (W2, the default) or `bn` (batch norm + dropout 0.5, cosine LR).
-    #[arg(long, default_value = "plain")]
-    variant: String,
+    /// cnn only: which W2 network.
+    #[arg(long, value_enum, default_value_t = VariantArg::Plain)]
+    variant: VariantArg,
     #[command(flatten)]
     compute: ComputeArgs,
 }
 
 pub fn run(a: TrainArgs) -> CliResult<()> {
-    let kind: ModelKind = a.model.parse()?;
+    let kind = ModelKind::from(a.model);
     let (data_dir, device) = a.compute.apply(a.json)?;
-    let (epochs, batch, lr) = match kind {
-        ModelKind::Gan => (gan::DEFAULT_EPOCHS, gan::DEFAULT_BATCH, gan::DEFAULT_LR),
-        ModelKind::Cnn => (cnn::DEFAULT_EPOCHS, cnn::DEFAULT_BATCH, cnn::DEFAULT_LR),
-        ModelKind::Sentiment => (sentiment::DEFAULT_EPOCHS, sentiment::DEFAULT_BATCH, sentiment::DEFAULT_LR),
-        ModelKind::Lenet => (lenet::DEFAULT_EPOCHS, lenet::DEFAULT_BATCH, lenet::DEFAULT_LR),
-    };
+    let (epochs, batch, lr) = model_defaults(kind);
     let cfg = RunConfig {
         epochs: a.epochs.unwrap_or(epochs),
         batch_size: a.batch_size.unwrap_or(batch),
@@ -73,16 +85,34 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
     }
     match kind {
         ModelKind::Gan => gan::train(&cfg)?,
-        ModelKind::Cnn => {
-            let variant = match a.variant.as_str() {
-                "plain" => CnnVariant::Plain,
-                "bn" => CnnVariant::BatchNorm { dropout: 0.5 },
-                v => return Err(format!("unknown cnn variant `{v}` (plain or bn)").into()),
-            };
-            cnn::train(&cfg, variant)?
-        }
+        ModelKind::Cnn => cnn::train(&cfg, a.variant.into())?,
         ModelKind::Sentiment => sentiment::train(&cfg)?,
         ModelKind::Lenet => lenet::train(&cfg)?,
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_states_each_models_defaults() {
+        let mut cli = super::super::Cli::command();
+        let help = cli.find_subcommand_mut("train").unwrap().render_long_help().to_string();
+        for kind in ModelKind::ALL {
+            let (epochs, batch, lr) = model_defaults(kind);
+            for shown in [
+                format!("{} {epochs}", kind.name()),
+                format!("{} {batch}", kind.name()),
+                format!("{} {lr:e}", kind.name()),
+            ] {
+                assert!(help.contains(&shown), "--help lacks `{shown}`:\n{help}");
+            }
+        }
+        for listed in ["gan", "cnn", "sentiment", "lenet", "plain", "bn", "cuda:N", "runs/<model>-<YYYYMMDD-HHMMSS>"] {
+            assert!(help.contains(listed), "--help lacks `{listed}`");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use super::validate::{find_valid, DataFiles};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,14 +186,37 @@ fn install_from(dataset: Dataset, source: &Source, dir: &Path, opts: &FetchOptio
     }
 }
 
+/// The data sources this process used: (dataset and folder, "mnist: <how> -> <dir>"), in order.
+static SOURCES_USED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Records where `key` (a dataset in a folder) came from; true the first time. The train and test
+/// splits fetch separately, and the second finds the files the first installed: one line, the first.
+fn note_source(key: String, line: String) -> bool {
+    let mut seen = SOURCES_USED.lock().unwrap_or_else(|e| e.into_inner());
+    let new = !seen.iter().any(|(k, _)| *k == key);
+    if new {
+        seen.push((key, line));
+    }
+    new
+}
+
+/// Where this process's datasets came from, one line per dataset and folder: what run reports
+/// record as the data source.
+pub fn sources_used() -> Vec<String> {
+    SOURCES_USED.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, line)| line.clone()).collect()
+}
+
 /// Makes sure `data_dir/NAME` holds a validated copy of `dataset`, fetching it if needed. Prints one
-/// line to stderr saying where the data came from (and each failed attempt before it).
+/// line to stderr saying where the data came from (and each failed attempt before it), once per
+/// process for each dataset and source.
 pub fn fetch_with(dataset: Dataset, data_dir: &Path, opts: &FetchOptions) -> Result<FetchReport> {
     let start = Instant::now();
     let dir = data_dir.join(dataset.name());
     let mut attempts = Vec::new();
     let report = |files, source: String, reused, attempts: Vec<String>| {
-        eprintln!("kiln data: {dataset}: {source} -> {}", dir.display());
+        if note_source(format!("{dataset} -> {}", dir.display()), format!("{dataset}: {source} -> {}", dir.display())) {
+            eprintln!("kiln data: {dataset}: {source} -> {}", dir.display());
+        }
         FetchReport { dataset, dir: dir.clone(), files, source, reused, attempts, elapsed: start.elapsed() }
     };
     match find_valid(dataset, &dir) {

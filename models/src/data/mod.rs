@@ -32,7 +32,7 @@ pub use cifar::{
 };
 pub use dataset::{ImageDataset, Split, TextDataset, CIFAR10_CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES};
 pub use error::{DataError, Result};
-pub use fetch::{fetch, fetch_with, resolve_data_dir, Dataset, FetchOptions, FetchReport};
+pub use fetch::{fetch, fetch_with, resolve_data_dir, sources_used, Dataset, FetchOptions, FetchReport};
 pub use fsutil::{sha256_file, verify_sha256};
 pub use image_folder::{read_image_archive, read_image_folder};
 pub use imdb::{read_aclimdb, read_reviews_json};

@@ -1,14 +1,15 @@
 //! Training utilities shared by every model: a JSON-lines metrics log, progress bars with loss,
-//! rate and ETA, and pictures (sample grids, loss/accuracy curves) as PNG. The models' own loops
-//! live in the zoo; nothing here knows about a particular model.
+//! rate and ETA, sample grids as PNG, and line charts (PNG and SVG, drawn by `plotters`). The
+//! models' own loops live in the zoo; nothing here knows about a particular model.
 
-mod font;
+mod chart;
 mod grid;
 mod metrics;
-mod plot;
 mod progress;
+mod ticks;
 
-pub use grid::{image_grid, save_image_grid};
+pub use chart::{Chart, Series, CHART_SIZE};
+pub use grid::{image_grid, save_image_grid, save_png};
 pub use metrics::MetricsLog;
-pub use plot::{save_line_plot, Series};
 pub use progress::Progress;
+pub use ticks::{format_with_step, Ticks};

@@ -115,7 +115,7 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
         }
         nn::to_device(model, cfg.device)?;
         let base_lr = optimizer.lr();
-        let mut reporter = Reporter::open(cfg)?;
+        let mut reporter = Reporter::open(cfg, kind)?;
         let mut last = json!({});
         for epoch in start_epoch..cfg.epochs {
             let start = Instant::now();

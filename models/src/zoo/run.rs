@@ -1,19 +1,22 @@
 //! What every training run shares: the configuration the CLI fills in, the run folder
-//! (`runs/<model>-<timestamp>` with checkpoints, `metrics.jsonl`, curves), per-epoch reporting (a
-//! human line, or one JSON object per line with `--json`), and saving / restoring model and
-//! optimizer state for `--resume`. Model-specific code stays in each model's folder.
+//! (`runs/<model>-<YYYYMMDD-HHMMSS>` with checkpoints, `metrics.jsonl`, `run.json`, curves and
+//! `report.html`), per-epoch reporting (a human line, or one JSON object per line with `--json`),
+//! and saving / restoring model and optimizer state for `--resume`. Model-specific code stays in
+//! each model's folder.
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::data::fsutil::atomic_write;
 use crate::data::DataError;
 use crate::nn::{self, Module};
 use crate::optim::Optimizer;
-use crate::train::{save_line_plot, MetricsLog, Series};
+use crate::report::{self, provenance, RunRecord};
+use crate::train::MetricsLog;
 use kiln_tensor::Device;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -81,10 +84,17 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// `runs/<model>-<unix seconds>` when no `--out` is given.
+    /// `runs/<model>-<YYYYMMDD-HHMMSS>` (UTC) when no `--out` is given; `-2`, `-3`, ... follow when
+    /// a run started in the same second already took the name.
     pub fn default_out_dir(model: ModelKind) -> PathBuf {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        PathBuf::from("runs").join(format!("{}-{secs}", model.name()))
+        let (stamp, _) = provenance::utc_stamp(SystemTime::now());
+        let base = PathBuf::from("runs").join(format!("{}-{stamp}", model.name()));
+        let (mut dir, mut k) = (base.clone(), 2);
+        while dir.exists() {
+            dir = base.with_file_name(format!("{}-{stamp}-{k}", model.name()));
+            k += 1;
+        }
+        dir
     }
 
     /// The checks every training run makes before it starts: a learning rate that is a finite
@@ -116,23 +126,45 @@ impl RunConfig {
     }
 }
 
-/// Per-run bookkeeping: the metrics log, the curves, and how epochs are reported.
+/// Per-run bookkeeping: the metrics log, `run.json`, the curves, `report.html`, and how epochs
+/// are reported.
 pub struct Reporter {
     log: MetricsLog,
     json: bool,
     history: Vec<Value>,
     out_dir: PathBuf,
+    info: Value,
+    started: Instant,
 }
 
 impl Reporter {
-    pub fn open(cfg: &RunConfig) -> RunResult<Reporter> {
+    /// Opens the run folder and writes `run.json`. Call it after the data is loaded, so the data
+    /// source is known.
+    pub fn open(cfg: &RunConfig, model: ModelKind) -> RunResult<Reporter> {
         std::fs::create_dir_all(&cfg.out_dir).map_err(|source| RunError::Io { path: cfg.out_dir.clone(), source })?;
-        let path = cfg.out_dir.join("metrics.jsonl");
+        let path = cfg.out_dir.join(report::METRICS_FILE);
         let log = MetricsLog::open(&path).map_err(|source| RunError::Io { path, source })?;
-        Ok(Reporter { log, json: cfg.json, history: Vec::new(), out_dir: cfg.out_dir.clone() })
+        let info = json!({
+            "model": model.name(),
+            "command": command_line(),
+            "config": cfg.describe(model),
+            "device": cfg.device.to_string(),
+            "threads": rayon::current_num_threads(),
+            "data": crate::data::sources_used(),
+            "cpu": provenance::cpu_model(),
+            "isa": provenance::isa(),
+            "kiln_version": provenance::VERSION,
+            "commit": provenance::commit(),
+            "started": provenance::utc_stamp(SystemTime::now()).1,
+        });
+        let info_path = cfg.out_dir.join(report::INFO_FILE);
+        let text = serde_json::to_string_pretty(&info).map_err(|e| RunError::Invalid(e.to_string()))?;
+        atomic_write(&info_path, text.as_bytes())?;
+        let history = MetricsLog::read(&cfg.out_dir.join(report::METRICS_FILE)).unwrap_or_default();
+        Ok(Reporter { log, json: cfg.json, history, out_dir: cfg.out_dir.clone(), info, started: Instant::now() })
     }
 
-    /// Records one epoch: metrics log, stdout (JSON or a human line), and the curves PNG.
+    /// Records one epoch: metrics log, stdout (JSON or a human line), the curves and the report.
     pub fn epoch(&mut self, record: Value) -> RunResult<()> {
         self.log.write(&record).map_err(|source| RunError::Io { path: self.log.path().into(), source })?;
         if self.json {
@@ -141,46 +173,41 @@ impl Reporter {
             println!("{}", human_line(&record));
         }
         self.history.push(record);
-        self.plot()
+        self.refresh()
     }
 
-    /// The last line: `{"final": true, ...}`.
+    /// The last line: `{"final": true, ..., "wall_seconds": ...}`, and the finished report.
     pub fn finish(&mut self, mut record: Value) -> RunResult<()> {
         record["final"] = json!(true);
+        record["wall_seconds"] = json!(seconds(self.started));
         self.log.write(&record).map_err(|source| RunError::Io { path: self.log.path().into(), source })?;
         if self.json {
             println!("{record}");
         } else {
             println!("done: {}", human_line(&record));
+            println!("report: {}", self.out_dir.join(report::REPORT_FILE).display());
         }
-        Ok(())
+        self.history.push(record);
+        self.refresh()
     }
 
-    /// One PNG per metric family: losses in `loss.png`, accuracies in `accuracy.png`.
-    fn plot(&self) -> RunResult<()> {
-        let series = |keys: &[&str]| -> Vec<Series> {
-            keys.iter()
-                .filter_map(|k| {
-                    let points: Vec<(f64, f64)> = self
-                        .history
-                        .iter()
-                        .filter_map(|r| Some((r.get("epoch")?.as_f64()?, r.get(*k)?.as_f64()?)))
-                        .collect();
-                    (!points.is_empty()).then(|| Series { name: k.replace('_', " "), points })
-                })
-                .collect()
-        };
-        for (file, title, keys) in [
-            ("loss.png", "loss", &["train_loss", "d_loss", "g_loss", "test_loss"][..]),
-            ("accuracy.png", "accuracy", &["train_accuracy", "test_accuracy"][..]),
-        ] {
-            let s = series(keys);
-            if !s.is_empty() {
-                save_line_plot(title, "epoch", &s, &self.out_dir.join(file)).map_err(RunError::Invalid)?;
-            }
-        }
-        Ok(())
+    /// Rewrites `loss.{png,svg}`, `accuracy.{png,svg}` and `report.html` from the records so far.
+    fn refresh(&self) -> RunResult<()> {
+        let run = RunRecord::new(&self.out_dir, self.info.clone(), &self.history);
+        report::write_charts(&run).map_err(RunError::Invalid)?;
+        report::write_report(&[run], &self.out_dir.join(report::REPORT_FILE)).map_err(RunError::Invalid)
     }
+}
+
+/// How this process was started, with the program's folder left out ("kiln train lenet ...").
+fn command_line() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(first) = args.first_mut() {
+        if let Some(name) = Path::new(first.as_str()).file_name() {
+            *first = name.to_string_lossy().into_owned();
+        }
+    }
+    args.join(" ")
 }
 
 fn human_line(record: &Value) -> String {
@@ -287,4 +314,28 @@ pub fn check_loss(what: &str, loss: f64, epoch: usize, step: usize) -> RunResult
 /// Seconds since `start` as f64.
 pub fn seconds(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_run_folders_are_named_by_utc_date_and_time() {
+        let dir = RunConfig::default_out_dir(ModelKind::Lenet);
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let stamp = name.strip_prefix("lenet-").unwrap();
+        assert_eq!(dir.parent(), Some(Path::new("runs")));
+        assert_eq!(stamp.len(), "YYYYMMDD-HHMMSS".len(), "{name}");
+        assert!(stamp.chars().enumerate().all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() }), "{name}");
+        assert!(stamp.starts_with("20"));
+    }
+
+    #[test]
+    fn the_command_line_names_the_program_without_its_folder() {
+        // cargo starts test binaries by their full path; the record keeps the file name only.
+        let line = command_line();
+        let program = line.split(' ').next().unwrap();
+        assert!(!program.is_empty() && !program.contains('/'), "{line}");
+    }
 }

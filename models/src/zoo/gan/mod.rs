@@ -83,7 +83,7 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
         return Err(RunError::Invalid(format!("fewer samples than one batch of {}", cfg.batch_size)));
     }
     let fixed_noise = noise(64, &mut Rng::new(cfg.seed ^ 0x5eed));
-    let mut reporter = Reporter::open(cfg)?;
+    let mut reporter = Reporter::open(cfg, ModelKind::Gan)?;
     let mut last = json!({});
     for epoch in start_epoch..cfg.epochs {
         let start = Instant::now();
