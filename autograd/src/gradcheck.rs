@@ -90,7 +90,7 @@ pub fn gradcheck(
         }
     }
     if !(opts.eps > 0.0 && opts.eps.is_finite()) {
-        return Err(Error::invalid("gradcheck", format!("eps must be positive, got {}", opts.eps)));
+        return Err(Error::hyper("gradcheck", "eps", opts.eps, "positive"));
     }
     let leaves: Vec<Var> = inputs.iter().map(|t| Var::leaf(t.clone())).collect();
     let out = f(&leaves)?;

@@ -7,17 +7,10 @@ mod common;
 
 use common::*;
 use kiln_autograd::{backward, backward_with, cat, stack, where_cond, Var};
+use kiln_tensor::testing::assert_close;
 use kiln_tensor::{DType, Rng, Tensor};
 
 type Op = fn(&[Var]) -> kiln_tensor::Result<Var>;
-
-fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
-    let (g, w) = (got.to_vec::<f64>().unwrap(), want.to_vec::<f64>().unwrap());
-    assert_eq!(got.dims(), want.dims(), "{what}");
-    for (a, b) in g.iter().zip(&w) {
-        assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{what}: {a} vs {b}");
-    }
-}
 
 /// Gradients of every input from `sum(f(x))` (a broadcast upstream) and from
 /// `sum(f(x).t() * r.t())` (a transposed upstream) against dense seeds of ones and r.
@@ -33,9 +26,9 @@ fn check_layouts(name: &str, f: Op, inputs: &[Tensor]) {
     let transposed = backward(&y.t().unwrap().mul(&rt).unwrap().sum_all().unwrap()).unwrap();
     for (i, v) in vars.iter().enumerate() {
         let want = dense.get(v).unwrap_or_else(|| panic!("{name}: no gradient for input {i}"));
-        assert_close(&format!("{name} input {i}, broadcast upstream"), broadcast.get(v).unwrap(), want);
+        assert_close(&format!("{name} input {i}, broadcast upstream"), broadcast.get(v).unwrap(), want, 1e-12);
         let want = dense_r.get(v).unwrap();
-        assert_close(&format!("{name} input {i}, transposed upstream"), transposed.get(v).unwrap(), want);
+        assert_close(&format!("{name} input {i}, transposed upstream"), transposed.get(v).unwrap(), want, 1e-12);
     }
 }
 
@@ -86,12 +79,22 @@ fn rules_accept_broadcast_and_transposed_gradients() {
     ] {
         let dense = backward_with(&y, Tensor::ones(y.shape(), DType::F64)).unwrap();
         let broadcast = backward(&y.sum_all().unwrap()).unwrap();
-        assert_close(&format!("{name}, broadcast upstream"), broadcast.get(&vx).unwrap(), dense.get(&vx).unwrap());
+        assert_close(
+            &format!("{name}, broadcast upstream"),
+            broadcast.get(&vx).unwrap(),
+            dense.get(&vx).unwrap(),
+            1e-12,
+        );
         let r = randn(y.dims(), 32);
         let rt = Var::constant(r.t().unwrap().contiguous().unwrap());
         let transposed = backward(&y.t().unwrap().mul(&rt).unwrap().sum_all().unwrap()).unwrap();
         let dense_r = backward_with(&y, r).unwrap();
-        assert_close(&format!("{name}, transposed upstream"), transposed.get(&vx).unwrap(), dense_r.get(&vx).unwrap());
+        assert_close(
+            &format!("{name}, transposed upstream"),
+            transposed.get(&vx).unwrap(),
+            dense_r.get(&vx).unwrap(),
+            1e-12,
+        );
     }
 }
 
@@ -102,9 +105,9 @@ fn operator_overloads_record_the_same_ops() {
     let y = (&(&(&a + &b).unwrap() * &a).unwrap() / &b).unwrap();
     let y = (&(-&y).unwrap() - &a).unwrap();
     let z = a.add(&b).unwrap().mul(&a).unwrap().div(&b).unwrap().neg().unwrap().sub(&a).unwrap();
-    assert_close("overloads forward", y.tensor(), z.tensor());
+    assert_close("overloads forward", y.tensor(), z.tensor(), 1e-12);
     let (gy, gz) = (backward(&y.sum_all().unwrap()).unwrap(), backward(&z.sum_all().unwrap()).unwrap());
-    assert_close("overloads grad a", gy.get(&a).unwrap(), gz.get(&a).unwrap());
-    assert_close("overloads grad b", gy.get(&b).unwrap(), gz.get(&b).unwrap());
+    assert_close("overloads grad a", gy.get(&a).unwrap(), gz.get(&a).unwrap(), 1e-12);
+    assert_close("overloads grad b", gy.get(&b).unwrap(), gz.get(&b).unwrap(), 1e-12);
     assert!((&a + &Var::leaf(randn(&[4], 42))).is_err());
 }

@@ -71,7 +71,7 @@ pub(crate) fn read_indices(op: &'static str, idx: &Tensor, bound: usize) -> Resu
     raw.into_iter()
         .map(|i| {
             if i < 0 || i as usize >= bound {
-                Err(Error::invalid(op, format!("index {i} is out of range 0..{bound}")))
+                Err(Error::IndexOutOfRange { op, index: i, bound })
             } else {
                 Ok(i as usize)
             }

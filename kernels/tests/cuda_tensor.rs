@@ -4,6 +4,7 @@
 //! include odd sizes, transposed and narrowed views, and broadcast operands.
 
 use kiln_kernels::elementwise::{binary, binary_backward, unary, unary_backward, BinaryOp, UnaryOp};
+use kiln_tensor::testing::assert_close;
 use kiln_tensor::{DType, Device, Error, Layout, Rng, Shape, Tensor};
 
 mod emulated;
@@ -29,14 +30,11 @@ fn strided_on_gpu(t: &Tensor) -> Tensor {
     on_gpu(&t.t().unwrap().contiguous().unwrap()).t().unwrap()
 }
 
-/// Same shape, and values within `tol` (relative to max(1, |want|)).
-fn assert_close(got: &Tensor, want: &Tensor, tol: f64, what: &str) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+/// [`assert_close`] for a result that must have stayed on the device.
+#[track_caller]
+fn assert_on_device(got: &Tensor, want: &Tensor, tol: f64, what: &str) {
     assert_eq!(got.device(), GPU, "{what}: the result stays on the device");
-    let (g, w) = (got.to_vec_f64().unwrap(), want.to_vec_f64().unwrap());
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!((a - b).abs() <= tol * b.abs().max(1.0), "{what}: element {i}: {a} vs {b}");
-    }
+    assert_close(what, got, want, tol);
 }
 
 #[test]
@@ -107,11 +105,11 @@ fn elementwise_ops_match_the_cpu() {
         for op in ops {
             let y = unary(op, &x).unwrap();
             let dy = unary(op, &d).unwrap();
-            assert_close(&dy, &y, 1e-5, &format!("{op:?} {shape:?}"));
+            assert_on_device(&dy, &y, 1e-5, &format!("{op:?} {shape:?}"));
             let g = rand(x.dims(), 99);
             let want = unary_backward(op, &x, &y, &g).unwrap();
             let got = unary_backward(op, &d, &dy, &on_gpu(&g)).unwrap();
-            assert_close(&got, &want, 1e-5, &format!("{op:?} backward {shape:?}"));
+            assert_on_device(&got, &want, 1e-5, &format!("{op:?} backward {shape:?}"));
         }
     }
     // Broadcast: a row and a column against a matrix, both ways round.
@@ -120,12 +118,12 @@ fn elementwise_ops_match_the_cpu() {
     for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum] {
         for (a, b) in [(&m, &row), (&col, &m), (&m, &m)] {
             let want = binary(op, a, b).unwrap();
-            assert_close(&binary(op, &on_gpu(a), &on_gpu(b)).unwrap(), &want, 1e-5, &format!("{op:?}"));
+            assert_on_device(&binary(op, &on_gpu(a), &on_gpu(b)).unwrap(), &want, 1e-5, &format!("{op:?}"));
             let g = rand(want.dims(), 6);
             let (wa, wb) = binary_backward(op, a, b, &g).unwrap();
             let (ga, gb) = binary_backward(op, &on_gpu(a), &on_gpu(b), &on_gpu(&g)).unwrap();
-            assert_close(&ga, &wa, 1e-5, &format!("{op:?} da"));
-            assert_close(&gb, &wb, 1e-5, &format!("{op:?} db"));
+            assert_on_device(&ga, &wa, 1e-5, &format!("{op:?} da"));
+            assert_on_device(&gb, &wb, 1e-5, &format!("{op:?} db"));
         }
     }
 }
@@ -148,18 +146,18 @@ fn reductions_softmax_and_cat_match_the_cpu() {
             {
                 let want = reduce(op, v, &axes, keep).unwrap();
                 let got = reduce(op, &d, &axes, keep).unwrap();
-                assert_close(&got, &want, 1e-5, &format!("{op:?} {axes:?} of {:?}", v.dims()));
+                assert_on_device(&got, &want, 1e-5, &format!("{op:?} {axes:?} of {:?}", v.dims()));
             }
         }
         for axis in [0, 1, -1] {
             for log in [false, true] {
                 let want = if log { log_softmax(v, axis) } else { softmax(v, axis) }.unwrap();
                 let got = if log { log_softmax(&d, axis) } else { softmax(&d, axis) }.unwrap();
-                assert_close(&got, &want, 1e-5, &format!("softmax log={log} axis {axis}"));
+                assert_on_device(&got, &want, 1e-5, &format!("softmax log={log} axis {axis}"));
                 let g = rand(v.dims(), 21);
                 let wb = softmax_backward(&want, &g, axis, log).unwrap();
                 let gb = softmax_backward(&got, &on_gpu(&g), axis, log).unwrap();
-                assert_close(&gb, &wb, 1e-5, &format!("softmax backward log={log} axis {axis}"));
+                assert_on_device(&gb, &wb, 1e-5, &format!("softmax backward log={log} axis {axis}"));
             }
         }
         let am = argmax(&d, 1, false).unwrap();
@@ -169,11 +167,11 @@ fn reductions_softmax_and_cat_match_the_cpu() {
     let (a, b) = (rand(&[3, 7, 5], 22), rand(&[3, 2, 5], 23).transpose(0, 2).unwrap().transpose(0, 2).unwrap());
     for axis in [1, -2] {
         let want = cat(&[&a, &b, &a], axis).unwrap();
-        assert_close(&cat(&[&on_gpu(&a), &on_gpu(&b), &on_gpu(&a)], axis).unwrap(), &want, 0.0, "cat");
+        assert_on_device(&cat(&[&on_gpu(&a), &on_gpu(&b), &on_gpu(&a)], axis).unwrap(), &want, 0.0, "cat");
     }
     let c = rand(&[4, 7, 5], 24);
     let want = cat(&[&a, &c.narrow(0, 1, 2).unwrap()], 0).unwrap();
-    assert_close(&cat(&[&on_gpu(&a), &on_gpu(&c).narrow(0, 1, 2).unwrap()], 0).unwrap(), &want, 0.0, "cat axis 0");
+    assert_on_device(&cat(&[&on_gpu(&a), &on_gpu(&c).narrow(0, 1, 2).unwrap()], 0).unwrap(), &want, 0.0, "cat axis 0");
 }
 
 #[test]
@@ -193,7 +191,7 @@ fn matmul_matches_the_cpu_for_transposes_batches_and_broadcasts() {
     for (a, b) in &cases {
         let want = matmul(a, b).unwrap();
         let got = matmul(&on_gpu(a), &on_gpu(b)).unwrap();
-        assert_close(&got, &want, 1e-4, &format!("{:?} @ {:?}", a.dims(), b.dims()));
+        assert_on_device(&got, &want, 1e-4, &format!("{:?} @ {:?}", a.dims(), b.dims()));
     }
 }
 
@@ -207,12 +205,12 @@ fn losses_match_the_cpu_forward_and_backward() {
     let targets = Tensor::from_vec((0..9).map(|i| (i * 7 % 10) as i64).collect::<Vec<_>>(), [9]).unwrap();
     let g = Tensor::from_vec(vec![0.75f32], ()).unwrap();
     let (dl, dt, dg) = (on_gpu(&logits), on_gpu(&targets), on_gpu(&g));
-    assert_close(&cross_entropy(&dl, &dt).unwrap(), &cross_entropy(&logits, &targets).unwrap(), 1e-5, "ce");
+    assert_on_device(&cross_entropy(&dl, &dt).unwrap(), &cross_entropy(&logits, &targets).unwrap(), 1e-5, "ce");
     let want = cross_entropy_backward(&logits, &targets, &g).unwrap();
-    assert_close(&cross_entropy_backward(&dl, &dt, &dg).unwrap(), &want, 1e-5, "ce backward");
+    assert_on_device(&cross_entropy_backward(&dl, &dt, &dg).unwrap(), &want, 1e-5, "ce backward");
     // Transposed logits take the contiguous-copy path.
     let lt = rand(&[10, 9], 51).t().unwrap();
-    assert_close(
+    assert_on_device(
         &cross_entropy(&on_gpu(&lt), &dt).unwrap(),
         &cross_entropy(&lt, &targets).unwrap(),
         1e-5,
@@ -223,16 +221,16 @@ fn losses_match_the_cpu_forward_and_backward() {
     let y = Tensor::from_vec((0..33).map(|i| (i % 2) as f32).collect::<Vec<_>>(), [33]).unwrap();
     let p = kiln_kernels::elementwise::unary(UnaryOp::Sigmoid, &x).unwrap();
     let (dx, dy, dp) = (on_gpu(&x), on_gpu(&y), on_gpu(&p));
-    assert_close(&bce_with_logits(&dx, &dy).unwrap(), &bce_with_logits(&x, &y).unwrap(), 1e-5, "bce logits");
+    assert_on_device(&bce_with_logits(&dx, &dy).unwrap(), &bce_with_logits(&x, &y).unwrap(), 1e-5, "bce logits");
     let want = bce_with_logits_backward(&x, &y, &g).unwrap();
-    assert_close(&bce_with_logits_backward(&dx, &dy, &dg).unwrap(), &want, 1e-5, "bce logits backward");
-    assert_close(&bce(&dp, &dy).unwrap(), &bce(&p, &y).unwrap(), 1e-5, "bce");
-    assert_close(&bce_backward(&dp, &dy, &dg).unwrap(), &bce_backward(&p, &y, &g).unwrap(), 1e-4, "bce backward");
-    assert_close(&mse(&dx, &dp).unwrap(), &mse(&x, &p).unwrap(), 1e-5, "mse");
+    assert_on_device(&bce_with_logits_backward(&dx, &dy, &dg).unwrap(), &want, 1e-5, "bce logits backward");
+    assert_on_device(&bce(&dp, &dy).unwrap(), &bce(&p, &y).unwrap(), 1e-5, "bce");
+    assert_on_device(&bce_backward(&dp, &dy, &dg).unwrap(), &bce_backward(&p, &y, &g).unwrap(), 1e-4, "bce backward");
+    assert_on_device(&mse(&dx, &dp).unwrap(), &mse(&x, &p).unwrap(), 1e-5, "mse");
     let (wa, wb) = mse_backward(&x, &p, &g).unwrap();
     let (ga, gb) = mse_backward(&dx, &dp, &dg).unwrap();
-    assert_close(&ga, &wa, 1e-5, "mse da");
-    assert_close(&gb, &wb, 1e-5, "mse db");
+    assert_on_device(&ga, &wa, 1e-5, "mse da");
+    assert_on_device(&gb, &wb, 1e-5, "mse db");
 }
 
 #[test]
@@ -256,10 +254,10 @@ fn optimizer_steps_match_the_cpu_in_place() {
         sgd_update(&sp_cpu, &g, &cvel, sgd, step == 1).unwrap();
         sgd_update(&sp, &on_gpu(&g), &dvel, sgd, step == 1).unwrap();
     }
-    assert_close(&dp, &cp, 1e-5, "adam param");
-    assert_close(&dv, &cv, 1e-5, "adam v");
-    assert_close(&sp, &sp_cpu, 1e-5, "sgd param");
-    assert_close(&dvel, &cvel, 1e-5, "sgd velocity");
+    assert_on_device(&dp, &cp, 1e-5, "adam param");
+    assert_on_device(&dv, &cv, 1e-5, "adam v");
+    assert_on_device(&sp, &sp_cpu, 1e-5, "sgd param");
+    assert_on_device(&dvel, &cvel, 1e-5, "sgd velocity");
     // State on another device than its parameter is refused by name.
     let e = adam_update(&dp, &on_gpu(&p0), &cm, &dv, adam, 4).unwrap_err();
     assert!(matches!(e, Error::DeviceMismatch { .. }), "{e:?}");
@@ -283,23 +281,23 @@ fn conv2d_and_max_pool_match_the_cpu_forward_and_backward() {
         let want = conv2d(x, w, Some(&b), *stride, *pad).unwrap();
         let (dx, dw) = (on_gpu(x), on_gpu(w));
         let got = conv2d(&dx, &dw, Some(&on_gpu(&b)), *stride, *pad).unwrap();
-        assert_close(&got, &want, 1e-4, &format!("conv2d {:?} * {:?}", x.dims(), w.dims()));
+        assert_on_device(&got, &want, 1e-4, &format!("conv2d {:?} * {:?}", x.dims(), w.dims()));
         let g = rand(want.dims(), 77);
         let wi = conv2d_backward_input(&g, w, x.shape(), *stride, *pad).unwrap();
         let gi = conv2d_backward_input(&on_gpu(&g), &dw, x.shape(), *stride, *pad).unwrap();
-        assert_close(&gi, &wi, 1e-4, "conv2d backward input");
+        assert_on_device(&gi, &wi, 1e-4, "conv2d backward input");
         let ww = conv2d_backward_weight(x, &g, w.shape(), *stride, *pad).unwrap();
         let gw = conv2d_backward_weight(&dx, &on_gpu(&g), w.shape(), *stride, *pad).unwrap();
-        assert_close(&gw, &ww, 1e-4, "conv2d backward weight");
+        assert_on_device(&gw, &ww, 1e-4, "conv2d backward weight");
     }
     for (x, k, s) in [(rand(&[2, 3, 8, 8], 78), 2, 2), (rand(&[1, 2, 7, 5], 79).transpose(2, 3).unwrap(), 3, 2)] {
         let (want, wi) = max_pool2d(&x, k, s).unwrap();
         let (got, gi) = max_pool2d(&on_gpu(&x), k, s).unwrap();
-        assert_close(&got, &want, 0.0, "max_pool2d");
+        assert_on_device(&got, &want, 0.0, "max_pool2d");
         assert_eq!(gi.to_vec::<i64>().unwrap(), wi.to_vec::<i64>().unwrap(), "argmax");
         let g = rand(want.dims(), 80);
         let wb = max_pool2d_backward(&g, &wi, x.shape()).unwrap();
-        assert_close(&max_pool2d_backward(&on_gpu(&g), &gi, x.shape()).unwrap(), &wb, 1e-6, "max_pool2d backward");
+        assert_on_device(&max_pool2d_backward(&on_gpu(&g), &gi, x.shape()).unwrap(), &wb, 1e-6, "max_pool2d backward");
     }
 }
 
@@ -313,21 +311,26 @@ fn embedding_and_lstm_sequences_match_the_cpu() {
     let table = rand(&[9, 6], 90);
     let ids = Tensor::from_vec(vec![3i64, 0, 8, 3, 1, 0, 7], [7]).unwrap();
     let (dt, di) = (on_gpu(&table), on_gpu(&ids));
-    assert_close(&index_select(&dt, 0, &di).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "rows");
+    assert_on_device(&index_select(&dt, 0, &di).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "rows");
     let ids32 = on_gpu(&ids.to_dtype(DType::U32).unwrap());
-    assert_close(&index_select(&dt, 0, &ids32).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "u32 ids");
+    assert_on_device(&index_select(&dt, 0, &ids32).unwrap(), &index_select(&table, 0, &ids).unwrap(), 0.0, "u32 ids");
     let cols = Tensor::from_vec(vec![5i64, 0, 5], [3]).unwrap();
     let want = index_select(&table.t().unwrap(), 1, &cols).unwrap();
-    assert_close(&index_select(&dt.t().unwrap(), 1, &on_gpu(&cols)).unwrap(), &want, 0.0, "columns of a view");
+    assert_on_device(&index_select(&dt.t().unwrap(), 1, &on_gpu(&cols)).unwrap(), &want, 0.0, "columns of a view");
     let g = rand(&[7, 6], 91);
     for pad in [None, Some(0)] {
         let want = embedding_backward(table.shape(), &ids, &g, pad).unwrap();
         let got = embedding_backward(table.shape(), &di, &on_gpu(&g), pad).unwrap();
-        assert_close(&got, &want, 1e-6, &format!("embedding backward, padding {pad:?}"));
+        assert_on_device(&got, &want, 1e-6, &format!("embedding backward, padding {pad:?}"));
     }
     let g = rand(&[6, 3], 92);
     let want = index_add(&[6, 9].into(), 1, &cols, &g).unwrap();
-    assert_close(&index_add(&[6, 9].into(), 1, &on_gpu(&cols), &on_gpu(&g)).unwrap(), &want, 1e-6, "index_add axis 1");
+    assert_on_device(
+        &index_add(&[6, 9].into(), 1, &on_gpu(&cols), &on_gpu(&g)).unwrap(),
+        &want,
+        1e-6,
+        "index_add axis 1",
+    );
 
     let (b, t, h) = (3, 5, 4);
     let proj = rand(&[b, t, 4 * h], 93);
@@ -339,14 +342,14 @@ fn embedding_and_lstm_sequences_match_the_cpu() {
     ] {
         let want = forward(&proj, &w_hh, &steps).unwrap();
         let got = forward(&on_gpu(&proj), &on_gpu(&w_hh), &steps).unwrap();
-        assert_close(&got.states, &want.states, 1e-5, &format!("states {steps:?}"));
-        assert_close(&got.gates, &want.gates, 1e-5, &format!("gates {steps:?}"));
+        assert_on_device(&got.states, &want.states, 1e-5, &format!("states {steps:?}"));
+        assert_on_device(&got.gates, &want.gates, 1e-5, &format!("gates {steps:?}"));
         let g = rand(&[b, t, 2 * h], 95);
         let wb = backward(&g, &want, &w_hh, &steps).unwrap();
         let dev_fwd = Forward { states: got.states, gates: got.gates };
         let gb = backward(&on_gpu(&g), &dev_fwd, &on_gpu(&w_hh), &steps).unwrap();
-        assert_close(&gb.proj, &wb.proj, 1e-4, &format!("dproj {steps:?}"));
-        assert_close(&gb.w_hh, &wb.w_hh, 1e-4, &format!("dw_hh {steps:?}"));
+        assert_on_device(&gb.proj, &wb.proj, 1e-4, &format!("dproj {steps:?}"));
+        assert_on_device(&gb.w_hh, &wb.w_hh, 1e-4, &format!("dw_hh {steps:?}"));
     }
 }
 
@@ -372,7 +375,7 @@ fn empty_tensors_travel_and_compute_on_the_device() {
         let g = Tensor::zeros(want.states.dims().to_vec(), DType::F32);
         let want_b = backward(&g, &want, &w_hh, &steps).unwrap();
         let got_b = backward(&on_gpu(&g), &got, &on_gpu(&w_hh), &steps).unwrap();
-        assert_close(&got_b.w_hh, &want_b.w_hh, 0.0, "dw_hh over no steps");
+        assert_on_device(&got_b.w_hh, &want_b.w_hh, 0.0, "dw_hh over no steps");
         assert_eq!(got_b.proj.dims(), want_b.proj.dims());
     }
 }
@@ -417,14 +420,14 @@ fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
     );
     let row_cond = compare(CompareOp::Lt, &b, &Tensor::zeros((), DType::F32)).unwrap(); // [1, 5]
     let want = where_cond(&row_cond, &col, &other).unwrap();
-    assert_close(
+    assert_on_device(
         &where_cond(&on_gpu(&row_cond), &on_gpu(&col), &strided_on_gpu(&other)).unwrap(),
         &want,
         0.0,
         "3-way broadcast",
     );
     let want = masked_fill(&other, &row_cond, -7.5).unwrap();
-    assert_close(&masked_fill(&on_gpu(&other), &on_gpu(&row_cond), -7.5).unwrap(), &want, 0.0, "masked_fill");
+    assert_on_device(&masked_fill(&on_gpu(&other), &on_gpu(&row_cond), -7.5).unwrap(), &want, 0.0, "masked_fill");
 
     let x = rand(&[6, 9], 103);
     // The same values on the device dense, strided, and as a narrowed view (an offset).
@@ -443,14 +446,19 @@ fn compare_where_masked_fill_gather_and_scatter_add_match_the_cpu() {
         for (src, dsrc, what) in &sources {
             let want = gather(src, axis, &idx).unwrap();
             let got = gather(dsrc, axis, &on_gpu(&idx)).unwrap();
-            assert_close(&got, &want, 0.0, &format!("gather axis {axis} {what}"));
+            assert_on_device(&got, &want, 0.0, &format!("gather axis {axis} {what}"));
             let narrow_idx = on_gpu(&idx.to_dtype(DType::U32).unwrap());
-            assert_close(&gather(dsrc, axis, &narrow_idx).unwrap(), &want, 0.0, &format!("u32 gather {axis} {what}"));
+            assert_on_device(
+                &gather(dsrc, axis, &narrow_idx).unwrap(),
+                &want,
+                0.0,
+                &format!("u32 gather {axis} {what}"),
+            );
             // Repeated indices accumulate; a strided source is read through its strides.
             let g = rand(idx.dims(), 105);
             let want = scatter_add(x.shape(), axis, &idx, &g).unwrap();
             let got = scatter_add(x.shape(), axis, &on_gpu(&idx), &strided_on_gpu(&g)).unwrap();
-            assert_close(&got, &want, 1e-6, &format!("scatter_add axis {axis} {what}"));
+            assert_on_device(&got, &want, 1e-6, &format!("scatter_add axis {axis} {what}"));
         }
     }
 }

@@ -13,6 +13,7 @@ use kiln_kernels::loss::cross_entropy;
 use kiln_kernels::matmul::matmul;
 use kiln_kernels::reduce::{reduce, ReduceOp};
 use kiln_kernels::softmax::softmax;
+use kiln_tensor::testing::{is_close, Tol};
 use kiln_tensor::{DType, Rng, Shape, Tensor};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,15 +68,9 @@ fn tensor(rng: &mut Rng, dims: &[usize], dtype: DType) -> Tensor {
     }
 }
 
-/// Equal within `tol` (relative to `scale`), NaN only where NaN is wanted, infinities exactly.
+/// Equal within `tol` times `scale` (at least 1): the error a sum of terms of that size may carry.
 fn close(got: f64, want: f64, tol: f64, scale: f64) -> bool {
-    if want.is_nan() || got.is_nan() {
-        return want.is_nan() && got.is_nan();
-    }
-    if want.is_infinite() || got.is_infinite() {
-        return got == want;
-    }
-    (got - want).abs() <= tol * scale.max(1.0)
+    is_close(got, want, Tol::rel(0.0).abs(tol * scale.max(1.0)))
 }
 
 fn tol(d: DType) -> f64 {

@@ -12,6 +12,7 @@ use kiln_models::zoo::cnn::{self, CnnVariant};
 use kiln_models::zoo::gan::{self, step::train_step, step::GanState};
 use kiln_models::zoo::lenet;
 use kiln_models::zoo::sentiment::SentimentNet;
+use kiln_tensor::testing::assert_close;
 use kiln_tensor::{DType, Device, Rng, Tensor};
 
 const GPU: Device = Device::Cuda(0);
@@ -20,10 +21,6 @@ const GPU: Device = Device::Cuda(0);
 /// is not usable fails the test); false (with a notice) only where the shim is not built.
 fn device() -> bool {
     kiln_kernels::cuda::testing::tensor_device().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn close(a: f32, b: f32, what: &str) {
-    assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{what}: device {a} vs cpu {b}");
 }
 
 #[test]
@@ -46,8 +43,8 @@ fn gan_steps_on_the_device_match_the_cpu() {
         let (dl, gl) = train_step(&mut s, &real, &mut rng_cpu).unwrap();
         let mut s = GanState { generator: &g_dev, discriminator: &d_dev, opt_g: &mut og_dev, opt_d: &mut od_dev };
         let (ddl, dgl) = train_step(&mut s, &real.to_device(GPU).unwrap(), &mut rng_dev).unwrap();
-        close(ddl, dl, &format!("step {step} discriminator loss"));
-        close(dgl, gl, &format!("step {step} generator loss"));
+        assert_close(&format!("step {step} discriminator loss"), &[ddl], &[dl], 1e-4);
+        assert_close(&format!("step {step} generator loss"), &[dgl], &[gl], 1e-4);
     }
     // The parameters moved in place and trained there; back on the host they match the CPU run.
     for ((name, p), (_, q)) in nn::parameters(&g_dev).iter().zip(nn::parameters(&g_cpu).iter()) {
@@ -83,7 +80,7 @@ fn same_losses(name: &str, build: &Build, x: &Tensor, y: &Tensor, objective: Obj
     let cpu = classifier_losses(build, x, y, objective, Device::Cpu);
     let dev = classifier_losses(build, x, y, objective, GPU);
     for (step, (d, c)) in dev.iter().zip(&cpu).enumerate() {
-        close(*d, *c, &format!("{name} step {step}"));
+        assert_close(&format!("{name} step {step}"), &[*d], &[*c], 1e-4);
     }
 }
 

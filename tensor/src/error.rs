@@ -45,6 +45,22 @@ pub enum Error {
     #[error("{op}: cannot allocate {elements} elements of {elem_bytes} bytes each (the allocator refused)")]
     OutOfMemory { op: &'static str, elements: usize, elem_bytes: usize },
 
+    #[error("{op}: index {index} is out of range 0..{bound}")]
+    IndexOutOfRange { op: &'static str, index: i64, bound: usize },
+
+    #[error("{op}: {what} is not supported")]
+    Unsupported { op: &'static str, what: String },
+
+    #[error("{op}: {what} must be contiguous, got layout {layout}")]
+    NotContiguous { op: &'static str, what: &'static str, layout: String },
+
+    #[error("{op}: {msg}")]
+    KernelDoesNotFit { op: &'static str, msg: String },
+
+    #[error("{op}: {name} {value} is not a valid value ({expected})")]
+    BadHyperParameter { op: &'static str, name: &'static str, value: f64, expected: &'static str },
+
+    /// Anything else wrong with an argument; the more specific variants above come first.
     #[error("{op}: {msg}")]
     InvalidArgument { op: &'static str, msg: String },
 }
@@ -53,5 +69,15 @@ impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
         Error::InvalidArgument { op, msg: msg.into() }
+    }
+
+    /// Shorthand for [`Error::BadHyperParameter`].
+    pub fn hyper(op: &'static str, name: &'static str, value: f64, expected: &'static str) -> Self {
+        Error::BadHyperParameter { op, name, value, expected }
+    }
+
+    /// Shorthand for [`Error::KernelDoesNotFit`].
+    pub fn kernel_does_not_fit(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::KernelDoesNotFit { op, msg: msg.into() }
     }
 }

@@ -20,6 +20,7 @@ mod shape;
 mod storage;
 mod strided_index;
 mod tensor;
+pub mod testing;
 
 pub use device::Device;
 pub use device_storage::{device_backend, register_device_backend, DeviceBackend, DeviceStorage};

@@ -112,7 +112,7 @@ impl Var {
     /// backward.
     pub fn dropout(&self, p: f64, train: bool, rng: &mut Rng) -> Result<Var> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::invalid("dropout", format!("probability {p} is not in [0, 1]")));
+            return Err(Error::hyper("dropout", "drop probability", p, "in [0, 1]"));
         }
         if !train || p == 0.0 {
             return Ok(self.clone());

@@ -3,9 +3,10 @@
 //! that leave a short last block, W2's geometries, strides, paddings and strided / permuted /
 //! broadcast inputs and gradients. Also the f64 fallback and an ignored timing of the thresholds.
 
-use super::tests::{assert_close, inputs, randn, GEOMS};
+use super::tests::{conv_tol, inputs, randn, GEOMS};
 use super::{cpu, reference, ConvGeom};
 use crate::simd::Isa;
+use kiln_tensor::testing::assert_close;
 use kiln_tensor::{DType, Layout, Rng, Tensor};
 
 /// (n, c, h, w, o, kh, kw, stride, padding): the shared geometries plus batches of 7 and 33 and
@@ -53,7 +54,12 @@ fn check(g: &ConvGeom, x: &Tensor, w: &Tensor, bias: &Tensor, grad: &Tensor, poo
                 for (k, map) in
                     ["forward", "backward input", "backward weight", "forward without bias"].iter().enumerate()
                 {
-                    assert_close(&fast[k], &slow[k], acc[k], &format!("{map} {what} {isa:?} {} threads", t + 1));
+                    assert_close(
+                        &format!("{map} {what} {isa:?} {} threads", t + 1),
+                        &fast[k],
+                        &slow[k],
+                        conv_tol(fast[k].dtype(), acc[k]),
+                    );
                 }
             }
         }

@@ -43,7 +43,7 @@ impl ConvGeom {
             return Err(Error::ShapeMismatch { op, lhs: x.clone(), rhs: w.clone() });
         }
         if stride == 0 {
-            return Err(Error::invalid(op, format!("stride must be at least 1 (input {x}, weight {w})")));
+            return Err(Error::hyper(op, "stride", 0.0, "at least 1"));
         }
         // Checked: a padding near 2^63 must be an error, not a wrapped size.
         let padded = |size: usize| padding.checked_mul(2).and_then(|p| p.checked_add(size));
@@ -51,7 +51,7 @@ impl ConvGeom {
             return Err(Error::SizeOverflow { op, what: format!("input {x} padded by {padding}") });
         };
         if wd[2] == 0 || wd[3] == 0 || wd[2] > ph || wd[3] > pw {
-            return Err(Error::invalid(
+            return Err(Error::kernel_does_not_fit(
                 op,
                 format!("kernel of weight {w} does not fit input {x} padded by {padding} ({ph} x {pw})"),
             ));

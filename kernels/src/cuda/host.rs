@@ -74,5 +74,5 @@ pub(crate) unsafe fn launch<P>(kernel: &'static str, cfg: Launch, params: &P) ->
         Ok(())
     }
     #[cfg(not(kiln_host_shim))]
-    Err(Error::invalid(kernel, "the CUDA host shim is not part of this build (Linux only)"))
+    Err(Error::Unsupported { op: kernel, what: "the CUDA host shim off Linux".into() })
 }

@@ -82,9 +82,11 @@ impl Rows {
             ([rows, n], [rs, cs]) if (*cs == 1 || *n <= 1) && (*rs >= *n || *rows <= 1) => {
                 Ok(Rows { offset: l.offset(), rows: *rows, n: *n, ld: if *rows <= 1 { *n } else { *rs } })
             }
-            _ => {
-                Err(Error::invalid(op, format!("the CUDA row kernels need [rows, n] with contiguous rows, got {l:?}")))
-            }
+            _ => Err(Error::NotContiguous {
+                op,
+                what: "each row of [rows, n] (the CUDA row kernels)",
+                layout: format!("{l:?}"),
+            }),
         }
     }
 

@@ -24,7 +24,7 @@ pub fn reference<T: Float>(n: usize, p: f64, rng: &mut Rng) -> Vec<T> {
 pub fn dropout_mask(shape: &Shape, p: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
     const OP: &str = "dropout_mask";
     if !(0.0..=1.0).contains(&p) {
-        return Err(Error::invalid(OP, format!("drop probability {p} is not in [0, 1] (mask shape {shape})")));
+        return Err(Error::hyper(OP, "drop probability", p, "in [0, 1]"));
     }
     float_dispatch!(dtype, OP, T => Tensor::from_vec(reference::<T>(shape.elem_count(), p, rng), shape))
 }
@@ -81,7 +81,7 @@ mod tests {
         for bad in [-0.1, 1.5, f64::NAN] {
             assert!(matches!(
                 dropout_mask(&shape, bad, DType::F32, &mut Rng::new(1)),
-                Err(Error::InvalidArgument { .. })
+                Err(Error::BadHyperParameter { .. })
             ));
         }
         assert!(matches!(dropout_mask(&shape, 0.5, DType::I64, &mut Rng::new(1)), Err(Error::UnsupportedDType { .. })));

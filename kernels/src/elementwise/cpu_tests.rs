@@ -6,6 +6,7 @@
 
 use super::cpu::{self, Pattern};
 use super::{broadcast_layouts, reference, BinaryOp, UnaryOp};
+use kiln_tensor::testing::{assert_close, Tol};
 use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
 
 /// Bit-for-bit equal, NaN equal to NaN.
@@ -13,16 +14,6 @@ pub(crate) fn assert_same<T: Float>(got: &[T], want: &[T], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(g == w || (g.is_nan() && w.is_nan()), "{what}[{i}]: fast {g:?} vs reference {w:?}");
-    }
-}
-
-/// `|got - want| <= rel * |want| + abs` element by element (NaN equal to NaN).
-pub(crate) fn assert_close<T: Float>(got: &[T], want: &[T], rel: f64, abs: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let (g64, w64) = (g.to_f64(), w.to_f64());
-        let ok = (g.is_nan() && w.is_nan()) || g64 == w64 || (g64 - w64).abs() <= rel * w64.abs() + abs;
-        assert!(ok, "{what}[{i}]: fast {g:?} vs reference {w:?}");
     }
 }
 
@@ -72,11 +63,11 @@ fn check_unary<T: Float>(op: UnaryOp, x: &Tensor, covered: bool, tol: f64) {
             Some(got) => {
                 assert!(covered, "{what}: should fall back");
                 // exp/sigmoid underflow: the SIMD exp flushes results below ~1e-38 to zero.
-                assert_close(&got, &want, tol, if tol > 0.0 { 2e-38 } else { 0.0 }, &what)
+                assert_close(&what, &got, &want, Tol::rel(tol).abs(if tol > 0.0 { 2e-38 } else { 0.0 }))
             }
             None => assert!(!covered, "{what}: should take the fast path"),
         }
-        assert_close(&super::unary(op, x).unwrap().to_vec::<T>().unwrap(), &want, tol, 2e-38, &what);
+        assert_close(&what, &super::unary(op, x).unwrap().to_vec::<T>().unwrap(), &want, Tol::rel(tol).abs(2e-38));
     })
     .unwrap();
 }

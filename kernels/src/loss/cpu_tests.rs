@@ -4,7 +4,8 @@
 //! and a cross-entropy gradient above the parallel threshold.
 
 use super::{cpu, reference};
-use crate::elementwise::cpu_tests::{assert_close, assert_same, rand, strided};
+use crate::elementwise::cpu_tests::{assert_same, rand, strided};
+use kiln_tensor::testing::{assert_close, Tol};
 use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
 
 fn check_ce<T: Float>(x: &Tensor, targets: &[usize], covered: bool) {
@@ -18,8 +19,8 @@ fn check_ce<T: Float>(x: &Tensor, targets: &[usize], covered: bool) {
         match (cpu::cross_entropy(s, l, targets), cpu::cross_entropy_backward(s, l, targets, T::from_f64(0.7))) {
             (Some(got), Some(gg)) => {
                 assert!(covered, "{what}: should fall back");
-                assert_close(&[got], &[want], tol, 0.0, &what);
-                assert_close(&gg, &wg, tol, tol * 1e-2, &format!("{what} backward"));
+                assert_close(&what, &[got], &[want], Tol::rel(tol));
+                assert_close(&format!("{what} backward"), &gg, &wg, Tol::rel(tol).abs(tol * 1e-2));
             }
             (None, None) => assert!(!covered, "{what}: should take the fast path"),
             _ => panic!("{what}: forward and backward disagree on coverage"),

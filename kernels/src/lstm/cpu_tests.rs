@@ -4,8 +4,9 @@
 //! strided inputs and bad shapes.
 
 use super::{cpu, reference, BackwardArgs, Dims, Forward, Steps};
-use crate::elementwise::cpu_tests::{assert_close, rand, strided};
+use crate::elementwise::cpu_tests::{rand, strided};
 use crate::simd::Isa;
+use kiln_tensor::testing::{assert_close, Tol};
 use kiln_tensor::{DType, Rng, Tensor};
 
 fn values(n: usize, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f32> {
@@ -30,7 +31,7 @@ fn small_gemm_matches_a_naive_loop_on_odd_sizes_and_leading_dims() {
             }
             let mut got = c0.clone();
             cpu::gemm_acc(isa, [m, k, n], (&a, lda), (&b, ldb), (&mut got, ldc));
-            assert_close(&got, &want, 1e-5, 1e-5 * k as f64, &format!("{isa:?} gemm_acc {m}x{k}x{n}"));
+            assert_close(&format!("{isa:?} gemm_acc {m}x{k}x{n}"), &got, &want, Tol::rel(1e-5).abs(1e-5 * k as f64));
         }
     }
 }
@@ -48,14 +49,14 @@ fn check(isa: Isa, d: Dims, steps: &Steps, rng: &mut Rng) {
     let w = values(4 * h * h, -0.5, 0.5, rng);
     let (want_states, want_gates) = reference::forward(&proj, &w, d, steps);
     let (states, gates) = cpu::forward(isa, &proj, &w, d, steps);
-    assert_close(&states, &want_states, 1e-4, 1e-5, &format!("{what} states"));
-    assert_close(&gates, &want_gates, 1e-4, 1e-5, &format!("{what} gates"));
+    assert_close(&format!("{what} states"), &states, &want_states, Tol::rel(1e-4).abs(1e-5));
+    assert_close(&format!("{what} gates"), &gates, &want_gates, Tol::rel(1e-4).abs(1e-5));
     let grad = values(batch * t_len * 2 * h, -1.0, 1.0, rng);
     let args = BackwardArgs { grad: &grad, states: &want_states, gates: &want_gates, w_hh: &w };
     let (want_dproj, want_dw) = reference::backward(&args, d, steps);
     let (dproj, dw) = cpu::backward(isa, &args, d, steps);
-    assert_close(&dproj, &want_dproj, 1e-4, 1e-4, &format!("{what} d proj"));
-    assert_close(&dw, &want_dw, 1e-4, 1e-5 * (batch * t_len) as f64, &format!("{what} d w_hh"));
+    assert_close(&format!("{what} d proj"), &dproj, &want_dproj, Tol::rel(1e-4).abs(1e-4));
+    assert_close(&format!("{what} d w_hh"), &dw, &want_dw, Tol::rel(1e-4).abs(1e-5 * (batch * t_len) as f64));
 }
 
 #[test]

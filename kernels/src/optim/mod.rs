@@ -27,10 +27,8 @@ fn check_in_place(op: &'static str, param: &Tensor, grad: &Tensor, state: &[&Ten
             return Err(Error::ShapeMismatch { op, lhs: param.shape().clone(), rhs: s.shape().clone() });
         }
         if !s.is_contiguous() || s.layout().offset() != 0 || s.storage().len() != s.elem_count() {
-            return Err(Error::invalid(
-                op,
-                format!("in-place operand {i} of shape {} must own a dense storage", s.shape()),
-            ));
+            let layout = format!("{:?} (operand {i}, a view or not dense)", s.layout());
+            return Err(Error::NotContiguous { op, what: "an in-place operand's whole storage", layout });
         }
         if s.same_storage(grad) || operands[..i].iter().any(|o| o.same_storage(s)) {
             return Err(Error::invalid(op, "in-place operands must not share storage with each other or the gradient"));
@@ -78,7 +76,7 @@ pub fn sgd_update(param: &Tensor, grad: &Tensor, velocity: &Tensor, hp: SgdParam
 pub fn adam_update(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, hp: AdamParams, step: u64) -> Result<()> {
     check_in_place("adam_update", param, grad, &[m, v])?;
     if step == 0 {
-        return Err(Error::invalid("adam_update", "step counts from 1"));
+        return Err(Error::hyper("adam_update", "step", 0.0, "steps count from 1"));
     }
     if !param.device().is_cpu() {
         return crate::cuda::optim::adam_update_tensor(param, grad, m, v, hp, step);

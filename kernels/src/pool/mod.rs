@@ -21,11 +21,16 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<(Tensor, T
         return Err(Error::invalid(OP, format!("expected an input [N, C, H, W], got {}", x.shape())));
     }
     let d = x.dims();
-    if kernel == 0 || stride == 0 {
-        return Err(Error::invalid(OP, format!("kernel {kernel} and stride {stride} must be at least 1")));
+    for (name, v) in [("kernel", kernel), ("stride", stride)] {
+        if v == 0 {
+            return Err(Error::hyper(OP, name, 0.0, "at least 1"));
+        }
     }
     if kernel > d[2] || kernel > d[3] {
-        return Err(Error::invalid(OP, format!("kernel {kernel}x{kernel} is larger than input {}", x.shape())));
+        return Err(Error::kernel_does_not_fit(
+            OP,
+            format!("kernel {kernel}x{kernel} is larger than input {}", x.shape()),
+        ));
     }
     let (oh, ow) = ((d[2] - kernel) / stride + 1, (d[3] - kernel) / stride + 1);
     if !x.device().is_cpu() {
@@ -135,9 +140,9 @@ mod tests {
     #[test]
     fn bad_arguments_are_typed_errors() {
         let x = Tensor::zeros([1, 1, 3, 3], DType::F32);
-        assert!(matches!(max_pool2d(&x, 4, 1), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(max_pool2d(&x, 2, 0), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(max_pool2d(&x, 0, 1), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(max_pool2d(&x, 4, 1), Err(Error::KernelDoesNotFit { .. })));
+        assert!(matches!(max_pool2d(&x, 2, 0), Err(Error::BadHyperParameter { name: "stride", .. })));
+        assert!(matches!(max_pool2d(&x, 0, 1), Err(Error::BadHyperParameter { name: "kernel", .. })));
         let x3 = Tensor::zeros([1, 3, 3], DType::F32);
         assert!(matches!(max_pool2d(&x3, 2, 1), Err(Error::InvalidArgument { .. })));
         assert!(matches!(
@@ -146,7 +151,7 @@ mod tests {
         ));
         let g = Tensor::zeros([1, 1, 2, 2], DType::F32);
         let bad_idx = Tensor::from_vec(vec![0i64, 1, 9, 2], [1, 1, 2, 2]).unwrap();
-        assert!(matches!(max_pool2d_backward(&g, &bad_idx, x.shape()), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(max_pool2d_backward(&g, &bad_idx, x.shape()), Err(Error::IndexOutOfRange { index: 9, .. })));
         let idx = Tensor::zeros([1, 1, 2, 1], DType::I64);
         assert!(matches!(max_pool2d_backward(&g, &idx, x.shape()), Err(Error::ShapeMismatch { .. })));
         let idx = Tensor::zeros([1, 1, 2, 2], DType::I64);

@@ -4,7 +4,8 @@
 //! middle axis and transposed inputs, and sizes above the parallel threshold.
 
 use super::{cpu, reference};
-use crate::elementwise::cpu_tests::{assert_close, rand, strided};
+use crate::elementwise::cpu_tests::{rand, strided};
+use kiln_tensor::testing::{assert_close, Tol};
 use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
 
 /// Forward and backward of `x` along `axis`, fast against reference; `covered` = fast path applies.
@@ -24,8 +25,8 @@ fn check<T: Float>(x: &Tensor, axis: usize, covered: bool) {
                 let want = reference::softmax(s, &xl, &ol, n, log);
                 match cpu::softmax(s, &xl, &ol, n, log) {
                     // f64: the reference's exp and order, exact; f32: the SIMD exp and partial sums.
-                    Some(got) if f32 => assert_close(&got, &want, 1e-6, 1e-6, &what),
-                    Some(got) => assert_close(&got, &want, 0.0, 0.0, &what),
+                    Some(got) if f32 => assert_close(&what, &got, &want, Tol::rel(1e-6).abs(1e-6)),
+                    Some(got) => assert_close(&what, &got, &want, 0.0),
                     None => assert!(!covered, "{what}: should take the fast path"),
                 }
                 assert!(covered || cpu::softmax(s, &xl, &ol, n, log).is_none(), "{what}: should fall back");
@@ -41,13 +42,13 @@ fn check<T: Float>(x: &Tensor, axis: usize, covered: bool) {
             if let Some(got) = fast {
                 // Row sums in partial sums: |error| <= n eps sum|g| (times |y| <= 1); exp on f32.
                 let abs = (n * n) as f64 * eps * 2.0 + if f32 { 4e-7 * n as f64 } else { 0.0 };
-                assert_close(&got, &want, 4.0 * eps, abs, &format!("{what} backward"));
+                assert_close(&format!("{what} backward"), &got, &want, Tol::rel(4.0 * eps).abs(abs));
             }
         })
         .unwrap();
         let through = if log { super::log_softmax(x, axis as isize) } else { super::softmax(x, axis as isize) };
         let want = y.to_vec::<T>().unwrap();
-        assert_close(&through.unwrap().to_vec::<T>().unwrap(), &want, 1e-6, 1e-6, &what);
+        assert_close(&what, &through.unwrap().to_vec::<T>().unwrap(), &want, Tol::rel(1e-6).abs(1e-6));
     }
 }
 

@@ -30,15 +30,7 @@ pub fn upload(r: &Runner, v: &[f32]) -> Buf<f32> {
     r.upload(v).expect("upload")
 }
 
-/// |got - want| <= tol * max(1, |want|) element by element, NaNs matching NaNs.
-#[track_caller]
-pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= tol * w.abs().max(1.0);
-        assert!(ok, "{what}: element {i}: got {g}, want {w} (tol {tol})");
-    }
-}
+pub use kiln_tensor::testing::assert_close;
 
 /// Layouts of `shape` worth testing a kernel on: contiguous, transposed (last two dims swapped in
 /// storage), and narrowed out of a larger buffer (an offset and a row stride that skips elements).

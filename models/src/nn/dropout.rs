@@ -25,7 +25,7 @@ impl Dropout {
     /// PyTorch's `Dropout(p)` raises at construction rather than at the first forward.
     pub fn try_new(p: f64, rng: &mut Rng) -> Result<Dropout> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::invalid("Dropout", format!("drop probability {p} is not in [0, 1]")));
+            return Err(Error::hyper("Dropout", "drop probability", p, "in [0, 1]"));
         }
         Ok(Dropout { p, training: AtomicBool::new(true), rng: Mutex::new(rng.fork()) })
     }

@@ -10,7 +10,7 @@ use kiln_tensor::{Error, Result};
 /// typed error, since either would scale every gradient by NaN or flip its sign.
 pub fn clip_grad_norm(grads: &mut GradStore, params: &[(String, Var)], max_norm: f64) -> Result<f64> {
     if max_norm.is_nan() || max_norm < 0.0 {
-        return Err(Error::invalid("clip_grad_norm", format!("max_norm {max_norm} is not a non-negative number")));
+        return Err(Error::hyper("clip_grad_norm", "max_norm", max_norm, "a non-negative number"));
     }
     let mut sq = 0.0f64;
     for (_, p) in params {
