@@ -10,6 +10,16 @@ use kiln_kernels::cuda::source::{SourceKind, ALL};
 use kiln_kernels::cuda::{cuda_available, driver_present, resolve_device, testing, Runner};
 use kiln_tensor::{Device, Error};
 
+/// With `KILN_TEST_GPU=1` every test here first needs the real cuda:0 (a GPU machine's check must
+/// not pass on NVRTC alone); fails at once, with the reason, when there is none.
+fn gpu_if_requested() {
+    if testing::gpu_requested() {
+        if let Err(e) = cuda_available() {
+            panic!("KILN_TEST_GPU=1 asks for the real cuda:0, but: {e}");
+        }
+    }
+}
+
 #[test]
 fn asking_for_cuda_without_a_gpu_is_a_clean_error() {
     match cuda_available() {
@@ -77,6 +87,7 @@ fn every_cu_file_on_disk_is_registered_and_exported_to_the_host_shim() {
 
 #[test]
 fn every_kernel_source_compiles_with_nvrtc_for_sm80_and_sm90() {
+    gpu_if_requested();
     if !nvrtc_available() {
         let report = compile::nvrtc_report();
         let required = std::env::var("KILN_REQUIRE_NVRTC").as_deref() == Ok("1") || testing::gpu_requested();
@@ -131,6 +142,7 @@ fn every_kernel_source_compiles_with_nvrtc_for_sm80_and_sm90() {
 
 #[test]
 fn a_compile_error_comes_back_with_nvrtc_log() {
+    gpu_if_requested();
     if !nvrtc_available() {
         assert!(!testing::gpu_requested(), "KILN_TEST_GPU=1 but {}", compile::nvrtc_report());
         eprintln!("NOTICE: libnvrtc not found: NVRTC error-path check SKIPPED");

@@ -8,6 +8,7 @@ mod checkpoints;
 mod choices;
 mod data;
 mod device;
+mod doctor;
 mod eval;
 mod inspect;
 mod report;
@@ -49,6 +50,8 @@ enum Command {
     /// Benchmarks: `kiln bench step <gan|cnn|sentiment>` times whole training steps, `kiln bench
     /// kernel <name>` validates and times one kernel's versions.
     Bench(bench::BenchArgs),
+    /// What this machine offers kiln (CPU, CUDA driver and devices, NVRTC); `--gpu` proves the GPU path.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Options every command that computes shares.
@@ -90,5 +93,6 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Data(a) => data::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Doctor(a) => doctor::run(a),
     }
 }

@@ -127,7 +127,7 @@ fn dims(g: &ConvGeom) -> ConvDims {
 fn columns(g: &ConvGeom, x: &Tensor) -> Result<Tensor> {
     let d = dims(g);
     access::read_f32("im2col", &[x], |r, v| {
-        let mut cols = r.zeros(d.cols_len())?;
+        let mut cols = r.output(d.cols_len())?;
         im2col(r, d, v[0], &mut cols)?;
         access::f32_tensor(r, cols, [g.n, g.c * g.kh * g.kw, g.oh * g.ow])
     })
@@ -154,7 +154,7 @@ pub fn conv2d_backward_input_tensor(g: &ConvGeom, grad_out: &Tensor, w: &Tensor)
     let dcols = from_start(&matmul(&weight_matrix(g, w)?.t()?, &grad)?)?;
     let d = dims(g);
     access::read_f32("col2im", &[&dcols], |r, v| {
-        let mut dx = r.zeros(g.n * g.c * g.h * g.w)?;
+        let mut dx = r.output(g.n * g.c * g.h * g.w)?;
         col2im(r, d, v[0].0, &mut dx)?;
         access::f32_tensor(r, dx, g.in_shape())
     })

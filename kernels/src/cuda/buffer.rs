@@ -41,6 +41,16 @@ impl<T: DevElem> HostMem<T> {
         HostMem { ptr, len }
     }
 
+    /// Memory filled with 0xFF bytes (NaN for floats, all ones for integers): what the host shim
+    /// gives a kernel output, so an element a kernel forgets to write cannot pass as a zero.
+    pub fn poisoned(len: usize) -> Self {
+        let m = Self::zeros(len);
+        // SAFETY: the allocation holds len * size_of::<T>() bytes; every bit pattern is a valid
+        // value of the plain-data element types (f32, f64, i64, u32, i32, u8).
+        unsafe { std::ptr::write_bytes(m.ptr as *mut u8, 0xFF, len * std::mem::size_of::<T>()) };
+        m
+    }
+
     pub fn from_slice(data: &[T]) -> Self {
         let mut m = Self::zeros(data.len());
         m.as_mut_slice().copy_from_slice(data);

@@ -122,6 +122,21 @@ impl Runner {
         }
     }
 
+    /// `len` elements that the next kernel overwrites entirely (never for kernels that accumulate
+    /// or write only part: those take [`Runner::zeros`]). On a GPU: uninitialised memory, no memset.
+    /// On the host shim: 0xFF bytes (NaN), so a kernel that leaves an element unwritten fails the
+    /// CPU comparisons in the tests instead of passing on zeros.
+    pub fn output<T: DevElem>(&self, len: usize) -> Result<Buf<T>> {
+        if len == 0 {
+            return Ok(Buf::Host(HostMem::zeros(0)));
+        }
+        match self {
+            Runner::Host => Ok(Buf::Host(HostMem::poisoned(len))),
+            // SAFETY: the caller's kernel writes every element before anything reads it.
+            Runner::Gpu(d) => unsafe { d.stream().alloc(len) }.map(Buf::Cuda).map_err(|e| d.error("alloc", e)),
+        }
+    }
+
     pub fn upload<T: DevElem>(&self, data: &[T]) -> Result<Buf<T>> {
         if data.is_empty() {
             return self.zeros(0);

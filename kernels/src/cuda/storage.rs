@@ -148,7 +148,7 @@ impl DeviceStorage for CudaStorage {
     fn gather(&self, layout: &Layout) -> Result<Box<dyn DeviceStorage>> {
         let data = match &self.data {
             CudaData::F32(b) => {
-                let mut out = self.runner.zeros(layout.shape().elem_count())?;
+                let mut out = self.runner.output(layout.shape().elem_count())?;
                 super::elementwise::unary(&self.runner, None, (b, layout), &mut out, super::elementwise::Path::Auto)?;
                 CudaData::F32(out)
             }

@@ -281,7 +281,7 @@ pub fn unary_tensor(op: Option<UnaryOp>, x: &Tensor) -> Result<Tensor> {
     let name = op.map_or("copy", UnaryOp::name);
     x.expect_dtype(DType::F32, name)?;
     access::read_f32(name, &[x], |r, v| {
-        let mut out = r.zeros(x.elem_count())?;
+        let mut out = r.output(x.elem_count())?;
         unary(r, op, v[0], &mut out, Path::Auto)?;
         access::f32_tensor(r, out, x.shape())
     })
@@ -291,7 +291,7 @@ pub fn unary_tensor(op: Option<UnaryOp>, x: &Tensor) -> Result<Tensor> {
 pub fn binary_tensor(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &Shape, al: &Layout, bl: &Layout) -> Result<Tensor> {
     a.expect_dtype(DType::F32, op.name())?;
     access::read_f32(op.name(), &[a, b], |r, v| {
-        let mut out = r.zeros(shape.elem_count())?;
+        let mut out = r.output(shape.elem_count())?;
         binary(r, op, (v[0].0, al), (v[1].0, bl), &mut out, Path::Auto)?;
         access::f32_tensor(r, out, shape.clone())
     })
@@ -301,7 +301,7 @@ pub fn binary_tensor(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &Shape, al: &L
 pub fn unary_backward_tensor(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Tensor> {
     x.expect_dtype(DType::F32, op.name())?;
     access::read_f32(op.name(), &[x, y, grad], |r, v| {
-        let mut dx = r.zeros(x.elem_count())?;
+        let mut dx = r.output(x.elem_count())?;
         unary_backward(r, op, v[0], v[1], v[2], &mut dx)?;
         access::f32_tensor(r, dx, x.shape())
     })
@@ -317,7 +317,7 @@ pub fn binary_backward_tensor(
     a.expect_dtype(DType::F32, op.name())?;
     access::read_f32(op.name(), &[a, b, grad], |r, v| {
         let n = grad.elem_count();
-        let (mut da, mut db) = (r.zeros(n)?, r.zeros(n)?);
+        let (mut da, mut db) = (r.output(n)?, r.output(n)?);
         binary_backward(r, op, (v[0].0, al), (v[1].0, bl), v[2], &mut da, &mut db)?;
         Ok((access::f32_tensor(r, da, grad.shape())?, access::f32_tensor(r, db, grad.shape())?))
     })
@@ -334,7 +334,7 @@ pub fn compare_tensor(
 ) -> Result<Tensor> {
     a.expect_dtype(DType::F32, "compare")?;
     access::read_f32("compare", &[a, b], |r, v| {
-        let mut out = r.zeros::<u32>(shape.elem_count())?;
+        let mut out = r.output::<u32>(shape.elem_count())?;
         compare(r, op, (v[0].0, al), (v[1].0, bl), &mut out)?;
         access::u32_tensor(r, out, shape.clone())
     })
@@ -350,7 +350,7 @@ pub fn where_tensor(
     const OP: &str = "where";
     a.expect_dtype(DType::F32, OP)?;
     access::read(OP, &[cond, a, b], |r, s| {
-        let mut out = r.zeros::<f32>(shape.elem_count())?;
+        let mut out = r.output::<f32>(shape.elem_count())?;
         where_cond(r, (s[0].u32(OP)?, cl), (s[1].f32(OP)?, al), (s[2].f32(OP)?, bl), &mut out)?;
         access::f32_tensor(r, out, shape.clone())
     })

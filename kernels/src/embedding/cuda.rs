@@ -191,7 +191,7 @@ pub fn index_select_tensor(x: &Tensor, a: usize, indices: &Tensor) -> Result<Ten
     let mut out_dims = moved.dims().to_vec();
     out_dims[0] = count;
     let out = access::read(OP, &[&table, &idx], |r, s| {
-        let mut out = r.zeros(count * row_len)?;
+        let mut out = r.output(count * row_len)?;
         gather(r, (s[0].f32(OP)?, Rows::from_layout(OP, table.layout())?), s[1].i64(OP)?, count, &mut out)?;
         access::f32_tensor(r, out, out_dims.clone())
     })?;
@@ -230,7 +230,7 @@ pub fn gather_tensor(x: &Tensor, axis: usize, index: &Tensor) -> Result<Tensor> 
     x.expect_dtype(DType::F32, OP)?;
     let index = &i64_indices("gather", index)?;
     access::read(OP, &[x, index], |r, s| {
-        let mut out = r.zeros(index.elem_count())?;
+        let mut out = r.output(index.elem_count())?;
         gather_axis(r, (s[0].f32(OP)?, x.layout()), (s[1].i64(OP)?, index.layout()), axis, &mut out)?;
         access::f32_tensor(r, out, index.shape().clone())
     })

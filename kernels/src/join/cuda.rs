@@ -16,7 +16,7 @@ pub fn cat_tensor(tensors: &[&Tensor], axis: usize, out_dims: &[usize]) -> Resul
     front_dims.remove(axis);
     front_dims.insert(0, out_dims[axis]);
     let out = access::read_f32(OP, &moved_refs, |r, parts| {
-        let mut out = r.zeros(front_dims.iter().product())?;
+        let mut out = r.output(front_dims.iter().product())?;
         let mut at = 0;
         for &(buf, layout) in parts {
             unary_at(r, None, (buf, layout), &mut out, at, Path::Auto)?;

@@ -66,9 +66,9 @@ pub fn cross_entropy_mean(
     lse: &mut Buf<f32>,
 ) -> Result<Buf<f32>> {
     let rows = logits.1.rows;
-    let mut per_row = r.zeros::<f32>(rows)?;
+    let mut per_row = r.output::<f32>(rows)?;
     cross_entropy_rows(r, logits, targets, &mut per_row, lse)?;
-    let mut mean = r.zeros::<f32>(1)?;
+    let mut mean = r.output::<f32>(1)?;
     reduce_rows(r, ReduceOp::Mean, (&per_row, Rows::contiguous(1, rows)), &mut mean, Version::WarpShuffle)?;
     Ok(mean)
 }
@@ -122,11 +122,11 @@ fn bce_params(
 /// The mean of `max(x, 0) - x*y + log1p(exp(-|x|))` over `n` contiguous elements, as a 1-element buffer.
 pub fn bce_with_logits_mean(r: &Runner, x: &Buf<f32>, y: &Buf<f32>, n: usize) -> Result<Buf<f32>> {
     r.check(&[x, y])?;
-    let mut per = r.zeros::<f32>(n)?;
+    let mut per = r.output::<f32>(n)?;
     let p = bce_params("bce_with_logits", x, y, n, &mut per, 0.0)?;
     // SAFETY: bce_params checked all three buffers hold n elements.
     unsafe { r.launch(&LOSS, "bce_logits_forward_f32", Launch::linear(n, 256), &p)? };
-    let mut mean = r.zeros::<f32>(1)?;
+    let mut mean = r.output::<f32>(1)?;
     reduce_rows(r, ReduceOp::Mean, (&per, Rows::contiguous(1, n)), &mut mean, Version::WarpShuffle)?;
     Ok(mean)
 }
@@ -167,7 +167,7 @@ fn ce_inputs(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Tensor, Rows)
 pub fn cross_entropy_tensor(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let (lg, tg, rows) = ce_inputs(logits, targets)?;
     access::read("cross_entropy", &[&lg, &tg], |r, s| {
-        let mut lse = r.zeros(rows.rows)?;
+        let mut lse = r.output(rows.rows)?;
         let mean = cross_entropy_mean(r, (s[0].f32("cross_entropy")?, rows), s[1].i64("cross_entropy")?, &mut lse)?;
         access::f32_tensor(r, mean, ())
     })
@@ -179,9 +179,9 @@ pub fn cross_entropy_backward_tensor(logits: &Tensor, targets: &Tensor, grad: &T
     let (lg, tg, rows) = ce_inputs(logits, targets)?;
     let dx = access::read(OP, &[&lg, &tg], |r, s| {
         let (x, t) = ((s[0].f32(OP)?, rows), s[1].i64(OP)?);
-        let (mut per_row, mut lse) = (r.zeros(rows.rows)?, r.zeros(rows.rows)?);
+        let (mut per_row, mut lse) = (r.output(rows.rows)?, r.output(rows.rows)?);
         cross_entropy_rows(r, x, t, &mut per_row, &mut lse)?;
-        let mut dx = r.zeros(rows.rows * rows.n)?;
+        let mut dx = r.output(rows.rows * rows.n)?;
         cross_entropy_backward(r, x, t, &lse, 1.0, &mut dx)?;
         access::f32_tensor(r, dx, logits.shape())
     })?;
@@ -205,7 +205,7 @@ pub fn bce_with_logits_backward_tensor(x: &Tensor, y: &Tensor, grad: &Tensor) ->
     x.expect_dtype(DType::F32, OP)?;
     let (xd, yd) = (access::from_start(x)?, access::from_start(y)?);
     let dx = access::read_f32(OP, &[&xd, &yd], |r, v| {
-        let mut dx = r.zeros(x.elem_count())?;
+        let mut dx = r.output(x.elem_count())?;
         bce_with_logits_backward(r, v[0].0, v[1].0, x.elem_count(), 1.0, &mut dx)?;
         access::f32_tensor(r, dx, x.shape())
     })?;

@@ -137,7 +137,7 @@ fn cell_forward_tensor(pre: &Tensor, c_prev: &Tensor, d: Dims) -> Result<(Tensor
     let (pre, c_prev) = (from_start(pre)?, from_start(c_prev)?);
     let bh = d.batch * d.hidden;
     access::read_f32(OP, &[&pre, &c_prev], |r, v| {
-        let (mut h, mut c, mut act) = (r.zeros(bh)?, r.zeros(bh)?, r.zeros(4 * bh)?);
+        let (mut h, mut c, mut act) = (r.output(bh)?, r.output(bh)?, r.output(4 * bh)?);
         let out = CellOut { h: &mut h, c: &mut c, act: &mut act };
         cell_forward(r, v[0].0, 0, 4 * d.hidden, v[1].0, d.batch, d.hidden, out)?;
         let shape = [d.batch, d.hidden];
@@ -163,7 +163,7 @@ fn cell_backward_tensor(
     let refs: Vec<&Tensor> = ops.iter().collect();
     let bh = d.batch * d.hidden;
     access::read_f32(OP, &refs, |r, v| {
-        let (mut dgates, mut dc_prev) = (r.zeros(4 * bh)?, r.zeros(bh)?);
+        let (mut dgates, mut dc_prev) = (r.output(4 * bh)?, r.output(bh)?);
         let g = CellGrads { dh: v[0].0, dc_next: Some(v[1].0), act: v[2].0, c_prev: v[3].0, c: v[4].0 };
         cell_backward(r, g, d.batch, d.hidden, &mut dgates, &mut dc_prev)?;
         Ok((

@@ -176,7 +176,7 @@ pub fn matmul_tensor(a: &Tensor, b: &Tensor, shape: &Shape, al: &Layout, bl: &La
     let r = shape.rank();
     let (m, n, k) = (shape.dims()[r - 2], shape.dims()[r - 1], al.dims()[r - 1]);
     access::read_f32(OP, &[&at, &bt], |run, v| {
-        let mut out = run.zeros(shape.elem_count())?;
+        let mut out = run.output(shape.elem_count())?;
         let d = GemmDims { batch, m, n, k };
         gemm(run, Version::Tiled, d, (v[0].0, am), (v[1].0, bm), (&mut out, Mat::row_major(m, n)), 1.0, 0.0)?;
         access::f32_tensor(run, out, shape.clone())

@@ -6,9 +6,12 @@
 // Versions:
 //   v1 gemm_naive_f32  one thread per C element, block 16x16, grid (n/16, m/16, batch)
 //   v2 gemm_tiled_f32  64x64 C tile per 256-thread block, K in steps of 16 through shared memory
-//                      (As stored k-major and padded by one column against bank conflicts), each
-//                      thread accumulating a 4x4 register block at rows ty+16i, cols tx+16j
-//                      (16 FMAs per 8 shared loads). Edge tiles are zero-filled.
+//                      (As and Bs stored k-major and padded by one column against bank conflicts),
+//                      each thread accumulating a 4x4 register block at rows ty+16i, cols tx+16j
+//                      (16 FMAs per 8 shared loads). Edge tiles are zero-filled. Tile loads are
+//                      coalesced for either layout of each operand: consecutive threads walk
+//                      whichever of its two dims has unit stride (k for row-major A, m for a
+//                      transposed A; n for row-major B, k for a transposed B), decided per launch.
 
 struct GemmParams {
     const float* a;
@@ -39,7 +42,7 @@ KILN_EXPORT(gemm_naive_f32, GemmParams)
 
 extern "C" __global__ void gemm_tiled_f32(const GemmParams p) {
     __shared__ float As[TILE_K][TILE_M + 1];
-    __shared__ float Bs[TILE_K][TILE_N];
+    __shared__ float Bs[TILE_K][TILE_N + 1];
     const u32 tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
     const u32 row0 = blockIdx.y * TILE_M, col0 = blockIdx.x * TILE_N, bt = blockIdx.z;
     const float* a = p.a + (u64)bt * p.a_bs;
@@ -48,15 +51,24 @@ extern "C" __global__ void gemm_tiled_f32(const GemmParams p) {
     for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
 
+    // Which dim consecutive threads walk while loading a tile: the operand's unit-stride one.
+    // Uniform over the launch, so no divergence; the padded tiles keep either store order free of
+    // bank conflicts. Element l (0..4) of a thread's share of a tile sits at (base + step * l), so
+    // the choice costs a few registers once, not index arithmetic per load.
+    const bool a_down_m = p.a_rs == 1 && p.a_cs != 1;  // A is a transposed (column-major) view
+    const bool b_down_k = p.b_rs == 1 && p.b_cs != 1;  // B is a transposed (column-major) view
+    const u32 ar0 = a_down_m ? tid % TILE_M : tid / TILE_K, ar_step = a_down_m ? 0 : 256 / TILE_K;
+    const u32 ak0 = a_down_m ? tid / TILE_M : tid % TILE_K, ak_step = a_down_m ? 256 / TILE_M : 0;
+    const u32 bk0 = b_down_k ? tid % TILE_K : tid / TILE_N, bk_step = b_down_k ? 0 : 256 / TILE_N;
+    const u32 bn0 = b_down_k ? tid / TILE_K : tid % TILE_N, bn_step = b_down_k ? 256 / TILE_K : 0;
+
     for (u32 k0 = 0; k0 < p.k; k0 += TILE_K) {
-        // 1024 elements of each tile, 4 per thread. A: consecutive threads walk k (coalesced for
-        // row-major A); B: consecutive threads walk n (coalesced for row-major B).
+        // 1024 elements of each tile, 4 per thread.
         for (u32 l = 0; l < 4; ++l) {
-            const u32 idx = tid + 256 * l;
-            const u32 ar = idx / TILE_K, ak = idx % TILE_K;
+            const u32 ar = ar0 + ar_step * l, ak = ak0 + ak_step * l;
             const u32 gr = row0 + ar, gk = k0 + ak;
             As[ak][ar] = (gr < p.m && gk < p.k) ? a[(u64)gr * p.a_rs + (u64)gk * p.a_cs] : 0.0f;
-            const u32 bk = idx / TILE_N, bn = idx % TILE_N;
+            const u32 bk = bk0 + bk_step * l, bn = bn0 + bn_step * l;
             const u32 hk = k0 + bk, gc = col0 + bn;
             Bs[bk][bn] = (hk < p.k && gc < p.n) ? b[(u64)hk * p.b_rs + (u64)gc * p.b_cs] : 0.0f;
         }

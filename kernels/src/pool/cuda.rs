@@ -113,7 +113,7 @@ pub fn max_pool2d_tensor(x: &Tensor, k: usize, s: usize) -> Result<(Tensor, Tens
     let shape = [d[0], d[1], oh, ow];
     access::read_f32(OP, &[x], |r, v| {
         let total = shape.iter().product();
-        let (mut y, mut idx) = (r.zeros(total)?, r.zeros(total)?);
+        let (mut y, mut idx) = (r.output(total)?, r.output(total)?);
         max_pool2d(r, v[0], k, s, &mut y, &mut idx)?;
         Ok((access::f32_tensor(r, y, shape)?, access::i64_tensor(r, idx, shape)?))
     })

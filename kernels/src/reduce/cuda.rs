@@ -139,7 +139,7 @@ pub fn reduce_tensor(op: ReduceOp, x: &Tensor, axes: &[usize], out_shape: Shape)
         let perm: Vec<usize> = axes.iter().copied().chain(kept).collect();
         let dense = x.permute(&perm)?.contiguous()?;
         return access::read_f32(OP, &[&dense], |r, v| {
-            let mut out = r.zeros(outputs)?;
+            let mut out = r.output(outputs)?;
             let cols = Rows { offset: dense.layout().offset(), rows: group, n: outputs, ld: outputs };
             reduce_cols(r, op, (v[0].0, cols), &mut out)?;
             access::f32_tensor(r, out, out_shape)
@@ -148,7 +148,7 @@ pub fn reduce_tensor(op: ReduceOp, x: &Tensor, axes: &[usize], out_shape: Shape)
     let perm: Vec<usize> = kept.chain(axes.iter().copied()).collect();
     let dense = x.permute(&perm)?.contiguous()?;
     access::read_f32(OP, &[&dense], |r, v| {
-        let mut out = r.zeros(outputs)?;
+        let mut out = r.output(outputs)?;
         let rows = Rows { offset: dense.layout().offset(), rows: outputs, n: group, ld: group };
         reduce_rows(r, op, (v[0].0, rows), &mut out, Version::WarpShuffle)?;
         access::f32_tensor(r, out, out_shape)
@@ -163,7 +163,7 @@ pub fn arg_reduce_tensor(x: &Tensor, axis: usize, max: bool, out_shape: Shape) -
     let n = x.dims()[axis];
     let rows = out_shape.elem_count();
     access::read(OP, &[&dense], |r, s| {
-        let mut out = r.zeros(rows)?;
+        let mut out = r.output(rows)?;
         let m = Rows { offset: dense.layout().offset(), rows, n, ld: n };
         arg_reduce_rows(r, (s[0].f32(OP)?, m), max, &mut out)?;
         access::i64_tensor(r, out, out_shape)

@@ -94,7 +94,7 @@ pub fn softmax_tensor(x: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
     x.expect_dtype(DType::F32, op)?;
     let (dense, rows) = rows_along(x, axis)?;
     let out = access::read_f32(op, &[&dense], |r, v| {
-        let mut y = r.zeros(dense.elem_count())?;
+        let mut y = r.output(dense.elem_count())?;
         softmax_rows(r, (v[0].0, rows), log, &mut y)?;
         access::f32_tensor(r, y, dense.shape().clone())
     })?;
@@ -108,7 +108,7 @@ pub fn softmax_backward_tensor(y: &Tensor, grad: &Tensor, axis: usize, log: bool
     let (yd, yr) = rows_along(y, axis)?;
     let (gd, gr) = rows_along(grad, axis)?;
     let out = access::read_f32(OP, &[&yd, &gd], |r, v| {
-        let mut dx = r.zeros(yd.elem_count())?;
+        let mut dx = r.output(yd.elem_count())?;
         softmax_backward_rows(r, (v[0].0, yr), (v[1].0, gr), log, &mut dx)?;
         access::f32_tensor(r, dx, yd.shape().clone())
     })?;
