@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_kernel;
+mod bench_layouts;
 mod bench_pytorch;
 mod data;
 mod device;

@@ -29,12 +29,15 @@ pub struct TrainArgs {
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
-    /// Train and test on the first N samples only (quick looks, smoke tests).
+    /// Train and test on a seeded, class-balanced subset of N samples each (quick looks, smoke tests).
     #[arg(long)]
     limit: Option<usize>,
-    /// cnn only: `plain` (W2, the default) or `bn` (batch norm + dropout 0.5, cosine LR).
+    /// cnn only: `plain` (W2, the default) or `bn` (batch norm + dropout, 0.5 unless --dropout; cosine LR).
     #[arg(long, default_value = "plain")]
     variant: String,
+    /// cnn `bn` only: the dropout probability before each linear layer.
+    #[arg(long, default_value_t = 0.5)]
+    dropout: f64,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -78,7 +81,8 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         ModelKind::Cnn => {
             let variant = match a.variant.as_str() {
                 "plain" => CnnVariant::Plain,
-                "bn" => CnnVariant::BatchNorm { dropout: 0.5 },
+                "bn" if (0.0..1.0).contains(&a.dropout) => CnnVariant::BatchNorm { dropout: a.dropout },
+                "bn" => return Err(format!("--dropout must be in [0, 1), got {}", a.dropout).into()),
                 v => return Err(format!("unknown cnn variant `{v}` (plain or bn)").into()),
             };
             cnn::train(&cfg, variant)?
