@@ -173,6 +173,26 @@ pub enum Op {
         gates: Tensor,
     },
 
+    // ---- fused norms --------------------------------------------------------------------------
+    /// BatchNorm2d of `x [N, C, H, W]` with per-channel `mean` and `invstd` (the batch's own in
+    /// training, `batch`; the running ones in evaluation).
+    BatchNorm {
+        x: Var,
+        weight: Var,
+        bias: Var,
+        mean: Tensor,
+        invstd: Tensor,
+        batch: bool,
+    },
+    /// LayerNorm over the last dim of `x`, per-row `mean` and `invstd`.
+    LayerNorm {
+        x: Var,
+        weight: Var,
+        bias: Var,
+        mean: Tensor,
+        invstd: Tensor,
+    },
+
     // ---- fused losses (mean-reduced scalars) --------------------------------------------------
     CrossEntropy {
         logits: Var,
@@ -225,6 +245,8 @@ impl Op {
             Op::Unsqueeze { .. } => "unsqueeze",
             Op::Contiguous { .. } => "contiguous",
             Op::LstmSequence { .. } => "lstm_sequence",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::LayerNorm { .. } => "layer_norm",
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::Bce { .. } => "bce",
             Op::BceWithLogits { .. } => "bce_with_logits",
@@ -262,6 +284,7 @@ impl Op {
             Op::Bce { p, y } => vec![p, y],
             Op::LstmSequence { proj, w_hh, .. } => vec![proj, w_hh],
             Op::BceWithLogits { x, y } => vec![x, y],
+            Op::BatchNorm { x, weight, bias, .. } | Op::LayerNorm { x, weight, bias, .. } => vec![x, weight, bias],
             Op::Conv2d { x, w, bias, .. } => [Some(x), Some(w), bias.as_ref()].into_iter().flatten().collect(),
             Op::Cat { xs, .. } | Op::Stack { xs, .. } => xs.iter().collect(),
         }

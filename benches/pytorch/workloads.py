@@ -5,6 +5,8 @@ Same shapes and the same step definition as kiln's `models/src/zoo/bench.rs`, on
   gan        W1: D update on 64 real + 64 fake (one forward over the 128 rows, BCE vs 1s then 0s),
              then G update on 64 fresh noise vectors (BCE of D(G(z)) vs 1s); Adam 2e-4, betas 0.5/0.999.
   cnn        W2: plain CNN, batch 64 of 3x32x32, cross-entropy (+ the accuracy count), Adam 1e-3.
+  cnn-bn     W2 with BatchNorm2d after every conv and Dropout(0.5) before each linear layer (the
+             `bn` accuracy variant), in training mode; otherwise as cnn.
   sentiment  W3: Embedding(20002, 128) -> BiLSTM hidden 64 -> final states (128) -> Dropout(0.2)
              -> Linear(128, 1); batch 32 x 256 tokens, all real words (no padding), BCE with logits,
              Adam 1e-3.
@@ -78,12 +80,14 @@ def gan_step(gen, dev):
     return step
 
 
-def cnn_step(gen, dev):
+def cnn_step(gen, dev, bn=False):
     batch = 64
     layers = []
     for cin, cout in [(3, 32), (32, 64), (64, 128)]:
-        layers += [nn.Conv2d(cin, cout, 3), nn.ReLU(), nn.MaxPool2d(2)]
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).to(dev)
+        layers += [nn.Conv2d(cin, cout, 3)] + ([nn.BatchNorm2d(cout)] if bn else []) + [nn.ReLU(), nn.MaxPool2d(2)]
+    drop = [nn.Dropout(0.5)] if bn else []
+    head = [nn.Flatten(), *drop, nn.Linear(512, 512), nn.ReLU(), *drop, nn.Linear(512, 10)]
+    net = nn.Sequential(*layers, *head).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, 32, 32, generator=gen).to(dev)
     y = torch.randint(0, 10, (batch,), generator=gen).to(dev)
@@ -135,7 +139,11 @@ def sentiment_step(gen, dev):
     return step
 
 
-WORKLOADS = {"gan": gan_step, "cnn": cnn_step, "sentiment": sentiment_step}
+def cnn_bn_step(gen, dev):
+    return cnn_step(gen, dev, bn=True)
+
+
+WORKLOADS = {"gan": gan_step, "cnn": cnn_step, "sentiment": sentiment_step, "cnn-bn": cnn_bn_step}
 
 
 def main():

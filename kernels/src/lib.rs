@@ -19,6 +19,7 @@ pub mod lab;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;
+pub mod norm;
 pub mod optim;
 pub mod pool;
 pub mod reduce;

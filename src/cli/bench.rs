@@ -91,7 +91,7 @@ fn step(a: StepArgs) -> CliResult<()> {
     // Enough steps for a steady median without making the slow workload (W3) take minutes a round.
     let steps = a.steps.unwrap_or(match workload {
         Workload::Gan => 20,
-        Workload::Cnn => 10,
+        Workload::Cnn | Workload::CnnBn => 10,
         Workload::Sentiment => 5,
     });
     if steps == 0 || a.rounds == 0 {

@@ -17,6 +17,7 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::bench::check_release;
+use super::bench_layouts::SweepArgs;
 use super::{device, CliResult};
 
 #[derive(Args)]
@@ -52,9 +53,19 @@ pub struct KernelArgs {
     /// Seed of the random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The layout sweep instead: the kernel (or `all`) on one shape A x B x C (--shapes, default
+    /// 64x32x900) with its operand contiguous, transposed, narrowed, broadcast over the middle axis
+    /// and a broadcast scalar; GB/s per layout, flagged when > 2x slower per element than contiguous.
+    #[arg(long)]
+    layouts: bool,
 }
 
 pub fn run(a: KernelArgs) -> CliResult<()> {
+    if a.layouts {
+        let (name, shapes, threads) = (a.name.as_str(), a.shapes.as_deref(), a.threads);
+        let sweep = SweepArgs { name, shapes, threads, budget_ms: a.budget_ms, seed: a.seed, json: a.json };
+        return super::bench_layouts::run(sweep);
+    }
     let on_cuda = !device::resolve(&a.device, true)?.is_cpu();
     if a.name == "list" {
         list();

@@ -3,6 +3,7 @@
 mod attack;
 mod bench;
 mod bench_kernel;
+mod bench_layouts;
 mod bench_pytorch;
 mod checkpoints;
 mod choices;

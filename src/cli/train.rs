@@ -4,6 +4,7 @@
 use super::choices::{ModelArg, VariantArg};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
+use kiln::models::zoo::cnn::CnnVariant;
 use kiln::models::zoo::{cnn, gan, lenet, sentiment, ModelKind, RunConfig};
 use std::path::PathBuf;
 
@@ -46,12 +47,15 @@ pub struct TrainArgs {
     /// One JSON object per line on stdout instead of progress bars and human lines.
     #[arg(long)]
     json: bool,
-    /// Train and test on the first N samples only (quick looks, smoke tests) [default: all].
+    /// Train and test on a seeded, class-balanced subset of N samples each (quick looks, smoke tests) [default: all].
     #[arg(long)]
     limit: Option<usize>,
     /// cnn only: which W2 network.
     #[arg(long, value_enum, default_value_t = VariantArg::Plain)]
     variant: VariantArg,
+    /// cnn `bn` only: the dropout probability before each linear layer.
+    #[arg(long, default_value_t = 0.5)]
+    dropout: f64,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -85,7 +89,14 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
     }
     match kind {
         ModelKind::Gan => gan::train(&cfg)?,
-        ModelKind::Cnn => cnn::train(&cfg, a.variant.into())?,
+        ModelKind::Cnn => {
+            let variant = match (CnnVariant::from(a.variant), a.dropout) {
+                (CnnVariant::BatchNorm { .. }, p) if (0.0..1.0).contains(&p) => CnnVariant::BatchNorm { dropout: p },
+                (CnnVariant::BatchNorm { .. }, p) => return Err(format!("--dropout must be in [0, 1), got {p}").into()),
+                (plain, _) => plain,
+            };
+            cnn::train(&cfg, variant)?
+        }
         ModelKind::Sentiment => sentiment::train(&cfg)?,
         ModelKind::Lenet => lenet::train(&cfg)?,
     };

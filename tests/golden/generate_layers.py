@@ -272,19 +272,26 @@ def batch_norm2d(name, x_shape, training):
 
 batch_norm2d("batch_norm2d_train", [2, 3, 3, 3], True)
 batch_norm2d("batch_norm2d_eval", [2, 3, 3, 3], False)
+# Planes longer than the fused kernels' 16 partial sums, an odd channel count.
+batch_norm2d("batch_norm2d_train_wide", [3, 5, 6, 7], True)
 
 
-@layer_case("layer_norm")
-def _(rng):
-    return Layer(
-        "layer_norm",
-        {"dim": 6},
-        lambda: nn.LayerNorm(6),
-        {"weight": normal(rng, [6], 0.5) + f32(1.0), "bias": normal(rng, [6], 0.5)},
-        [("x", f32(normal(rng, [2, 3, 6], 2.0) + 0.5), "f32", True)],
-        single,
-        training=True,
-    )
+def layer_norm(name, dim, x_shape):
+    @layer_case(name)
+    def _(rng):
+        return Layer(
+            "layer_norm",
+            {"dim": dim},
+            lambda: nn.LayerNorm(dim),
+            {"weight": normal(rng, [dim], 0.5) + f32(1.0), "bias": normal(rng, [dim], 0.5)},
+            [("x", f32(normal(rng, x_shape, 2.0) + 0.5), "f32", True)],
+            single,
+            training=True,
+        )
+
+
+layer_norm("layer_norm", 6, [2, 3, 6])
+layer_norm("layer_norm_wide", 37, [5, 37])
 
 
 @layer_case("dropout_eval")

@@ -6,6 +6,7 @@ pub(crate) mod elementwise;
 pub(crate) mod join;
 pub(crate) mod linalg;
 pub(crate) mod loss;
+pub(crate) mod norm;
 mod overloads;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;

@@ -11,6 +11,7 @@ mod elementwise;
 mod index;
 mod loss;
 mod matmul;
+mod norm;
 mod recurrent;
 mod reduce;
 mod view;
@@ -53,6 +54,10 @@ pub(crate) fn input_grads(op: &Op, out: &Tensor, grad: &Tensor) -> Result<Grads>
         Op::Unsqueeze { x, axis } => view::unsqueeze(x, *axis, grad),
         Op::Contiguous { x } => view::contiguous(x, grad),
         Op::LstmSequence { proj, w_hh, steps, gates } => recurrent::lstm_sequence(proj, w_hh, steps, gates, out, grad),
+        Op::BatchNorm { x, weight, bias, mean, invstd, batch } => {
+            norm::batch_norm((x, weight, bias), (mean, invstd), *batch, grad)
+        }
+        Op::LayerNorm { x, weight, bias, mean, invstd } => norm::layer_norm((x, weight, bias), (mean, invstd), grad),
         Op::CrossEntropy { logits, targets } => loss::cross_entropy(logits, targets, grad),
         Op::Bce { p, y } => loss::bce(p, y, grad),
         Op::BceWithLogits { x, y } => loss::bce_with_logits(x, y, grad),

@@ -213,7 +213,7 @@ pub(crate) fn segments<'a, T: Copy>(
 }
 
 #[inline(always)]
-fn map1<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: impl Fn(T) -> T) {
+pub(crate) fn map1<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: impl Fn(T) -> T) {
     assert_eq!(x.len(), out.len());
     for (o, &v) in out.iter_mut().zip(x) {
         o.write(f(v));
@@ -222,7 +222,7 @@ fn map1<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: impl Fn(T) -> T) {
 
 /// `out[i] = f(a[i], b[i])` with `b` a slice or one value.
 #[inline(always)]
-fn map2<T: Copy>(a: &[T], b: Seg<'_, T>, out: &mut [MaybeUninit<T>], f: impl Fn(T, T) -> T) {
+pub(crate) fn map2<T: Copy>(a: &[T], b: Seg<'_, T>, out: &mut [MaybeUninit<T>], f: impl Fn(T, T) -> T) {
     assert_eq!(a.len(), out.len());
     match b {
         Seg::Slice(b) => {
@@ -241,7 +241,7 @@ fn map2<T: Copy>(a: &[T], b: Seg<'_, T>, out: &mut [MaybeUninit<T>], f: impl Fn(
 
 /// `(ga[i], gb[i]) = g[i] * f(a[i], b[i])` where `f` gives both partials, `b` a slice or one value.
 #[inline(always)]
-fn grad2<T: Float>(
+pub(crate) fn grad2<T: Float>(
     g: &[T],
     a: &[T],
     b: Seg<'_, T>,
@@ -274,6 +274,31 @@ fn costly_unary(op: UnaryOp) -> bool {
     matches!(op, UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::PowScalar(_))
 }
 
+/// The SIMD layer's f32 map for `op`, where it has one (exp, tanh, sigmoid).
+pub(crate) fn simd_map_fn(op: UnaryOp) -> Option<MapFn> {
+    match op {
+        UnaryOp::Exp => Some(MapFn::Exp),
+        UnaryOp::Tanh => Some(MapFn::Tanh),
+        UnaryOp::Sigmoid => Some(MapFn::Sigmoid),
+        _ => None,
+    }
+}
+
+/// Whether `n` elements of `op` split over rayon.
+pub(crate) fn unary_parallel(op: UnaryOp, n: usize) -> bool {
+    n >= if costly_unary(op) { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP }
+}
+
+/// Whether `n` elements of `op`'s backward map split over rayon.
+pub(crate) fn unary_backward_parallel(op: UnaryOp, n: usize) -> bool {
+    n >= if matches!(op, UnaryOp::PowScalar(_) | UnaryOp::Log) { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP }
+}
+
+/// Whether `n` elements of binary `op` (or its backward) split over rayon.
+pub(crate) fn binary_parallel(op: BinaryOp, n: usize) -> bool {
+    n >= if op == BinaryOp::Pow { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP }
+}
+
 /// Expands `$run!(closure)` once per unary op, the op a constant inside the closure (so each loop
 /// is monomorphic); `$args` are the closure's parameters, passed to `apply` or `derivative`.
 macro_rules! per_unary_op {
@@ -293,24 +318,19 @@ macro_rules! per_unary_op {
         }
     };
 }
+pub(crate) use per_unary_op;
 
 /// `op(x)` for a contiguous `x`; `None` for other layouts.
 pub fn unary<T: Float>(op: UnaryOp, x: &[T], xl: &Layout) -> Option<Vec<T>> {
     let x = &x[xl.contiguous_range()?];
     let n = x.len();
-    let simd_fn = match op {
-        UnaryOp::Exp => Some(MapFn::Exp),
-        UnaryOp::Tanh => Some(MapFn::Tanh),
-        UnaryOp::Sigmoid => Some(MapFn::Sigmoid),
-        _ => None,
-    };
-    if let (Some(f), Some(xf)) = (simd_fn, as_f32(x)) {
+    if let (Some(f), Some(xf)) = (simd_map_fn(op), as_f32(x)) {
         return Some(build(n, 1, n >= PAR_MIN_COSTLY, |s, out: &mut [MaybeUninit<T>]| {
             let out = as_f32_out(out).expect("T is f32");
             map_uninit(simd::isa(), f, &xf[s..s + out.len()], out)
         }));
     }
-    let parallel = n >= if costly_unary(op) { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    let parallel = unary_parallel(op, n);
     macro_rules! run {
         ($f:expr) => {{
             let f = $f;
@@ -335,7 +355,7 @@ pub fn unary_backward<T: Float>(
     let (x, y, g) = (&x.0[x.1.contiguous_range()?], &y.0[y.1.contiguous_range()?], &g.0[g.1.contiguous_range()?]);
     let n = g.len();
     assert!(x.len() == n && y.len() == n, "unary_backward: operands differ in length");
-    let parallel = n >= if matches!(op, UnaryOp::PowScalar(_) | UnaryOp::Log) { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    let parallel = unary_backward_parallel(op, n);
     macro_rules! run {
         ($f:expr) => {{
             let f = $f;
@@ -369,6 +389,7 @@ macro_rules! per_binary_op {
         }
     };
 }
+pub(crate) use per_binary_op;
 
 /// The dense operand (as the output-sized slice), the other operand with its pattern, and whether
 /// they were swapped (the dense one is `b`). `None` unless at least one side is dense.
@@ -390,7 +411,7 @@ fn dense_first<'a, T>(
 pub fn binary<T: Float>(op: BinaryOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Option<Vec<T>> {
     let n = al.elem_count();
     let (d, o, p, swap) = dense_first(n, (a, al), (b, bl))?;
-    let parallel = n >= if op == BinaryOp::Pow { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    let parallel = binary_parallel(op, n);
     macro_rules! fill {
         ($f:expr) => {
             build(n, 1, parallel, |s, out: &mut [MaybeUninit<T>]| {
@@ -436,7 +457,7 @@ pub fn binary_backward<T: Float>(
     let g = &g.0[g.1.contiguous_range()?];
     let n = g.len();
     let (d, o, p, swap) = dense_first(n, a, b)?;
-    let parallel = n >= if op == BinaryOp::Pow { PAR_MIN_COSTLY } else { PAR_MIN_CHEAP };
+    let parallel = binary_parallel(op, n);
     // `f(dense, other)` gives (d/d dense, d/d other); the outputs are swapped back at the end.
     macro_rules! fill {
         ($f:expr) => {

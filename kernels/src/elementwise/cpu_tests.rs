@@ -39,14 +39,14 @@ pub(crate) fn strided(shape: &[usize], lo: f64, hi: f64, dtype: DType, rng: &mut
 
 const SIZES: [&[usize]; 7] = [&[1], &[7], &[33], &[257], &[3, 7], &[33, 7], &[2, 3, 33]];
 
-fn unary_ops() -> Vec<UnaryOp> {
+pub(crate) fn unary_ops() -> Vec<UnaryOp> {
     use UnaryOp::*;
     vec![Neg, Exp, Log, Sqrt, Abs, Relu, LeakyRelu(0.2), Sigmoid, Tanh, Affine { mul: 1.5, add: -0.25 }, PowScalar(2.5)]
 }
 
 /// Tolerance of `op` in `dtype`: f32 exp / tanh / sigmoid run the SIMD approximations (a few
 /// ulps, ~1.5e-7 relative each side); everything else is the reference formula, so exact.
-fn unary_tol(op: UnaryOp, dtype: DType) -> f64 {
+pub(crate) fn unary_tol(op: UnaryOp, dtype: DType) -> f64 {
     let approx = matches!(op, UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid);
     if approx && dtype == DType::F32 {
         5e-7
@@ -135,7 +135,7 @@ fn unary_backward_matches_reference_exactly() {
     }
 }
 
-const BINARY_OPS: [BinaryOp; 7] =
+pub(crate) const BINARY_OPS: [BinaryOp; 7] =
     [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum, BinaryOp::Minimum];
 
 /// Operand shapes and whether the fast path covers them.

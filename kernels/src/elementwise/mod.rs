@@ -1,12 +1,16 @@
 //! Elementwise ops on tensors: unary maps, binary ops with NumPy broadcasting, comparisons,
 //! `where` and `masked_fill`, plus the fused backward maps the autograd rules use. Checks and
-//! dispatch live here; the loops live in `reference.rs` (and faster files beside it).
+//! dispatch live here; the loops live in `reference.rs` (the oracle), `cpu.rs` (the patterns W1-W3
+//! use, tried first) and `strided.rs` (every other layout).
 
 pub mod cpu;
 #[cfg(test)]
 pub(crate) mod cpu_tests;
 mod ops;
 pub mod reference;
+pub mod strided;
+#[cfg(test)]
+mod strided_tests;
 
 pub use ops::{BinaryOp, CompareOp, UnaryOp};
 
@@ -20,7 +24,8 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     }
     float_dispatch!(x.dtype(), op.name(), T => {
         let out = x.with_slice(|s: &[T], l| {
-            cpu::try_fast(|| cpu::unary(op, s, l)).unwrap_or_else(|| reference::unary(op, s, l))
+            cpu::try_fast(|| cpu::unary(op, s, l).or_else(|| Some(strided::unary(op, s, l))))
+                .unwrap_or_else(|| reference::unary(op, s, l))
         })?;
         Tensor::from_vec(out, x.shape())
     })
@@ -39,10 +44,21 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Res
     }
     float_dispatch!(x.dtype(), name, T => {
         let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| {
-            cpu::try_fast(|| cpu::unary_backward(op, v[0], v[1], v[2]))
+            cpu::try_fast(|| cpu::unary_backward(op, v[0], v[1], v[2]).or_else(|| Some(strided::unary_backward(op, v[0], v[1], v[2]))))
                 .unwrap_or_else(|| reference::unary_backward(op, v[0], v[1], v[2]))
         })?;
         Tensor::from_vec(out, x.shape())
+    })
+}
+
+/// `x` itself when contiguous, else a contiguous copy made by the strided walk (far faster than
+/// `Tensor::contiguous` on the CPU, whose copy indexes element by element). CPU float tensors only.
+pub fn dense(x: &Tensor) -> Result<Tensor> {
+    if x.is_contiguous() || !x.device().is_cpu() {
+        return x.contiguous();
+    }
+    float_dispatch!(x.dtype(), "contiguous", T => {
+        Tensor::from_vec(x.with_slice(|s: &[T], l| strided::gather(s, l))?, x.shape())
     })
 }
 
@@ -63,7 +79,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     float_dispatch!(a.dtype(), name, T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| {
-            cpu::try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl))
+            cpu::try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl).or_else(|| Some(strided::binary(op, v[0].0, &al, v[1].0, &bl))))
                 .unwrap_or_else(|| reference::binary(op, v[0].0, &al, v[1].0, &bl))
         })?;
         Tensor::from_vec(out, shape)
@@ -85,7 +101,10 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
     }
     float_dispatch!(a.dtype(), name, T => {
         let (ga, gb) = Tensor::with_slices(&[a, b, grad], |v: &[(&[T], &Layout)]| {
-            cpu::try_fast(|| cpu::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2]))
+            cpu::try_fast(|| {
+                let (a, b) = ((v[0].0, &al), (v[1].0, &bl));
+                cpu::binary_backward(op, a, b, v[2]).or_else(|| Some(strided::binary_backward(op, a, b, v[2])))
+            })
                 .unwrap_or_else(|| reference::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2]))
         })?;
         Ok((Tensor::from_vec(ga, shape.clone())?, Tensor::from_vec(gb, shape)?))

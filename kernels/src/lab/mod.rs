@@ -38,6 +38,7 @@ mod conv;
 pub mod device;
 mod embedding;
 mod gemm;
+pub mod layouts;
 mod optim;
 mod pointwise;
 mod recurrent;

@@ -1,6 +1,9 @@
 //! Reductions over any set of axes with keepdim (sum, mean, max, min), argmax/argmin along one
 //! axis, values+indices for max/min (what the autograd rule saves), and `sum_to`, which folds a
-//! broadcast gradient back onto an input's shape.
+//! broadcast gradient back onto an input's shape. Fast paths (`cpu.rs`) first, in the order W1-W3
+//! reproduce bit for bit; layouts none of them covers are gathered into contiguous groups
+//! (`elementwise::strided::gather`) and row-reduced, which sums in the row kernel's order (16
+//! partial sums), not the reference's; the reference stays the oracle.
 
 pub mod cpu;
 #[cfg(test)]
@@ -10,8 +13,9 @@ pub mod reference;
 pub use reference::ReduceOp;
 
 use crate::elementwise::cpu::try_fast;
+use crate::elementwise::strided;
 use crate::float_dispatch;
-use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
+use kiln_tensor::{Error, Float, Layout, Result, Shape, Tensor};
 
 /// The reduced-axes-last layout, the output shape, the number of outputs and the group size.
 struct Plan {
@@ -24,8 +28,7 @@ struct Plan {
 fn plan(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Plan> {
     let dims = x.dims();
     let kept: Vec<usize> = (0..x.rank()).filter(|d| !axes.contains(d)).collect();
-    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
-    let grouped = x.layout().permute(&perm)?;
+    let grouped = grouped_layout(x.layout(), axes)?;
     let group = axes.iter().map(|&a| dims[a]).product();
     let outputs = kept.iter().map(|&a| dims[a]).product();
     let out_dims: Vec<usize> = if keepdim {
@@ -34,6 +37,36 @@ fn plan(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Plan> {
         kept.iter().map(|&a| dims[a]).collect()
     };
     Ok(Plan { grouped, out_shape: out_dims.into(), outputs, group })
+}
+
+/// `l` with the reduced axes moved last.
+fn grouped_layout(l: &Layout, axes: &[usize]) -> Result<Layout> {
+    let kept = (0..l.rank()).filter(|d| !axes.contains(d));
+    let perm: Vec<usize> = kept.chain(axes.iter().copied()).collect();
+    l.permute(&perm)
+}
+
+/// Layouts no fast path covers: a non-contiguous `x` copied into logical order by the strided walk
+/// (then the contiguous fast paths apply), and axis sets they do not cover (middle axes) gathered
+/// into contiguous groups for the row kernel.
+fn reduce_any<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize], p: &Plan) -> Option<Vec<T>> {
+    let dl = Layout::contiguous(l.shape().clone());
+    let copy;
+    let x: &[T] = match l.contiguous_range() {
+        Some(r) => &s[r],
+        None => {
+            copy = strided::gather(s, l);
+            &copy
+        }
+    };
+    let grouped = grouped_layout(&dl, axes).ok()?;
+    cpu::reduce(op, x, &grouped, p.outputs, p.group)
+        .or_else(|| cpu::reduce_leading(op, x, &dl, axes))
+        .or_else(|| cpu::reduce_outer_inner(op, x, &dl, axes))
+        .or_else(|| {
+            let rows = strided::gather(x, &grouped);
+            cpu::reduce(op, &rows, &Layout::contiguous([p.outputs, p.group]), p.outputs, p.group)
+        })
 }
 
 fn op_name(op: ReduceOp) -> &'static str {
@@ -63,6 +96,7 @@ pub fn reduce(op: ReduceOp, x: &Tensor, axes: &[isize], keepdim: bool) -> Result
                     .or_else(|| cpu::reduce_leading(op, s, l, &axes))
                     .or_else(|| cpu::reduce_outer_inner(op, s, l, &axes))
             })
+            .or_else(|| try_fast(|| reduce_any(op, s, l, &axes, &p)))
             .unwrap_or_else(|| reference::reduce(op, s, &p.grouped, p.outputs, p.group))
         })?;
         Tensor::from_vec(out, p.out_shape)

@@ -16,6 +16,10 @@ fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     if !x.device().is_cpu() {
         return crate::cuda::softmax::softmax_tensor(x, a, log);
     }
+    if !x.is_contiguous() {
+        // The fast rows read contiguous input: one strided copy first (not the scalar reference).
+        return run(&crate::elementwise::dense(x)?, axis, log);
+    }
     let last = x.rank() - 1;
     let xl = x.layout().move_axis(a, last)?;
     let ol = Layout::contiguous(x.shape().clone()).move_axis(a, last)?;
@@ -47,6 +51,10 @@ pub fn softmax_backward(y: &Tensor, grad: &Tensor, axis: isize, log: bool) -> Re
     let a = y.shape().resolve_axis(axis, name)?;
     if !y.device().is_cpu() {
         return crate::cuda::softmax::softmax_backward_tensor(y, grad, a, log);
+    }
+    if !y.is_contiguous() || !grad.is_contiguous() {
+        let dense = crate::elementwise::dense;
+        return softmax_backward(&dense(y)?, &dense(grad)?, axis, log);
     }
     let last = y.rank() - 1;
     let (yl, gl) = (y.layout().move_axis(a, last)?, grad.layout().move_axis(a, last)?);

@@ -1,11 +1,13 @@
 //! BatchNorm2d (per-channel statistics over N, H, W; running mean and unbiased running variance
-//! updated with momentum in training, used in evaluation) and LayerNorm (over the last dim).
-//! Both are composed from autograd ops, so their gradients need no rule of their own.
+//! updated in place with momentum in training, used in evaluation) and LayerNorm (over the last
+//! dim). On the CPU both run the fused norm kernels (`kiln_autograd::batch_norm` / `layer_norm`);
+//! on a GPU, until the norm family has CUDA kernels, they are composed from autograd ops (the
+//! same math; `composite_*` below, also the tests' yardstick for the fused ops).
 
 use super::{init, join_name, Module};
-use kiln_autograd::{no_grad, Var};
+use kiln_autograd::{batch_norm, layer_norm, no_grad, BatchNormMode, Var};
 use kiln_kernels::elementwise::{binary, unary, BinaryOp, UnaryOp};
-use kiln_tensor::{DType, Result, Tensor};
+use kiln_tensor::{DType, Error, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct BatchNorm2d {
@@ -41,10 +43,27 @@ impl BatchNorm2d {
     }
 }
 
-impl Module for BatchNorm2d {
-    fn forward(&self, x: &Var) -> Result<Var> {
+impl BatchNorm2d {
+    /// The fused kernels: batch statistics from one pass, the running ones updated from them.
+    fn fused(&self, x: &Var) -> Result<Var> {
+        if !self.training.load(Ordering::Relaxed) {
+            let mode = BatchNormMode::Running { mean: &self.running_mean, var: &self.running_var };
+            return Ok(batch_norm(x, &self.weight, &self.bias, mode, self.eps)?.0);
+        }
+        let (y, stats) = batch_norm(x, &self.weight, &self.bias, BatchNormMode::Batch, self.eps)?;
+        let stats = stats.expect("batch mode returns the batch statistics");
+        let n = x.elem_count() / self.weight.elem_count().max(1);
+        no_grad(|| -> Result<()> {
+            self.update_running(&self.running_mean, &stats.mean, 1.0)?;
+            // Running variance is unbiased, the normalisation uses the biased one (PyTorch).
+            self.update_running(&self.running_var, &stats.var, n as f64 / (n.max(2) - 1) as f64)
+        })?;
+        Ok(y)
+    }
+
+    /// The same from autograd ops (any device).
+    pub fn composite(&self, x: &Var) -> Result<Var> {
         let c = self.weight.elem_count();
-        super::norm_check::batch_norm_2d_input(x, c, self.training.load(Ordering::Relaxed))?;
         let (mean, var) = if self.training.load(Ordering::Relaxed) {
             let mean = x.mean(&[0, 2, 3], true)?;
             let diff = x.sub(&mean)?;
@@ -62,6 +81,17 @@ impl Module for BatchNorm2d {
         };
         let xhat = x.sub(&mean)?.div(&var.affine(1.0, self.eps)?.sqrt()?)?;
         xhat.mul(&self.weight.reshape([1, c, 1, 1])?)?.add(&self.bias.reshape([1, c, 1, 1])?)
+    }
+}
+
+impl Module for BatchNorm2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        super::norm_check::batch_norm_2d_input(x, self.weight.elem_count(), self.training.load(Ordering::Relaxed))?;
+        if x.tensor().device().is_cpu() {
+            self.fused(x)
+        } else {
+            self.composite(x)
+        }
     }
 
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
@@ -95,14 +125,25 @@ impl LayerNorm {
     }
 }
 
-impl Module for LayerNorm {
-    fn forward(&self, x: &Var) -> Result<Var> {
-        super::norm_check::layer_norm_input(x, self.weight.elem_count())?;
+impl LayerNorm {
+    /// LayerNorm from autograd ops (any device).
+    pub fn composite(&self, x: &Var) -> Result<Var> {
         let mean = x.mean(&[-1], true)?;
         let diff = x.sub(&mean)?;
         let var = diff.mul(&diff)?.mean(&[-1], true)?;
         let xhat = diff.div(&var.affine(1.0, self.eps)?.sqrt()?)?;
         xhat.mul(&self.weight)?.add(&self.bias)
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        super::norm_check::layer_norm_input(x, self.weight.elem_count())?;
+        if x.tensor().device().is_cpu() {
+            layer_norm(x, &self.weight, &self.bias, self.eps)
+        } else {
+            self.composite(x)
+        }
     }
 
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {

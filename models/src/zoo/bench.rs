@@ -31,16 +31,19 @@ pub enum Workload {
     Cnn,
     /// W3: the BiLSTM, batch 32 of 256 tokens, BCE with logits, Adam 1e-3.
     Sentiment,
+    /// W2 with BatchNorm2d after every conv and dropout 0.5 (the `bn` accuracy variant), as W2.
+    CnnBn,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 3] = [Workload::Gan, Workload::Cnn, Workload::Sentiment];
+    pub const ALL: [Workload; 4] = [Workload::Gan, Workload::Cnn, Workload::Sentiment, Workload::CnnBn];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Gan => "gan",
             Workload::Cnn => "cnn",
             Workload::Sentiment => "sentiment",
+            Workload::CnnBn => "cnn-bn",
         }
     }
 
@@ -48,7 +51,7 @@ impl Workload {
     pub fn batch(self) -> usize {
         match self {
             Workload::Gan => gan::DEFAULT_BATCH,
-            Workload::Cnn => cnn::DEFAULT_BATCH,
+            Workload::Cnn | Workload::CnnBn => cnn::DEFAULT_BATCH,
             Workload::Sentiment => sentiment::DEFAULT_BATCH,
         }
     }
@@ -56,7 +59,7 @@ impl Workload {
     /// What a sample is, for "N `<unit>`/s".
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::Gan | Workload::Cnn => "images",
+            Workload::Gan | Workload::Cnn | Workload::CnnBn => "images",
             Workload::Sentiment => "sequences",
         }
     }
@@ -84,7 +87,8 @@ impl Workload {
                 let g_update = batch * (g_all + d_all + 2 * d_all + g_all + g_inner);
                 d_update + g_update
             }
-            Workload::Cnn => {
+            // BatchNorm adds no GEMM work.
+            Workload::Cnn | Workload::CnnBn => {
                 // (output pixels, out channels, in channels x 3 x 3) of the three convs, then the MLP.
                 let convs = [(30 * 30, 32, 3 * 9), (13 * 13, 64, 32 * 9), (4 * 4, 128, 64 * 9)];
                 let conv_macs: Vec<usize> = convs.iter().map(|&(p, o, k)| p * o * k).collect();
@@ -113,8 +117,12 @@ impl Workload {
         let mut rng = Rng::new(seed);
         match self {
             Workload::Gan => gan_step(&mut rng, device),
-            Workload::Cnn => {
-                let net = cnn::model(CnnVariant::Plain, &mut rng);
+            Workload::Cnn | Workload::CnnBn => {
+                let variant = match self {
+                    Workload::Cnn => CnnVariant::Plain,
+                    _ => CnnVariant::BatchNorm { dropout: 0.5 },
+                };
+                let net = cnn::model(variant, &mut rng);
                 let b = self.batch();
                 let x = Tensor::randn([b, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
                 let y = Tensor::from_vec((0..b).map(|_| rng.below(10) as i64).collect::<Vec<_>>(), [b])?;
@@ -137,10 +145,9 @@ impl Workload {
 impl FromStr for Workload {
     type Err = RunError;
     fn from_str(s: &str) -> std::result::Result<Workload, RunError> {
-        Workload::ALL
-            .into_iter()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| RunError::Invalid(format!("unknown workload `{s}` (expected gan, cnn or sentiment)")))
+        Workload::ALL.into_iter().find(|w| w.name() == s).ok_or_else(|| {
+            RunError::Invalid(format!("unknown workload `{s}` (expected gan, cnn, sentiment or cnn-bn)"))
+        })
     }
 }
 

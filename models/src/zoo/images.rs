@@ -1,26 +1,47 @@
 //! The image-data side shared by LeNet, the CNN and the GAN: load a split (fetching it when
-//! missing), optionally keep only the first N samples, and wrap it in a seeded loader.
+//! missing), optionally keep a seeded, class-balanced subset of N samples, and wrap it in a seeded
+//! loader.
 
 use super::run::{RunConfig, RunResult};
 use crate::data::{
     load_images, Augment, Dataset, FetchOptions, ImageBatcher, ImageDataset, Loader, LoaderOptions, Normalize, Split,
 };
+use kiln_tensor::Rng;
 
-/// The first `limit` samples of `d` (all of them without a limit).
-pub fn truncate(d: ImageDataset, limit: Option<usize>) -> RunResult<ImageDataset> {
+/// A seeded, class-balanced subset of `limit` samples of `d` (all of them without a limit): each
+/// class's samples are shuffled with `seed`, then taken round-robin over the classes (so the
+/// counts differ by at most one while every class has samples left), and kept in the split's
+/// order. Not the first N: CIFAR-10 decoded from the JPEG archive is ordered by class.
+pub fn subset(d: ImageDataset, limit: Option<usize>, seed: u64) -> RunResult<ImageDataset> {
     let Some(n) = limit.filter(|&n| n < d.n) else { return Ok(d) };
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); d.classes.len()];
+    for (i, &label) in d.labels.iter().enumerate() {
+        by_class[label as usize].push(i);
+    }
+    let mut rng = Rng::new(seed);
+    by_class.iter_mut().for_each(|c| rng.shuffle(c));
+    let mut picked = Vec::with_capacity(n);
+    'fill: for round in 0.. {
+        for class in &by_class {
+            if picked.len() == n {
+                break 'fill;
+            }
+            if let Some(&i) = class.get(round) {
+                picked.push(i);
+            }
+        }
+    }
+    picked.sort_unstable();
     let per = d.image_len();
-    Ok(ImageDataset::new(
-        d.images[..n * per].to_vec(),
-        d.labels[..n].to_vec(),
-        [d.channels, d.height, d.width],
-        d.classes,
-    )?)
+    let images = picked.iter().flat_map(|&i| d.images[i * per..(i + 1) * per].iter().copied()).collect();
+    let labels = picked.iter().map(|&i| d.labels[i]).collect();
+    Ok(ImageDataset::new(images, labels, [d.channels, d.height, d.width], d.classes)?)
 }
 
 pub fn load_split(dataset: Dataset, cfg: &RunConfig, split: Split) -> RunResult<ImageDataset> {
     let data = load_images(dataset, &cfg.data_dir, split, &FetchOptions::from_env())?;
-    truncate(data, cfg.limit)
+    // Train and test draw from different streams of the run's seed.
+    subset(data, cfg.limit, cfg.seed ^ if split == Split::Train { 0 } else { 0x7e57 })
 }
 
 /// A loader over `data`: shuffled and augmented for training, in order and plain for testing.
@@ -35,4 +56,41 @@ pub fn loader(
     let opts =
         LoaderOptions { batch_size: cfg.batch_size, shuffle: train, drop_last: false, seed: cfg.seed, prefetch: 2 };
     Ok(Loader::new(batcher, opts)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 30 samples ordered by class (as the JPEG-decoded CIFAR-10 is): ten of class 0, then 1, 2.
+    fn ordered() -> ImageDataset {
+        let labels: Vec<u8> = (0..30).map(|i| (i / 10) as u8).collect();
+        let images: Vec<u8> = (0..30).collect();
+        ImageDataset::new(images, labels, [1, 1, 1], vec!["a".into(), "b".into(), "c".into()]).unwrap()
+    }
+
+    #[test]
+    fn subset_is_class_balanced_seeded_and_in_order() {
+        let d = subset(ordered(), Some(7), 3).unwrap();
+        assert_eq!(d.n, 7);
+        let count = |c: u8| d.labels.iter().filter(|&&l| l == c).count();
+        assert_eq!([count(0), count(1), count(2)], [3, 2, 2]);
+        // Each image is its original index: still in the split's order, and each label its own.
+        assert!(d.images.windows(2).all(|w| w[0] < w[1]));
+        assert!(d.images.iter().zip(&d.labels).all(|(&i, &l)| i / 10 == l));
+        assert_eq!(subset(ordered(), Some(7), 3).unwrap().images, d.images);
+        assert_ne!(subset(ordered(), Some(7), 4).unwrap().images, d.images);
+        assert_eq!(subset(ordered(), Some(30), 3).unwrap().n, 30);
+        assert_eq!(subset(ordered(), None, 3).unwrap().n, 30);
+    }
+
+    #[test]
+    fn subset_takes_the_rest_from_classes_that_still_have_samples() {
+        // Two of class 0 and eight of class 1: 6 samples take both 0s and four 1s.
+        let labels = vec![0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+        let d = ImageDataset::new((0..10).collect(), labels, [1, 1, 1], vec!["a".into(), "b".into()]).unwrap();
+        let s = subset(d, Some(6), 1).unwrap();
+        assert_eq!(s.labels.iter().filter(|&&l| l == 0).count(), 2);
+        assert_eq!(s.n, 6);
+    }
 }

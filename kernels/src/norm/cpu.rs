@@ -1,0 +1,263 @@
+//! Fast CPU kernels of the norm family over contiguous inputs: statistics in one pass (sums of
+//! `x - shift` and their squares, the shift being each group's first element so the variance does
+//! not cancel; 16 partial sums per block in `T`, blocks added in f64), normalise + affine in one,
+//! backward in two (the per-group sums of `dy` and `dy * (x - mean)`, then `dx`). Loops run inside
+//! `vectorized`; channels or rows (statistics) and blocks (the maps) split over rayon from
+//! [`PAR_MIN_NORM`] elements. Results differ from `reference.rs` (f64 throughout) by
+//! rounding only. Must not: read a layout other than contiguous, or allocate per element.
+
+use super::reference::Stats;
+use crate::elementwise::cpu::{build, vectorized};
+use kiln_tensor::Float;
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+const LANES: usize = 16;
+
+/// Elements from which the norm kernels split over rayon: below the elementwise threshold (2M)
+/// because a norm makes four passes over its input per training step and splits by whole
+/// channels, so one wake-up of the pool is paid per pass, not per op; W2-BN's first two layers
+/// (1.8M and 0.7M elements) split, its last (131k) does not.
+pub(crate) const PAR_MIN_NORM: usize = 1 << 18;
+
+/// `(sum (a - s), sum (a - s) * (b - s))` over one block with `b = a` for statistics, or
+/// `(sum a, sum a * (b - s))` with `shift_a` false for the backward sums.
+#[inline(always)]
+fn block_sums<T: Float>(a: &[T], b: &[T], s: T, shift_a: bool) -> (f64, f64) {
+    let (mut s1, mut s2) = ([T::ZERO; LANES], [T::ZERO; LANES]);
+    let sa = if shift_a { s } else { T::ZERO };
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (at, bt) = (ac.remainder(), bc.remainder());
+    for (ca, cb) in ac.zip(bc) {
+        for l in 0..LANES {
+            let (u, v) = (ca[l] - sa, cb[l] - s);
+            s1[l] = s1[l] + u;
+            s2[l] = s2[l] + u * v;
+        }
+    }
+    let mut t1: f64 = s1.iter().map(|v| v.to_f64()).sum();
+    let mut t2: f64 = s2.iter().map(|v| v.to_f64()).sum();
+    for (&u, &v) in at.iter().zip(bt) {
+        t1 += (u - sa).to_f64();
+        t2 += ((u - sa) * (v - s)).to_f64();
+    }
+    (t1, t2)
+}
+
+fn finish<T: Float>(sums: Vec<(f64, f64, f64)>, count: usize, eps: f64) -> Stats<T> {
+    let m = count.max(1) as f64;
+    let (mut mean, mut var, mut invstd) = (Vec::new(), Vec::new(), Vec::new());
+    for (shift, s1, s2) in sums {
+        let d = s1 / m;
+        let v = (s2 / m - d * d).max(0.0);
+        mean.push(T::from_f64(shift + d));
+        var.push(T::from_f64(v));
+        invstd.push(T::from_f64(1.0 / (v + eps).sqrt()));
+    }
+    Stats { mean, var, invstd }
+}
+
+/// Maps `f` over `0..n`, in parallel when `parallel`.
+fn per_group<R: Send>(n: usize, parallel: bool, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    if parallel {
+        (0..n).into_par_iter().map(f).collect()
+    } else {
+        (0..n).map(f).collect()
+    }
+}
+
+/// Channel statistics of `x [outer, C, inner]`.
+pub fn batch_stats<T: Float>(x: &[T], (outer, c, inner): (usize, usize, usize), eps: f64) -> Stats<T> {
+    let sums = per_group(c, x.len() >= PAR_MIN_NORM, |ch| {
+        let shift = if x.is_empty() { T::ZERO } else { x[ch * inner] };
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for o in 0..outer {
+            let blk = &x[(o * c + ch) * inner..][..inner];
+            let (a, b) = vectorized(
+                #[inline(always)]
+                || block_sums(blk, blk, shift, true),
+            );
+            s1 += a;
+            s2 += b;
+        }
+        (shift.to_f64(), s1, s2)
+    });
+    finish(sums, outer * inner, eps)
+}
+
+/// Fills `out` (blocks of `inner`, the first being block `start / inner` of `[outer * C]`) with
+/// `f(block channel, x block, out block)`.
+fn per_block<T: Float>(
+    n: usize,
+    (c, inner): (usize, usize),
+    f: impl Fn(usize, usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    build(n, inner.max(1), n >= PAR_MIN_NORM, |s, out: &mut [MaybeUninit<T>]| {
+        for (j, o) in out.chunks_mut(inner.max(1)).enumerate() {
+            let blk = s / inner.max(1) + j;
+            f(blk % c.max(1), blk * inner, o)
+        }
+    })
+}
+
+/// `(x - mean[c]) * (invstd[c] * w[c]) + b[c]`.
+pub fn batch_apply<T: Float>(
+    x: &[T],
+    (_, c, inner): (usize, usize, usize),
+    mean: &[T],
+    invstd: &[T],
+    w: &[T],
+    b: &[T],
+) -> Vec<T> {
+    per_block(x.len(), (c, inner), |ch, at, out| {
+        let (mu, k, beta) = (mean[ch], invstd[ch] * w[ch], b[ch]);
+        vectorized(
+            #[inline(always)]
+            || {
+                let n = out.len();
+                for (o, &v) in out.iter_mut().zip(&x[at..at + n]) {
+                    o.write((v - mu) * k + beta);
+                }
+            },
+        )
+    })
+}
+
+/// `(dx, dw, db)` as the reference's `batch_backward`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_backward<T: Float>(
+    x: &[T],
+    (outer, c, inner): (usize, usize, usize),
+    mean: &[T],
+    invstd: &[T],
+    w: &[T],
+    dy: &[T],
+    batch: bool,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    // Pass 1: per channel, sum dy and sum dy * (x - mean).
+    let sums = per_group(c, x.len() >= PAR_MIN_NORM, |ch| {
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for o in 0..outer {
+            let at = (o * c + ch) * inner;
+            let (a, b) = vectorized(
+                #[inline(always)]
+                || block_sums(&dy[at..at + inner], &x[at..at + inner], mean[ch], false),
+            );
+            s1 += a;
+            s2 += b;
+        }
+        (s1, s2)
+    });
+    let m = (outer * inner).max(1) as f64;
+    let db: Vec<T> = sums.iter().map(|s| T::from_f64(s.0)).collect();
+    let dw: Vec<T> = sums.iter().zip(invstd).map(|(s, &is)| T::from_f64(s.1 * is.to_f64())).collect();
+    // Pass 2: dx = w invstd (dy - db / m - (x - mean) invstd dw / m), the last two only in training.
+    let coef: Vec<(T, T, T)> = (0..c)
+        .map(|ch| {
+            let k = w[ch] * invstd[ch];
+            let (a, q) = if batch {
+                (T::from_f64(sums[ch].0 / m), T::from_f64(sums[ch].1 / m * invstd[ch].to_f64().powi(2)))
+            } else {
+                (T::ZERO, T::ZERO)
+            };
+            (k, a, q)
+        })
+        .collect();
+    let dx = per_block(x.len(), (c, inner), |ch, at, out| {
+        let ((k, a, q), mu) = (coef[ch], mean[ch]);
+        vectorized(
+            #[inline(always)]
+            || {
+                let n = out.len();
+                for ((o, &g), &v) in out.iter_mut().zip(&dy[at..at + n]).zip(&x[at..at + n]) {
+                    o.write(k * (g - a - (v - mu) * q));
+                }
+            },
+        )
+    });
+    (dx, dw, db)
+}
+
+/// Row statistics of `x [rows, d]`.
+pub fn layer_stats<T: Float>(x: &[T], d: usize, eps: f64) -> Stats<T> {
+    let rows = if d == 0 { 0 } else { x.len() / d };
+    let sums = per_group(rows, x.len() >= PAR_MIN_NORM, |r| {
+        let row = &x[r * d..(r + 1) * d];
+        let (s1, s2) = vectorized(
+            #[inline(always)]
+            || block_sums(row, row, row[0], true),
+        );
+        (row[0].to_f64(), s1, s2)
+    });
+    finish(sums, d, eps)
+}
+
+/// `(x - mean[r]) * invstd[r] * w[j] + b[j]`.
+pub fn layer_apply<T: Float>(x: &[T], d: usize, mean: &[T], invstd: &[T], w: &[T], b: &[T]) -> Vec<T> {
+    build(x.len(), d.max(1), x.len() >= PAR_MIN_NORM, |s, out: &mut [MaybeUninit<T>]| {
+        for (j, o) in out.chunks_mut(d.max(1)).enumerate() {
+            let r = s / d.max(1) + j;
+            let (mu, is, row) = (mean[r], invstd[r], &x[r * d..(r + 1) * d]);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (((o, &v), &wj), &bj) in o.iter_mut().zip(row).zip(w).zip(b) {
+                        o.write((v - mu) * is * wj + bj);
+                    }
+                },
+            )
+        }
+    })
+}
+
+/// `(dx, dw, db)` as the reference's `layer_backward`. Pass 1 walks the rows in order, summing
+/// `g = dy * w` and `g * (x - mean)` per row and accumulating `dw`, `db` per column; pass 2 is `dx`.
+pub fn layer_backward<T: Float>(
+    x: &[T],
+    d: usize,
+    mean: &[T],
+    invstd: &[T],
+    w: &[T],
+    dy: &[T],
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let rows = if d == 0 { 0 } else { x.len() / d };
+    let (mut dw, mut db) = (vec![T::ZERO; d], vec![T::ZERO; d]);
+    let mut row_sums = Vec::with_capacity(rows);
+    let mut g = vec![T::ZERO; d];
+    for r in 0..rows {
+        let (xr, dyr, (mu, is)) = (&x[r * d..(r + 1) * d], &dy[r * d..(r + 1) * d], (mean[r], invstd[r]));
+        vectorized(
+            #[inline(always)]
+            || {
+                for j in 0..d {
+                    let xhat = (xr[j] - mu) * is;
+                    dw[j] = dw[j] + dyr[j] * xhat;
+                    db[j] = db[j] + dyr[j];
+                    g[j] = dyr[j] * w[j];
+                }
+            },
+        );
+        row_sums.push(vectorized(
+            #[inline(always)]
+            || block_sums(&g, xr, mu, false),
+        ));
+    }
+    let dx = build(x.len(), d.max(1), x.len() >= PAR_MIN_NORM, |s, out: &mut [MaybeUninit<T>]| {
+        for (j, o) in out.chunks_mut(d.max(1)).enumerate() {
+            let r = s / d.max(1) + j;
+            let (mu, is) = (mean[r], invstd[r]);
+            let (a, q) =
+                (T::from_f64(row_sums[r].0 / d as f64), T::from_f64(row_sums[r].1 / d as f64 * is.to_f64().powi(2)));
+            let (xr, dyr) = (&x[r * d..(r + 1) * d], &dy[r * d..(r + 1) * d]);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (((o, &v), &gy), &wj) in o.iter_mut().zip(xr).zip(dyr).zip(w) {
+                        o.write(is * (gy * wj - a - (v - mu) * q));
+                    }
+                },
+            )
+        }
+    });
+    (dx, dw, db)
+}

@@ -1,0 +1,105 @@
+//! Tests of the fast norm kernels (`cpu.rs`) against the scalar reference, called directly: odd
+//! shapes (blocks shorter and longer than the 16 partial sums, one channel, one sample, a
+//! large offset that would cancel a naive variance), f32 and f64, train and eval backward, and the
+//! input checks of `mod.rs` (rank, channel count, parameter shapes, dtypes).
+
+use super::{cpu, reference};
+use crate::elementwise::cpu_tests::assert_close;
+use kiln_tensor::{DType, Float, Rng, Tensor};
+
+const BATCH_DIMS: [(usize, usize, usize); 6] = [(1, 1, 1), (2, 3, 5), (4, 2, 17), (3, 5, 33), (1, 4, 100), (7, 1, 9)];
+const LAYER_DIMS: [(usize, usize); 5] = [(1, 1), (3, 7), (5, 16), (2, 33), (4, 130)];
+
+fn values<T: Float>(n: usize, offset: f64, rng: &mut Rng) -> Vec<T> {
+    (0..n).map(|_| T::from_f64(offset + rng.uniform(-2.0, 2.0))).collect()
+}
+
+fn tol<T: Float>() -> f64 {
+    if std::mem::size_of::<T>() == 4 {
+        2e-5
+    } else {
+        1e-12
+    }
+}
+
+fn check_batch<T: Float>(dims: (usize, usize, usize), offset: f64, rng: &mut Rng) {
+    let (n, c, s) = dims;
+    let what = format!("batch norm {dims:?} offset {offset} {}", std::mem::size_of::<T>());
+    let x = values::<T>(n * c * s, offset, rng);
+    let (w, b, dy) = (values::<T>(c, 1.0, rng), values::<T>(c, 0.0, rng), values::<T>(n * c * s, 0.0, rng));
+    let (fast, want) = (cpu::batch_stats(&x, dims, 1e-5), reference::batch_stats(&x, dims, 1e-5));
+    // The statistics: the variance relative to its own size (an offset of 100 must not cancel it).
+    assert_close(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset.abs()), &format!("{what} mean"));
+    assert_close(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
+    assert_close(&fast.invstd, &want.invstd, tol::<T>() * 10.0, 0.0, &format!("{what} invstd"));
+    let (m, is) = (&want.mean, &want.invstd);
+    let abs = tol::<T>() * (1.0 + offset.abs());
+    let y = cpu::batch_apply(&x, dims, m, is, &w, &b);
+    assert_close(&y, &reference::batch_apply(&x, dims, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
+    for batch in [true, false] {
+        let (dx, dw, db) = cpu::batch_backward(&x, dims, m, is, &w, &dy, batch);
+        let (wx, ww, wb) = reference::batch_backward(&x, dims, m, is, &w, &dy, batch);
+        let scale = (n * s) as f64;
+        assert_close(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx {batch}"));
+        assert_close(&dw, &ww, tol::<T>() * 10.0, abs * scale, &format!("{what} dw {batch}"));
+        assert_close(&db, &wb, tol::<T>(), tol::<T>() * scale, &format!("{what} db {batch}"));
+    }
+}
+
+fn check_layer<T: Float>((rows, d): (usize, usize), offset: f64, rng: &mut Rng) {
+    let what = format!("layer norm {rows}x{d} offset {offset} {}", std::mem::size_of::<T>());
+    let x = values::<T>(rows * d, offset, rng);
+    let (w, b, dy) = (values::<T>(d, 1.0, rng), values::<T>(d, 0.0, rng), values::<T>(rows * d, 0.0, rng));
+    let (fast, want) = (cpu::layer_stats(&x, d, 1e-5), reference::layer_stats(&x, d, 1e-5));
+    assert_close(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset.abs()), &format!("{what} mean"));
+    assert_close(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
+    let (m, is) = (&want.mean, &want.invstd);
+    let abs = tol::<T>() * (1.0 + offset.abs());
+    let y = cpu::layer_apply(&x, d, m, is, &w, &b);
+    assert_close(&y, &reference::layer_apply(&x, d, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
+    let (dx, dw, db) = cpu::layer_backward(&x, d, m, is, &w, &dy);
+    let (wx, ww, wb) = reference::layer_backward(&x, d, m, is, &w, &dy);
+    assert_close(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx"));
+    assert_close(&dw, &ww, tol::<T>() * 10.0, abs * rows as f64, &format!("{what} dw"));
+    assert_close(&db, &wb, tol::<T>(), tol::<T>() * rows as f64, &format!("{what} db"));
+}
+
+#[test]
+fn fast_norms_match_reference() {
+    let mut rng = Rng::new(5);
+    for offset in [0.0, 100.0] {
+        for dims in BATCH_DIMS {
+            check_batch::<f32>(dims, offset, &mut rng);
+            check_batch::<f64>(dims, offset, &mut rng);
+        }
+        for dims in LAYER_DIMS {
+            check_layer::<f32>(dims, offset, &mut rng);
+            check_layer::<f64>(dims, offset, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn mismatched_inputs_are_typed_errors() {
+    let mut rng = Rng::new(6);
+    let x = Tensor::rand_uniform([2, 3, 4, 4], -1.0, 1.0, DType::F32, &mut rng);
+    let p3 = Tensor::ones([3], DType::F32);
+    assert!(super::batch_norm_stats(&x, 3, 1e-5).is_ok());
+    let msg = super::batch_norm_stats(&x, 4, 1e-5).err().unwrap().to_string();
+    assert!(msg.contains("3 channels") && msg.contains('4'), "{msg}");
+    let x3 = Tensor::rand_uniform([2, 3, 4], -1.0, 1.0, DType::F32, &mut rng);
+    assert!(super::batch_norm_stats(&x3, 3, 1e-5).err().unwrap().to_string().contains("expected 4D input"));
+    let p4 = Tensor::ones([4], DType::F32);
+    assert!(super::batch_norm_apply(&x, &p3, &p3, &p4, &p3).is_err());
+    let p64 = Tensor::ones([3], DType::F64);
+    assert!(super::batch_norm_apply(&x, &p3, &p3, &p64, &p3).is_err());
+    let i = Tensor::from_vec(vec![1i64; 96], [2, 3, 4, 4]).unwrap();
+    assert!(super::batch_norm_stats(&i, 3, 1e-5).is_err());
+    // LayerNorm: the parameters must match the last dim; a scalar has none.
+    assert!(super::layer_norm_stats(&x3, 1e-5).is_ok());
+    let s = super::layer_norm_stats(&x3, 1e-5).unwrap();
+    let p = Tensor::ones([4], DType::F32);
+    assert!(super::layer_norm_apply(&x3, &s.mean, &s.invstd, &p, &p).is_ok());
+    assert!(super::layer_norm_apply(&x3, &s.mean, &s.invstd, &p3, &p3).is_err());
+    assert!(super::layer_norm_stats(&Tensor::ones([], DType::F32), 1e-5).is_err());
+}

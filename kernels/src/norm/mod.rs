@@ -1,0 +1,202 @@
+//! The norm family: BatchNorm2d over `[N, C, H, W]` (statistics per channel over N, H, W) and
+//! LayerNorm over the last dim (statistics per row), as fused kernels: statistics in one pass,
+//! normalise + affine in one, backward in two. Checks (PyTorch's: rank, channel count, dtypes,
+//! devices) and dispatch here; loops in `reference.rs` (the oracle) and `cpu.rs`. Inputs of any
+//! layout are read as a contiguous copy (`elementwise::dense`); outputs are contiguous. Must not: record gradients or
+//! update running statistics (the module does that with the returned batch statistics).
+
+pub mod cpu;
+#[cfg(test)]
+mod cpu_tests;
+pub mod reference;
+
+use crate::elementwise::cpu::try_fast;
+use crate::elementwise::dense;
+use crate::{check, float_dispatch};
+use kiln_tensor::{Error, Result, Shape, Tensor};
+
+/// Per-group statistics of a batch: mean, biased variance and `1 / sqrt(var + eps)`, each of shape
+/// `[C]` (BatchNorm) or `[rows]` (LayerNorm), in the input's dtype.
+pub struct NormStats {
+    pub mean: Tensor,
+    pub var: Tensor,
+    pub invstd: Tensor,
+}
+
+/// `x` as `(N, C, H * W)` after checking it is `[N, C, H, W]` with `C = channels` and that each
+/// of `params` is a `[C]` tensor of x's dtype and device.
+fn batch_dims(op: &'static str, x: &Tensor, channels: usize, params: &[&Tensor]) -> Result<(usize, usize, usize)> {
+    check::float_dtype(op, x)?;
+    if x.rank() != 4 {
+        return Err(Error::invalid(
+            op,
+            format!("expected 4D input [N, C, H, W], got {}D input {}", x.rank(), x.shape()),
+        ));
+    }
+    let d = x.dims();
+    if d[1] != channels {
+        return Err(Error::invalid(op, format!("input {} has {} channels, the layer has {channels}", x.shape(), d[1])));
+    }
+    per_feature(op, x, channels, params)?;
+    Ok((d[0], d[1], d[2] * d[3]))
+}
+
+/// Each of `params` is `[n]` of `x`'s dtype and device.
+fn per_feature(op: &'static str, x: &Tensor, n: usize, params: &[&Tensor]) -> Result<()> {
+    for p in params {
+        check::float_pair(op, x, p)?;
+        if p.dims() != [n] {
+            return Err(Error::ShapeMismatch { op, lhs: Shape::from(vec![n]), rhs: p.shape().clone() });
+        }
+    }
+    Ok(())
+}
+
+/// `x`'s last dim `D` after checking `x` has rank >= 1 and each of `params` is `[D]`.
+fn layer_dim(op: &'static str, x: &Tensor, params: &[&Tensor]) -> Result<usize> {
+    check::float_dtype(op, x)?;
+    let d = *x.dims().last().ok_or_else(|| Error::invalid(op, "expected an input of rank >= 1, got a scalar"))?;
+    per_feature(op, x, d, params)?;
+    Ok(d)
+}
+
+fn cpu_only(op: &'static str, x: &Tensor) -> Result<()> {
+    if !x.device().is_cpu() {
+        return Err(Error::DeviceUnavailable { device: x.device(), reason: format!("{op} runs on the CPU only") });
+    }
+    Ok(())
+}
+
+fn stats_tensors<T: kiln_tensor::Element>(s: reference::Stats<T>) -> Result<NormStats> {
+    let n = s.mean.len();
+    Ok(NormStats {
+        mean: Tensor::from_vec(s.mean, [n])?,
+        var: Tensor::from_vec(s.var, [n])?,
+        invstd: Tensor::from_vec(s.invstd, [n])?,
+    })
+}
+
+/// Per-channel batch statistics of `x [N, C, H, W]` (training mode).
+pub fn batch_norm_stats(x: &Tensor, channels: usize, eps: f64) -> Result<NormStats> {
+    const OP: &str = "batch_norm";
+    let dims = batch_dims(OP, x, channels, &[])?;
+    cpu_only(OP, x)?;
+    let x = dense(x)?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let s = x.with_slice(|v: &[T], l| {
+            let v = &v[l.contiguous_range().expect("contiguous")];
+            try_fast(|| Some(cpu::batch_stats(v, dims, eps))).unwrap_or_else(|| reference::batch_stats(v, dims, eps))
+        })?;
+        stats_tensors(s)
+    })
+}
+
+/// `(x - mean) * invstd * weight + bias` per channel of `x [N, C, H, W]`.
+pub fn batch_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    const OP: &str = "batch_norm";
+    let dims = batch_dims(OP, x, weight.elem_count(), &[mean, invstd, weight, bias])?;
+    cpu_only(OP, x)?;
+    let x = dense(x)?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
+        let y = x.with_slice(|v: &[T], l| {
+            let v = &v[l.contiguous_range().expect("contiguous")];
+            try_fast(|| Some(cpu::batch_apply(v, dims, &m, &s, &w, &b)))
+                .unwrap_or_else(|| reference::batch_apply(v, dims, &m, &s, &w, &b))
+        })?;
+        Tensor::from_vec(y, x.shape())
+    })
+}
+
+/// `(dx, dweight, dbias)` of [`batch_norm_apply`] for `grad` of x's shape. `batch`: the statistics
+/// were this batch's own (training), so `dx` flows through them too.
+pub fn batch_norm_backward(
+    x: &Tensor,
+    stats: (&Tensor, &Tensor),
+    weight: &Tensor,
+    grad: &Tensor,
+    batch: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    const OP: &str = "batch_norm_backward";
+    let (mean, invstd) = stats;
+    let dims = batch_dims(OP, x, weight.elem_count(), &[mean, invstd, weight])?;
+    check::float_pair(OP, x, grad)?;
+    if grad.shape() != x.shape() {
+        return Err(Error::ShapeMismatch { op: OP, lhs: x.shape().clone(), rhs: grad.shape().clone() });
+    }
+    cpu_only(OP, x)?;
+    let (x, g) = (dense(x)?, dense(grad)?);
+    float_dispatch!(x.dtype(), OP, T => {
+        let (m, s, w) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?);
+        let (dx, dw, db) = Tensor::with_slices(&[&x, &g], |v: &[(&[T], &kiln_tensor::Layout)]| {
+            let xv = &v[0].0[v[0].1.contiguous_range().expect("contiguous")];
+            let gv = &v[1].0[v[1].1.contiguous_range().expect("contiguous")];
+            try_fast(|| Some(cpu::batch_backward(xv, dims, &m, &s, &w, gv, batch)))
+                .unwrap_or_else(|| reference::batch_backward(xv, dims, &m, &s, &w, gv, batch))
+        })?;
+        let c = dims.1;
+        Ok((Tensor::from_vec(dx, x.shape())?, Tensor::from_vec(dw, [c])?, Tensor::from_vec(db, [c])?))
+    })
+}
+
+/// Per-row statistics of `x` over its last dim.
+pub fn layer_norm_stats(x: &Tensor, eps: f64) -> Result<NormStats> {
+    const OP: &str = "layer_norm";
+    let d = layer_dim(OP, x, &[])?;
+    cpu_only(OP, x)?;
+    let x = dense(x)?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let s = x.with_slice(|v: &[T], l| {
+            let v = &v[l.contiguous_range().expect("contiguous")];
+            try_fast(|| Some(cpu::layer_stats(v, d, eps))).unwrap_or_else(|| reference::layer_stats(v, d, eps))
+        })?;
+        stats_tensors(s)
+    })
+}
+
+/// `(x - mean) * invstd * weight + bias` over the last dim of `x`; `mean`, `invstd` per row.
+pub fn layer_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    const OP: &str = "layer_norm";
+    let d = layer_dim(OP, x, &[weight, bias])?;
+    per_feature(OP, x, x.elem_count() / d.max(1), &[mean, invstd])?;
+    cpu_only(OP, x)?;
+    let x = dense(x)?;
+    float_dispatch!(x.dtype(), OP, T => {
+        let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
+        let y = x.with_slice(|v: &[T], l| {
+            let v = &v[l.contiguous_range().expect("contiguous")];
+            try_fast(|| Some(cpu::layer_apply(v, d, &m, &s, &w, &b)))
+                .unwrap_or_else(|| reference::layer_apply(v, d, &m, &s, &w, &b))
+        })?;
+        Tensor::from_vec(y, x.shape())
+    })
+}
+
+/// `(dx, dweight, dbias)` of LayerNorm (statistics from `x` itself) for `grad` of x's shape.
+pub fn layer_norm_backward(
+    x: &Tensor,
+    stats: (&Tensor, &Tensor),
+    weight: &Tensor,
+    grad: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    const OP: &str = "layer_norm_backward";
+    let (mean, invstd) = stats;
+    let d = layer_dim(OP, x, &[weight])?;
+    per_feature(OP, x, x.elem_count() / d.max(1), &[mean, invstd])?;
+    check::float_pair(OP, x, grad)?;
+    if grad.shape() != x.shape() {
+        return Err(Error::ShapeMismatch { op: OP, lhs: x.shape().clone(), rhs: grad.shape().clone() });
+    }
+    cpu_only(OP, x)?;
+    let (x, g) = (dense(x)?, dense(grad)?);
+    float_dispatch!(x.dtype(), OP, T => {
+        let (m, s, w) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?);
+        let (dx, dw, db) = Tensor::with_slices(&[&x, &g], |v: &[(&[T], &kiln_tensor::Layout)]| {
+            let xv = &v[0].0[v[0].1.contiguous_range().expect("contiguous")];
+            let gv = &v[1].0[v[1].1.contiguous_range().expect("contiguous")];
+            try_fast(|| Some(cpu::layer_backward(xv, d, &m, &s, &w, gv)))
+                .unwrap_or_else(|| reference::layer_backward(xv, d, &m, &s, &w, gv))
+        })?;
+        Ok((Tensor::from_vec(dx, x.shape())?, Tensor::from_vec(dw, [d])?, Tensor::from_vec(db, [d])?))
+    })
+}
