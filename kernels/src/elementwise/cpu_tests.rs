@@ -9,6 +9,12 @@ use super::{broadcast_layouts, reference, BinaryOp, UnaryOp};
 use kiln_tensor::testing::{assert_close, Tol};
 use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
 
+/// `|got - want| <= rel * |want| + abs` element by element (NaN equal to NaN), argument order of the
+/// fast-kernel tests: the shared `assert_close` with its tolerance spelled out.
+pub(crate) fn assert_within<T: kiln_tensor::Element>(got: &[T], want: &[T], rel: f64, abs: f64, what: &str) {
+    assert_close(what, got, want, Tol::rel(rel).abs(abs));
+}
+
 /// Bit-for-bit equal, NaN equal to NaN.
 pub(crate) fn assert_same<T: Float>(got: &[T], want: &[T], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");

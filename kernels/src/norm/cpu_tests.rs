@@ -4,7 +4,7 @@
 //! input checks of `mod.rs` (rank, channel count, parameter shapes, dtypes).
 
 use super::{cpu, reference};
-use crate::elementwise::cpu_tests::assert_close;
+use crate::elementwise::cpu_tests::assert_within;
 use kiln_tensor::{DType, Float, Rng, Tensor};
 
 const BATCH_DIMS: [(usize, usize, usize); 6] = [(1, 1, 1), (2, 3, 5), (4, 2, 17), (3, 5, 33), (1, 4, 100), (7, 1, 9)];
@@ -29,20 +29,20 @@ fn check_batch<T: Float>(dims: (usize, usize, usize), offset: f64, rng: &mut Rng
     let (w, b, dy) = (values::<T>(c, 1.0, rng), values::<T>(c, 0.0, rng), values::<T>(n * c * s, 0.0, rng));
     let (fast, want) = (cpu::batch_stats(&x, dims, 1e-5), reference::batch_stats(&x, dims, 1e-5));
     // The statistics: the variance relative to its own size (an offset of 100 must not cancel it).
-    assert_close(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset.abs()), &format!("{what} mean"));
-    assert_close(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
-    assert_close(&fast.invstd, &want.invstd, tol::<T>() * 10.0, 0.0, &format!("{what} invstd"));
+    assert_within(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset.abs()), &format!("{what} mean"));
+    assert_within(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
+    assert_within(&fast.invstd, &want.invstd, tol::<T>() * 10.0, 0.0, &format!("{what} invstd"));
     let (m, is) = (&want.mean, &want.invstd);
     let abs = tol::<T>() * (1.0 + offset.abs());
     let y = cpu::batch_apply(&x, dims, m, is, &w, &b);
-    assert_close(&y, &reference::batch_apply(&x, dims, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
+    assert_within(&y, &reference::batch_apply(&x, dims, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
     for batch in [true, false] {
         let (dx, dw, db) = cpu::batch_backward(&x, dims, m, is, &w, &dy, batch);
         let (wx, ww, wb) = reference::batch_backward(&x, dims, m, is, &w, &dy, batch);
         let scale = (n * s) as f64;
-        assert_close(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx {batch}"));
-        assert_close(&dw, &ww, tol::<T>() * 10.0, abs * scale, &format!("{what} dw {batch}"));
-        assert_close(&db, &wb, tol::<T>(), tol::<T>() * scale, &format!("{what} db {batch}"));
+        assert_within(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx {batch}"));
+        assert_within(&dw, &ww, tol::<T>() * 10.0, abs * scale, &format!("{what} dw {batch}"));
+        assert_within(&db, &wb, tol::<T>(), tol::<T>() * scale, &format!("{what} db {batch}"));
     }
 }
 
@@ -51,17 +51,17 @@ fn check_layer<T: Float>((rows, d): (usize, usize), offset: f64, rng: &mut Rng) 
     let x = values::<T>(rows * d, offset, rng);
     let (w, b, dy) = (values::<T>(d, 1.0, rng), values::<T>(d, 0.0, rng), values::<T>(rows * d, 0.0, rng));
     let (fast, want) = (cpu::layer_stats(&x, d, 1e-5), reference::layer_stats(&x, d, 1e-5));
-    assert_close(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset.abs()), &format!("{what} mean"));
-    assert_close(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
+    assert_within(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset.abs()), &format!("{what} mean"));
+    assert_within(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
     let (m, is) = (&want.mean, &want.invstd);
     let abs = tol::<T>() * (1.0 + offset.abs());
     let y = cpu::layer_apply(&x, d, m, is, &w, &b);
-    assert_close(&y, &reference::layer_apply(&x, d, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
+    assert_within(&y, &reference::layer_apply(&x, d, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
     let (dx, dw, db) = cpu::layer_backward(&x, d, m, is, &w, &dy);
     let (wx, ww, wb) = reference::layer_backward(&x, d, m, is, &w, &dy);
-    assert_close(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx"));
-    assert_close(&dw, &ww, tol::<T>() * 10.0, abs * rows as f64, &format!("{what} dw"));
-    assert_close(&db, &wb, tol::<T>(), tol::<T>() * rows as f64, &format!("{what} db"));
+    assert_within(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx"));
+    assert_within(&dw, &ww, tol::<T>() * 10.0, abs * rows as f64, &format!("{what} dw"));
+    assert_within(&db, &wb, tol::<T>(), tol::<T>() * rows as f64, &format!("{what} db"));
 }
 
 #[test]

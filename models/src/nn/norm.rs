@@ -7,7 +7,7 @@
 use super::{init, join_name, Module};
 use kiln_autograd::{batch_norm, layer_norm, no_grad, BatchNormMode, Var};
 use kiln_kernels::elementwise::{binary, unary, BinaryOp, UnaryOp};
-use kiln_tensor::{DType, Error, Result, Tensor};
+use kiln_tensor::{DType, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct BatchNorm2d {
