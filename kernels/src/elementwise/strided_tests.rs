@@ -4,7 +4,7 @@
 //! in turn, both operands broadcast, zero-size dims, inner runs longer than a gather piece), bit
 //! for bit except the f32 SIMD approximations.
 
-use super::cpu_tests::{assert_within, assert_same, unary_ops, unary_tol, BINARY_OPS};
+use super::cpu_tests::{assert_same, assert_within, unary_ops, unary_tol, BINARY_OPS};
 use super::{broadcast_layouts, reference, strided, BinaryOp, UnaryOp};
 use kiln_tensor::{DType, Float, Layout, Rng, Tensor};
 

@@ -64,6 +64,7 @@ impl BatchNorm2d {
     /// The same from autograd ops (any device).
     pub fn composite(&self, x: &Var) -> Result<Var> {
         let c = self.weight.elem_count();
+        super::norm_check::batch_norm_2d_input(x, c, self.training.load(Ordering::Relaxed))?;
         let (mean, var) = if self.training.load(Ordering::Relaxed) {
             let mean = x.mean(&[0, 2, 3], true)?;
             let diff = x.sub(&mean)?;
@@ -128,6 +129,7 @@ impl LayerNorm {
 impl LayerNorm {
     /// LayerNorm from autograd ops (any device).
     pub fn composite(&self, x: &Var) -> Result<Var> {
+        super::norm_check::layer_norm_input(x, self.weight.elem_count())?;
         let mean = x.mean(&[-1], true)?;
         let diff = x.sub(&mean)?;
         let var = diff.mul(&diff)?.mean(&[-1], true)?;

@@ -11,7 +11,7 @@ pub(super) fn batch_norm_2d_input(x: &Var, channels: usize, training: bool) -> R
     const OP: &str = "BatchNorm2d";
     let d = x.dims();
     if d.len() != 4 {
-        return Err(Error::invalid(OP, format!("expected a 4-D input [N, C, H, W], got shape {:?}", d)));
+        return Err(Error::invalid(OP, format!("expected 4D input [N, C, H, W], got shape {:?}", d)));
     }
     if d[1] != channels {
         return Err(Error::invalid(OP, format!("input {:?} has {} channels, the layer has {channels}", d, d[1])));
