@@ -31,8 +31,8 @@ fn block_sums<T: Float>(a: &[T], b: &[T], s: T, shift_a: bool) -> (f64, f64) {
     for (ca, cb) in ac.zip(bc) {
         for l in 0..LANES {
             let (u, v) = (ca[l] - sa, cb[l] - s);
-            s1[l] = s1[l] + u;
-            s2[l] = s2[l] + u * v;
+            s1[l] += u;
+            s2[l] += u * v;
         }
     }
     let mut t1: f64 = s1.iter().map(|v| v.to_f64()).sum();
@@ -180,7 +180,7 @@ pub fn batch_backward<T: Float>(
 
 /// Row statistics of `x [rows, d]`.
 pub fn layer_stats<T: Float>(x: &[T], d: usize, eps: f64) -> Stats<T> {
-    let rows = if d == 0 { 0 } else { x.len() / d };
+    let rows = x.len().checked_div(d).unwrap_or(0);
     let sums = per_group(rows, x.len() >= PAR_MIN_NORM, |r| {
         let row = &x[r * d..(r + 1) * d];
         let (s1, s2) = vectorized(
@@ -220,7 +220,7 @@ pub fn layer_backward<T: Float>(
     w: &[T],
     dy: &[T],
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let rows = if d == 0 { 0 } else { x.len() / d };
+    let rows = x.len().checked_div(d).unwrap_or(0);
     let (mut dw, mut db) = (vec![T::ZERO; d], vec![T::ZERO; d]);
     let mut row_sums = Vec::with_capacity(rows);
     let mut g = vec![T::ZERO; d];
@@ -231,8 +231,8 @@ pub fn layer_backward<T: Float>(
             || {
                 for j in 0..d {
                     let xhat = (xr[j] - mu) * is;
-                    dw[j] = dw[j] + dyr[j] * xhat;
-                    db[j] = db[j] + dyr[j];
+                    dw[j] += dyr[j] * xhat;
+                    db[j] += dyr[j];
                     g[j] = dyr[j] * w[j];
                 }
             },

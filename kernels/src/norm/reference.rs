@@ -93,7 +93,7 @@ pub fn batch_backward<T: Float>(
 
 /// Row statistics of `x [rows, d]`.
 pub fn layer_stats<T: Float>(x: &[T], d: usize, eps: f64) -> Stats<T> {
-    let rows = if d == 0 { 0 } else { x.len() / d };
+    let rows = x.len().checked_div(d).unwrap_or(0);
     let row = |r: usize| x[r * d..(r + 1) * d].iter().map(|v| v.to_f64());
     let sum = (0..rows).map(|r| row(r).sum()).collect();
     finish(sum, |r, mu| row(r).map(|v| (v - mu).powi(2)).sum(), d, eps)
@@ -119,7 +119,7 @@ pub fn layer_backward<T: Float>(
     w: &[T],
     dy: &[T],
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let rows = if d == 0 { 0 } else { x.len() / d };
+    let rows = x.len().checked_div(d).unwrap_or(0);
     let (mut dw, mut db, mut dx) = (vec![0.0; d], vec![0.0; d], Vec::with_capacity(x.len()));
     for r in 0..rows {
         let (mu, is) = (mean[r].to_f64(), invstd[r].to_f64());
