@@ -38,11 +38,14 @@ pub struct AttackArgs {
     /// Attack towards this class instead of away from the true label.
     #[arg(long)]
     targeted: Option<i64>,
-    /// Attack only the first N test images (balanced subsets are the loader's business).
+    /// Attack a class-balanced subset of N test images (the same subset `kiln eval --limit N` scores)
+    /// [default: all 10,000].
     #[arg(long)]
     limit: Option<usize>,
+    /// Images attacked at once.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// Seed of PGD's random starts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// One JSON object per radius, then a final line.
