@@ -22,6 +22,7 @@ pub mod matmul;
 pub mod norm;
 pub mod optim;
 pub mod pool;
+pub mod qgemm;
 pub mod reduce;
 pub mod simd;
 pub mod softmax;

@@ -31,6 +31,7 @@ use kiln_tensor::Float;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use blocking::{KC, MC, NC};
+pub(crate) use parallel::threads_for;
 use view::check;
 pub use view::{GemmError, MatMut, MatRef};
 pub(crate) use view::{Problem, RawMat, RawMatMut};

@@ -1,0 +1,224 @@
+//! The integer GEMM against its reference: every version bit-exact (integer sums, one epilogue) on
+//! random shapes and values, saturation edges (255 x -128 everywhere), K not a multiple of the word
+//! size, odd M and N, strided and transposed activations, strided outputs, u8 requantization, and
+//! bad calls as clear errors.
+
+use super::*;
+use kiln_tensor::Rng;
+
+fn random_u8(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| (rng.next_u64() & 0xff) as u8).collect()
+}
+
+fn random_i8(rng: &mut Rng, n: usize) -> Vec<i8> {
+    (0..n).map(|_| (rng.next_u64() & 0xff) as u8 as i8).collect()
+}
+
+/// Runs `isa` and the reference on the same operands with an f32 epilogue; they must be equal bit
+/// for bit.
+#[allow(clippy::too_many_arguments)]
+fn check_f32(isa: QIsa, m: usize, k: usize, n: usize, a: MatRef<u8>, b: MatRef<i8>, epi: &Epilogue, threads: usize) {
+    let packed = PackedWeights::pack(isa, k, n, b).unwrap();
+    let mut got = vec![f32::NAN; m * n];
+    qgemm_with(threads, a, m, &packed, epi, Output::F32(MatMut::row_major(&mut got, n))).unwrap();
+    let mut want = vec![f32::NAN; m * n];
+    reference::qgemm(m, k, n, a, b, epi, Output::F32(MatMut::row_major(&mut want, n))).unwrap();
+    for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{isa} {m}x{k}x{n} threads {threads}: element {e}: {g} vs {w}");
+    }
+}
+
+fn scales(rng: &mut Rng, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let scale = (0..n).map(|_| 1e-4 * (0.5 + rng.next_f32())).collect();
+    let bias = (0..n).map(|_| rng.next_f32() - 0.5).collect();
+    (scale, bias)
+}
+
+#[test]
+fn every_version_matches_the_reference_on_random_shapes() {
+    let mut rng = Rng::new(7);
+    let shapes = [(1, 1, 1), (3, 5, 7), (8, 4, 32), (9, 13, 33), (17, 63, 31), (64, 100, 50), (70, 257, 65), (5, 1, 3)];
+    for isa in QIsa::ALL {
+        for &(m, k, n) in &shapes {
+            let a = random_u8(&mut rng, m * k);
+            let b = random_i8(&mut rng, k * n);
+            let (scale, bias) = scales(&mut rng, n);
+            for (zp, relu) in [(0u8, false), (128, true), (255, false)] {
+                let epi = Epilogue { a_zero_point: zp, scale: &scale, bias: Some(&bias), relu };
+                check_f32(isa, m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn accumulators_are_exact_at_the_saturation_edge() {
+    // 255 x -128 everywhere: vpmaddubsw would saturate its 16-bit pair sums here; every version
+    // must give k x -32640 exactly. K = 4099 is not a multiple of 4 (nor of 2 past the last pair).
+    let (m, k, n) = (13, 4099, 37);
+    let a = vec![255u8; m * k];
+    let b = vec![-128i8; k * n];
+    let scale = vec![1.0f32; n];
+    let epi = Epilogue { a_zero_point: 0, scale: &scale, bias: None, relu: false };
+    for isa in QIsa::ALL {
+        let packed = PackedWeights::pack(isa, k, n, MatRef::row_major(&b, n)).unwrap();
+        let mut got = vec![0f32; m * n];
+        qgemm_with(2, MatRef::row_major(&a, k), m, &packed, &epi, Output::F32(MatMut::row_major(&mut got, n))).unwrap();
+        let want = (k as i64 * 255 * -128) as f32;
+        assert!(got.iter().all(|&v| v == want), "{isa}: {} vs {want}", got[0]);
+    }
+    let acc = accumulate_reference(m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n)).unwrap();
+    assert!(acc.iter().all(|&v| v == k as i32 * 255 * -128));
+}
+
+#[test]
+fn the_largest_k_does_not_overflow() {
+    let (m, k, n) = (2, MAX_K, 3);
+    let a = vec![255u8; m * k];
+    let b = vec![-128i8; k * n];
+    let scale = vec![1.0f32; n];
+    let epi = Epilogue { a_zero_point: 0, scale: &scale, bias: None, relu: false };
+    for isa in [QIsa::Avx512Vnni, QIsa::Avx2] {
+        check_f32(isa, m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, 1);
+    }
+    let too_big = PackedWeights::pack(QIsa::Scalar, MAX_K + 1, 1, MatRef::row_major(&vec![0i8; MAX_K + 1], 1));
+    assert!(too_big.unwrap_err().to_string().contains("exceeds 65536"));
+}
+
+#[test]
+fn zero_point_folding_equals_subtracting_it_first() {
+    // Σ (a - z) b computed directly in i64 against the folded epilogue (scale 1, no bias).
+    let mut rng = Rng::new(11);
+    let (m, k, n, z) = (7, 45, 19, 131u8);
+    let a = random_u8(&mut rng, m * k);
+    let b = random_i8(&mut rng, k * n);
+    let scale = vec![1.0f32; n];
+    let epi = Epilogue { a_zero_point: z, scale: &scale, bias: None, relu: false };
+    let packed = PackedWeights::pack(qisa(), k, n, MatRef::row_major(&b, n)).unwrap();
+    let mut got = vec![0f32; m * n];
+    qgemm(MatRef::row_major(&a, k), m, &packed, &epi, Output::F32(MatMut::row_major(&mut got, n))).unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let want: i64 = (0..k).map(|p| (a[i * k + p] as i64 - z as i64) * b[p * n + j] as i64).sum();
+            assert_eq!(got[i * n + j], want as f32, "({i}, {j})");
+        }
+    }
+}
+
+#[test]
+fn strided_and_transposed_operands_and_outputs() {
+    let mut rng = Rng::new(3);
+    let (m, k, n) = (23, 29, 41);
+    // A stored transposed (column-major) with padding; B column-major; C column-major, padded.
+    let a_store = random_u8(&mut rng, k * (m + 3));
+    let a = MatRef::new(&a_store, 1, m + 3);
+    let b_store = random_i8(&mut rng, n * (k + 2));
+    let b = MatRef::new(&b_store, 1, k + 2);
+    let (scale, bias) = scales(&mut rng, n);
+    let epi = Epilogue { a_zero_point: 77, scale: &scale, bias: Some(&bias), relu: true };
+    for isa in QIsa::ALL {
+        let packed = PackedWeights::pack(isa, k, n, b).unwrap();
+        let mut got = vec![f32::NAN; n * (m + 5)];
+        qgemm_with(2, a, m, &packed, &epi, Output::F32(MatMut::new(&mut got, 1, m + 5))).unwrap();
+        let mut want = vec![f32::NAN; n * (m + 5)];
+        reference::qgemm(m, k, n, a, b, &epi, Output::F32(MatMut::new(&mut want, 1, m + 5))).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.to_bits(), w.to_bits(), "{isa}");
+        }
+        // The padding between columns was never written.
+        assert!(got[m..m + 5].iter().all(|v| v.is_nan()), "{isa}");
+    }
+}
+
+#[test]
+fn threads_split_rows_and_columns_without_changing_a_bit() {
+    let mut rng = Rng::new(5);
+    for &(m, k, n) in &[(300, 200, 90), (16, 512, 700), (1, 1024, 1000)] {
+        let a = random_u8(&mut rng, m * k);
+        let b = random_i8(&mut rng, k * n);
+        let (scale, bias) = scales(&mut rng, n);
+        let epi = Epilogue { a_zero_point: 9, scale: &scale, bias: Some(&bias), relu: false };
+        for threads in [1, 2, 3] {
+            check_f32(qisa(), m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, threads);
+        }
+    }
+}
+
+#[test]
+fn requantized_outputs_match_the_reference() {
+    let mut rng = Rng::new(13);
+    let (m, k, n) = (19, 70, 35);
+    let a = random_u8(&mut rng, m * k);
+    let b = random_i8(&mut rng, k * n);
+    let (scale, bias) = scales(&mut rng, n);
+    let epi = Epilogue { a_zero_point: 100, scale: &scale, bias: Some(&bias), relu: true };
+    let (oscale, ozp) = (0.01f32, 3u8);
+    let mut want = vec![0u8; m * n];
+    reference::qgemm(
+        m,
+        k,
+        n,
+        MatRef::row_major(&a, k),
+        MatRef::row_major(&b, n),
+        &epi,
+        Output::U8 { out: MatMut::row_major(&mut want, n), scale: oscale, zero_point: ozp },
+    )
+    .unwrap();
+    // With ReLU, nothing is below the zero point; something saturates at 255 or lies between.
+    assert!(want.iter().all(|&q| q >= ozp));
+    assert!(want.iter().any(|&q| q > ozp && q < 255));
+    for isa in QIsa::ALL {
+        let packed = PackedWeights::pack(isa, k, n, MatRef::row_major(&b, n)).unwrap();
+        let mut got = vec![0u8; m * n];
+        let out = Output::U8 { out: MatMut::row_major(&mut got, n), scale: oscale, zero_point: ozp };
+        qgemm_with(1, MatRef::row_major(&a, k), m, &packed, &epi, out).unwrap();
+        assert_eq!(got, want, "{isa}");
+    }
+}
+
+#[test]
+fn empty_k_gives_the_bias() {
+    let bias = [0.5f32, -1.0, 2.0];
+    let scale = [1.0f32; 3];
+    let epi = Epilogue { a_zero_point: 3, scale: &scale, bias: Some(&bias), relu: true };
+    let packed = PackedWeights::pack(QIsa::Scalar, 0, 3, MatRef::row_major(&[], 3)).unwrap();
+    let mut got = vec![f32::NAN; 6];
+    qgemm(MatRef::row_major(&[], 0), 2, &packed, &epi, Output::F32(MatMut::row_major(&mut got, 3))).unwrap();
+    assert_eq!(got, [0.5, 0.0, 2.0, 0.5, 0.0, 2.0]);
+}
+
+#[test]
+fn bad_calls_are_clear_errors() {
+    let b = vec![1i8; 4 * 3];
+    let packed = PackedWeights::pack(qisa(), 4, 3, MatRef::row_major(&b, 3)).unwrap();
+    let scale = [1.0f32; 3];
+    let epi = Epilogue { a_zero_point: 0, scale: &scale, bias: None, relu: false };
+    let a = vec![1u8; 2 * 4];
+    let mut c = vec![0f32; 6];
+    // A too short for 3 rows.
+    let e = qgemm(MatRef::row_major(&a, 4), 3, &packed, &epi, Output::F32(MatMut::row_major(&mut c, 3))).unwrap_err();
+    assert!(e.to_string().contains("does not fit"), "{e}");
+    // Two scales for three columns.
+    let short = Epilogue { scale: &scale[..2], ..epi };
+    let e = qgemm(MatRef::row_major(&a, 4), 2, &packed, &short, Output::F32(MatMut::row_major(&mut c, 3))).unwrap_err();
+    assert!(e.to_string().contains("2 scales given for 3"), "{e}");
+    // An output whose rows overlap.
+    let e = qgemm(MatRef::row_major(&a, 4), 2, &packed, &epi, Output::F32(MatMut::new(&mut c, 1, 1))).unwrap_err();
+    assert!(e.to_string().contains("overlaps itself"), "{e}");
+    // A non-positive requantization scale.
+    let mut q = vec![0u8; 6];
+    let out = Output::U8 { out: MatMut::row_major(&mut q, 3), scale: 0.0, zero_point: 0 };
+    let e = qgemm(MatRef::row_major(&a, 4), 2, &packed, &epi, out).unwrap_err();
+    assert!(e.to_string().contains("output scale"), "{e}");
+}
+
+#[test]
+fn versions_fall_back_and_parse() {
+    for isa in QIsa::ALL {
+        assert!(isa.usable().is_supported());
+        assert_eq!(QIsa::parse(isa.name()), Some(isa));
+    }
+    assert_eq!(QIsa::parse("AVX512-VNNI"), Some(QIsa::Avx512Vnni));
+    assert!(qisa().is_supported());
+    println!("qgemm runs {} here", qisa());
+}
