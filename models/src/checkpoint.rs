@@ -43,7 +43,38 @@ pub type Result<T> = std::result::Result<T, CheckpointError>;
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoint {
     pub tensors: BTreeMap<String, Tensor>,
+    /// Byte tensors (int8 weights, u8 zero points), which kiln's `Tensor` has no dtype for; stored
+    /// as safetensors `I8` / `U8`.
+    pub bytes: BTreeMap<String, ByteTensor>,
     pub metadata: BTreeMap<String, String>,
+}
+
+/// A tensor of bytes: signed (`I8`) or unsigned (`U8`), row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByteTensor {
+    pub signed: bool,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl ByteTensor {
+    pub fn i8(shape: Vec<usize>, values: &[i8]) -> ByteTensor {
+        ByteTensor { signed: true, shape, data: values.iter().map(|&v| v as u8).collect() }
+    }
+    pub fn u8(shape: Vec<usize>, values: &[u8]) -> ByteTensor {
+        ByteTensor { signed: false, shape, data: values.to_vec() }
+    }
+    /// The values as i8 (for a signed tensor; an unsigned one reinterprets its bytes).
+    pub fn as_i8(&self) -> Vec<i8> {
+        self.data.iter().map(|&v| v as i8).collect()
+    }
+    fn dtype_name(&self) -> &'static str {
+        if self.signed {
+            "I8"
+        } else {
+            "U8"
+        }
+    }
 }
 
 fn to_safetensors_dtype(d: DType) -> Dtype {
@@ -69,17 +100,17 @@ fn from_safetensors_dtype(d: Dtype) -> Option<DType> {
     })
 }
 
-/// sha256 over (name, dtype, shape, little-endian bytes) of every tensor, in name order, then (in
-/// format 2) over every metadata (key, value) in key order.
+/// sha256 over (name, dtype, shape, little-endian bytes) of every tensor, in name order (the byte
+/// tensors after the others), then (in format 2) over every metadata (key, value) in key order.
 fn checksum<'a>(
-    entries: impl Iterator<Item = (&'a str, DType, &'a [usize], &'a [u8])>,
+    entries: impl Iterator<Item = (&'a str, &'a str, &'a [usize], &'a [u8])>,
     metadata: Option<&BTreeMap<String, String>>,
 ) -> String {
     let mut h = Sha256::new();
     for (name, dtype, shape, bytes) in entries {
         h.update((name.len() as u64).to_le_bytes());
         h.update(name.as_bytes());
-        h.update(dtype.as_str().as_bytes());
+        h.update(dtype.as_bytes());
         for d in shape {
             h.update((*d as u64).to_le_bytes());
         }
@@ -106,6 +137,11 @@ impl Checkpoint {
 
     pub fn get(&self, name: &str) -> Result<&Tensor> {
         self.tensors.get(name).ok_or_else(|| CheckpointError::Missing(name.to_string()))
+    }
+
+    /// The byte tensor `name`.
+    pub fn get_bytes(&self, name: &str) -> Result<&ByteTensor> {
+        self.bytes.get(name).ok_or_else(|| CheckpointError::Missing(name.to_string()))
     }
 
     /// The bytes of the safetensors file (exposed for the byte-layout test). A tensor holding NaN
@@ -135,19 +171,24 @@ impl Checkpoint {
         }
         let mut signed = self.metadata.clone();
         signed.retain(|k, _| k != CHECKSUM_KEY && k != FORMAT_KEY);
-        let entries = dense.iter().zip(&bytes_of).map(|((n, t), b)| (n.as_str(), t.dtype(), t.dims(), *b));
-        let sum = checksum(entries, Some(&signed));
+        let entries = dense.iter().zip(&bytes_of).map(|((n, t), b)| (n.as_str(), t.dtype().as_str(), t.dims(), *b));
+        let byte_entries =
+            self.bytes.iter().map(|(n, t)| (n.as_str(), t.dtype_name(), t.shape.as_slice(), t.data.as_slice()));
+        let sum = checksum(entries.chain(byte_entries), Some(&signed));
         let mut meta: HashMap<String, String> = signed.into_iter().collect();
         meta.insert(CHECKSUM_KEY.into(), sum);
         meta.insert(FORMAT_KEY.into(), FORMAT.into());
+        fn view<'d>(name: &str, dtype: Dtype, shape: &[usize], data: &'d [u8]) -> Result<(String, TensorView<'d>)> {
+            let view = TensorView::new(dtype, shape.to_vec(), data)
+                .map_err(|e| CheckpointError::Format { path: PathBuf::new(), msg: e.to_string() })?;
+            Ok((name.to_string(), view))
+        }
+        let byte_dtype = |t: &ByteTensor| if t.signed { Dtype::I8 } else { Dtype::U8 };
         let views = dense
             .iter()
             .zip(&bytes_of)
-            .map(|((n, t), b)| {
-                let view = TensorView::new(to_safetensors_dtype(t.dtype()), t.dims().to_vec(), b)
-                    .map_err(|e| CheckpointError::Format { path: PathBuf::new(), msg: e.to_string() })?;
-                Ok((n.clone(), view))
-            })
+            .map(|((n, t), b)| view(n, to_safetensors_dtype(t.dtype()), t.dims(), b))
+            .chain(self.bytes.iter().map(|(n, t)| view(n, byte_dtype(t), &t.shape, &t.data)))
             .collect::<Result<Vec<_>>>()?;
         safetensors::serialize(views, Some(meta))
             .map_err(|e| CheckpointError::Format { path: PathBuf::new(), msg: e.to_string() })
@@ -173,11 +214,18 @@ impl Checkpoint {
         let mut metadata: BTreeMap<String, String> =
             header.metadata().clone().unwrap_or_default().into_iter().collect();
         let mut tensors = BTreeMap::new();
+        let mut bytes = BTreeMap::new();
         let mut raw = Vec::new();
         let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
         names.sort();
         for name in names {
             let view = st.tensor(&name).map_err(|e| fmt_err(e.to_string()))?;
+            if matches!(view.dtype(), Dtype::I8 | Dtype::U8) {
+                let signed = view.dtype() == Dtype::I8;
+                let t = ByteTensor { signed, shape: view.shape().to_vec(), data: view.data().to_vec() };
+                bytes.insert(name, t);
+                continue;
+            }
             let dtype = from_safetensors_dtype(view.dtype()).ok_or_else(|| CheckpointError::DType {
                 path: path.into(),
                 name: name.clone(),
@@ -195,14 +243,20 @@ impl Checkpoint {
             Some(FORMAT) => Some(&metadata),
             other => return Err(fmt_err(format!("unknown `{FORMAT_KEY}` {other:?} (this kiln reads 1 and {FORMAT})"))),
         };
-        let got = checksum(raw.iter().map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), *b)), signed);
+        let entries = raw
+            .iter()
+            .map(|(n, d, s, b): &(String, DType, Vec<usize>, &[u8])| (n.as_str(), d.as_str(), s.as_slice(), *b));
+        let byte_entries = bytes
+            .iter()
+            .map(|(n, t): (&String, &ByteTensor)| (n.as_str(), t.dtype_name(), t.shape.as_slice(), t.data.as_slice()));
+        let got = checksum(entries.chain(byte_entries), signed);
         if expected != got {
             return Err(CheckpointError::Checksum { path: path.into(), expected, got });
         }
         for (name, t) in &tensors {
             refuse_non_finite(t, name, path)?;
         }
-        Ok(Checkpoint { tensors, metadata })
+        Ok(Checkpoint { tensors, bytes, metadata })
     }
 }
 
@@ -253,5 +307,27 @@ mod tests {
         let mut ints = Checkpoint::new();
         ints.insert("step", &Tensor::from_vec(vec![i64::MAX], [1]).unwrap());
         assert!(ints.to_bytes().is_ok(), "integers are always finite");
+    }
+
+    #[test]
+    fn byte_tensors_round_trip_and_are_checksummed() {
+        let mut ck = Checkpoint::new();
+        ck.insert("scale", &Tensor::from_vec(vec![0.5f32, 0.25], [2]).unwrap());
+        ck.bytes.insert("w".into(), ByteTensor::i8(vec![2, 3], &[-128, -1, 0, 1, 2, 127]));
+        ck.bytes.insert("zp".into(), ByteTensor::u8(vec![1], &[200]));
+        let bytes = ck.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&bytes, Path::new("q.safetensors")).unwrap();
+        assert_eq!(back.bytes, ck.bytes);
+        assert_eq!(back.get_bytes("w").unwrap().as_i8(), [-128, -1, 0, 1, 2, 127]);
+        assert_eq!(back.get("scale").unwrap().to_vec_f64().unwrap(), [0.5, 0.25]);
+        // The safetensors header names them I8 and U8 (what Python's `safetensors` reads).
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let dtypes: Vec<_> = header.tensors().iter().map(|(n, t)| (n.clone(), t.dtype)).collect();
+        assert!(dtypes.contains(&("w".to_string(), Dtype::I8)) && dtypes.contains(&("zp".to_string(), Dtype::U8)));
+        // One flipped weight byte is a checksum error, not a silently different model.
+        let pos = bytes.len() - 2;
+        let mut bad = bytes.clone();
+        bad[pos] ^= 1;
+        assert!(matches!(Checkpoint::from_bytes(&bad, Path::new("q")), Err(CheckpointError::Checksum { .. })));
     }
 }

@@ -11,6 +11,7 @@ use clap::Args;
 use kiln::kernels::lab::device as lab_device;
 use kiln::kernels::lab::timing::{self, Plan, Timing};
 use kiln::kernels::lab::{self, Kernel, Operands, Problem, Unit, Version};
+use kiln::kernels::qgemm;
 use kiln::kernels::simd::{self, Isa};
 use kiln::tensor::Rng;
 use serde_json::json;
@@ -35,9 +36,9 @@ pub struct KernelArgs {
     /// Run everything inside a rayon pool of N threads (matrixmultiply gets N threads too).
     #[arg(long)]
     threads: Option<usize>,
-    /// One JSON object per line: {"kernel", "version", "shape", "threads", "cpu", "median_us", "gflops" or
-    /// "gbps", "validated"} (plus "transpose" for a transposed GEMM shape, and "peak_gflops" /
-    /// "peak_fraction" for GFLOP/s kernels on the CPU).
+    /// One JSON object per line: {"kernel", "version", "shape", "threads", "cpu", "median_us", "gflops",
+    /// "gbps" or "gops", "validated"} (plus "transpose" for a transposed GEMM shape, and "peak_gflops"
+    /// or "peak_gops" with "peak_fraction" for compute-bound kernels on the CPU).
     #[arg(long)]
     json: bool,
     /// cpu, or cuda / cuda:0 for the kernel's CUDA versions: validated against the CPU reference,
@@ -194,8 +195,13 @@ impl LabRun {
         let threads = rayon::current_num_threads();
         // The ceiling of a compute-bound CPU kernel on these threads, all of them busy at once.
         // Not measured for a smoke run (its numbers mean nothing) or for CUDA versions.
-        let peak = (k.unit == Unit::Gflops && !self.baseline.is_cuda() && !self.plan.budget.is_zero())
-            .then(|| simd::peak::peak_gflops_on(simd::isa(), PEAK_SECONDS, threads));
+        // For the int8 GEMM: the dot-product peak of the best integer version this CPU has.
+        let measure = !self.baseline.is_cuda() && !self.plan.budget.is_zero();
+        let peak = match k.unit {
+            Unit::Gflops if measure => Some(simd::peak::peak_gflops_on(simd::isa(), PEAK_SECONDS, threads)),
+            Unit::Gops if measure => Some(qgemm::peak::peak_gops_on(qgemm::qisa(), PEAK_SECONDS, threads)),
+            _ => None,
+        };
         if !self.json {
             println!("{}: {}", k.name, k.about);
             println!("CPU: {}", simd::machine::describe());
@@ -213,8 +219,15 @@ impl LabRun {
                 "{on}, median of >= {} timed samples ({budget}); speed-up = {} median / median",
                 self.plan.min_samples, self.baseline
             );
-            if let Some(p) = peak {
-                println!("FMA peak of {threads} busy thread(s): {p:.1} GFLOP/s (simd::peak); % peak = GFLOP/s / that");
+            match peak {
+                Some(p) if k.unit == Unit::Gops => println!(
+                    "int8 peak of {threads} busy thread(s): {p:.1} GOP/s ({} dot products, qgemm::peak); % peak = GOP/s / that",
+                    qgemm::qisa()
+                ),
+                Some(p) => {
+                    println!("FMA peak of {threads} busy thread(s): {p:.1} GFLOP/s (simd::peak); % peak = GFLOP/s / that")
+                }
+                None => {}
             }
             let peak_header = if peak.is_some() { "% peak" } else { "" };
             println!(
@@ -305,7 +318,7 @@ impl LabRun {
                 line["transpose"] = json!(tag);
             }
             if let Some(p) = peak {
-                line["peak_gflops"] = json!(p);
+                line[format!("peak_{}", k.unit.key())] = json!(p);
                 line["peak_fraction"] = json!(rate / p);
             }
             println!("{line}");

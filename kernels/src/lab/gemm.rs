@@ -96,7 +96,7 @@ struct GemmCase {
 
 /// Above this many multiply-adds the reference checks a sample of C's rows, not all of them:
 /// the naive loop runs at about 0.3 GFLOP/s at 2048^3 (a minute per check).
-const FULL_REFERENCE_MACS: usize = 1 << 28;
+pub(super) const FULL_REFERENCE_MACS: usize = 1 << 28;
 /// Rows of C the sampled check covers (evenly spaced, plus the last few, where edge tiles live).
 const SAMPLED_ROWS: usize = 48;
 
@@ -113,14 +113,16 @@ impl GemmCase {
         };
         Ok(GemmCase { m, k, n, a, b, c, dev: None })
     }
+}
 
-    fn sampled_rows(&self) -> Vec<usize> {
-        let step = self.m.div_ceil(SAMPLED_ROWS - 8).max(1);
-        let mut rows: Vec<usize> = (0..self.m).step_by(step).chain(self.m.saturating_sub(8)..self.m).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        rows
-    }
+/// The rows of an `m`-row output a sampled check covers: evenly spaced, plus the last few (where
+/// edge tiles live).
+pub(super) fn sampled_rows(m: usize) -> Vec<usize> {
+    let step = m.div_ceil(SAMPLED_ROWS - 8).max(1);
+    let mut rows: Vec<usize> = (0..m).step_by(step).chain(m.saturating_sub(8)..m).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
 }
 
 impl Case for GemmCase {
@@ -171,7 +173,7 @@ impl Case for GemmCase {
             return Ok(Expected::all(self.output()));
         }
         let (a, b, n) = (&self.a, &self.b, self.n);
-        let rows = self.sampled_rows();
+        let rows = sampled_rows(self.m);
         let mut values = vec![0.0f32; rows.len() * n];
         for (&i, out) in rows.iter().zip(values.chunks_mut(n)) {
             // Row i of C is row i of A (A's view shifted by i rows) times B.

@@ -41,6 +41,7 @@ mod gemm;
 pub mod layouts;
 mod optim;
 mod pointwise;
+mod qgemm;
 mod recurrent;
 mod rows;
 mod shape;
@@ -87,10 +88,18 @@ pub enum Version {
     CudaCols,
     /// A kernel's only CUDA version.
     Cuda,
+    /// The integer GEMM's packed loop in plain Rust (`qgemm::QIsa::Scalar`).
+    QScalar,
+    /// The integer GEMM on AVX2, operands widened to i16 (`qgemm::QIsa::Avx2`).
+    QAvx2,
+    /// The integer GEMM on AVX-VNNI, 256-bit `vpdpbusd`.
+    QAvxVnni,
+    /// The integer GEMM on AVX-512 VNNI, 512-bit `vpdpbusd`.
+    QAvx512Vnni,
 }
 
 impl Version {
-    pub const ALL: [Version; 12] = [
+    pub const ALL: [Version; 16] = [
         Version::Reference,
         Version::Cpu,
         Version::Kiln,
@@ -103,6 +112,10 @@ impl Version {
         Version::CudaWarp,
         Version::CudaCols,
         Version::Cuda,
+        Version::QScalar,
+        Version::QAvx2,
+        Version::QAvxVnni,
+        Version::QAvx512Vnni,
     ];
 
     pub fn name(self) -> &'static str {
@@ -119,6 +132,10 @@ impl Version {
             Version::CudaWarp => "cuda-warp",
             Version::CudaCols => "cuda-cols",
             Version::Cuda => "cuda",
+            Version::QScalar => "scalar",
+            Version::QAvx2 => "avx2",
+            Version::QAvxVnni => "avx-vnni",
+            Version::QAvx512Vnni => "avx512-vnni",
         }
     }
 
@@ -141,6 +158,8 @@ pub enum Unit {
     Gflops,
     /// Bytes read + written per second (memory-bound kernels).
     Gbps,
+    /// Integer operations per second (a multiply-add is 2), for the int8 GEMM.
+    Gops,
 }
 
 impl Unit {
@@ -149,6 +168,7 @@ impl Unit {
         match self {
             Unit::Gflops => "GFLOP/s",
             Unit::Gbps => "GB/s",
+            Unit::Gops => "GOP/s",
         }
     }
 
@@ -157,6 +177,7 @@ impl Unit {
         match self {
             Unit::Gflops => "gflops",
             Unit::Gbps => "gbps",
+            Unit::Gops => "gops",
         }
     }
 }
@@ -199,6 +220,13 @@ pub trait Case {
 
     /// What the last [`Case::run`] produced, flattened (several outputs are concatenated).
     fn output(&self) -> Vec<f32>;
+
+    /// The largest accepted error of `version` on this case, given the kernel's tolerance: the
+    /// integer GEMM demands exact results from its integer versions and allows its f32 baseline
+    /// the usual rounding.
+    fn tolerance(&self, _version: Version, kernel_tolerance: f32) -> f32 {
+        kernel_tolerance
+    }
 
     /// The reference's answer on these inputs. The default runs the reference version in full; a
     /// kernel whose reference would take minutes at large shapes (GEMM) computes a sample instead.
@@ -273,6 +301,7 @@ pub fn kernels() -> &'static [Kernel] {
     static ALL: OnceLock<Vec<Kernel>> = OnceLock::new();
     ALL.get_or_init(|| {
         let mut v = gemm::kernels();
+        v.extend(qgemm::kernels());
         v.extend(pointwise::kernels());
         v.extend(rows::kernels());
         v.extend(optim::kernels());

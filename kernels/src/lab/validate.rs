@@ -125,7 +125,7 @@ pub fn validate(kernel: &Kernel, problem: &Problem, versions: &[Version], seed: 
             let mut case = kernel.case(problem, operands, &mut Rng::new(seed))?;
             *verdict = match case.run(version) {
                 Err(error) => Err(Failure::Error { operands, error }),
-                Ok(()) => compare(&case.output(), &expected, tolerance, operands),
+                Ok(()) => compare(&case.output(), &expected, case.tolerance(version, tolerance), operands),
             };
         }
     }

@@ -29,11 +29,12 @@
 //! [`MAX_K`] = 65,536 keeps every 32-bit sum (and the zero-point correction) in range; a larger K is
 //! an error, not a wrapped sum.
 //!
-//! Files: `pack.rs` (the packed layouts), `microkernel.rs` (the scalar kernel and the dispatch),
+//! Files: `conv.rs` (int8 conv2d: u8 im2col + one GEMM per sample), `pack.rs` (the packed layouts), `microkernel.rs` (the scalar kernel and the dispatch),
 //! `x86.rs` (the SIMD kernels), `driver.rs` (blocking and threads), `epilogue.rs`, `peak.rs` (the
 //! int8 peak the lab reports against). Must not: quantize or choose scales (that is the models'
 //! quantization code), or read the process-wide f32 GEMM setting.
 
+pub mod conv;
 mod driver;
 mod epilogue;
 mod microkernel;
@@ -43,7 +44,8 @@ pub mod reference;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use epilogue::{Epilogue, Output};
+pub use conv::conv2d;
+pub use epilogue::{requantize, Epilogue, Output};
 pub use pack::PackedWeights;
 
 use crate::gemm::{MatMut, MatRef};

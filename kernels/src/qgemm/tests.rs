@@ -222,3 +222,55 @@ fn versions_fall_back_and_parse() {
     assert!(qisa().is_supported());
     println!("qgemm runs {} here", qisa());
 }
+
+#[test]
+fn conv2d_equals_the_direct_integer_convolution() {
+    use crate::conv::ConvGeom;
+    use kiln_tensor::Shape;
+    let mut rng = Rng::new(17);
+    for &(n, c, h, w, o, kk, stride, pad) in
+        &[(2, 3, 7, 6, 5, 3, 1, 1), (3, 2, 9, 9, 4, 5, 2, 2), (1, 1, 4, 4, 3, 4, 1, 0)]
+    {
+        let g = ConvGeom::new("test", &Shape::from([n, c, h, w]), &Shape::from([o, c, kk, kk]), stride, pad).unwrap();
+        let zp = 37u8;
+        let x = random_u8(&mut rng, n * c * h * w);
+        let k = c * kk * kk;
+        let wt = random_i8(&mut rng, o * k);
+        let (scale, bias) = scales(&mut rng, o);
+        let epi = Epilogue { a_zero_point: zp, scale: &scale, bias: Some(&bias), relu: false };
+        let mut want = vec![0f32; n * o * g.oh * g.ow];
+        for s in 0..n {
+            for oc in 0..o {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut acc = 0i32;
+                        for ci in 0..c {
+                            for i in 0..kk {
+                                for j in 0..kk {
+                                    let (Some(iy), Some(ix)) = (g.input_pos(oy, i, h), g.input_pos(ox, j, w)) else {
+                                        continue;
+                                    };
+                                    let xv = x[((s * c + ci) * h + iy) * w + ix] as i32 - zp as i32;
+                                    acc += xv * wt[oc * k + (ci * kk + i) * kk + j] as i32;
+                                }
+                            }
+                        }
+                        want[((s * o + oc) * g.oh + oy) * g.ow + ox] = acc as f32 * scale[oc] + bias[oc];
+                    }
+                }
+            }
+        }
+        for isa in QIsa::ALL {
+            let packed = PackedWeights::pack(isa, k, o, MatRef::row_major(&wt, k).t()).unwrap();
+            let mut got = vec![f32::NAN; want.len()];
+            conv2d(&g, &x, zp, &packed, &epi, &mut got).unwrap();
+            for (e, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "{isa} {:?}: element {e}: {a} vs {b}", (n, c, h, w, o, kk));
+            }
+        }
+        let wrong = Epilogue { a_zero_point: zp + 1, ..epi };
+        let packed = PackedWeights::pack(QIsa::Scalar, k, o, MatRef::row_major(&wt, k).t()).unwrap();
+        let e = conv2d(&g, &x, zp, &packed, &wrong, &mut want).unwrap_err();
+        assert!(e.to_string().contains("zero point"), "{e}");
+    }
+}
