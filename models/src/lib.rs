@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod nn;
 pub mod optim;
+pub mod quant;
 pub mod report;
 pub mod robust;
 pub mod train;

@@ -14,6 +14,10 @@ impl Module for ReLU {
     fn forward(&self, x: &Var) -> Result<Var> {
         x.relu()
     }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::ReLU
+    }
 }
 
 impl Module for LeakyReLU {

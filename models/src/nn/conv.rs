@@ -32,6 +32,10 @@ impl Module for Conv2d {
             f(join_name(prefix, "bias"), b);
         }
     }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::Conv2d(self)
+    }
 }
 
 pub struct MaxPool2d {
@@ -49,6 +53,10 @@ impl Module for MaxPool2d {
     fn forward(&self, x: &Var) -> Result<Var> {
         x.max_pool2d(self.kernel, self.stride)
     }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::MaxPool2d(self)
+    }
 }
 
 /// [N, ...] -> [N, product of the rest].
@@ -59,5 +67,9 @@ impl Module for Flatten {
         let n = x.dims().first().copied().unwrap_or(1);
         let rest = x.elem_count().checked_div(n).unwrap_or(0);
         x.reshape([n, rest])
+    }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::Flatten
     }
 }

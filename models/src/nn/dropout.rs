@@ -56,4 +56,8 @@ impl Module for Dropout {
     fn reseed(&self, seed: u64) {
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
     }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::Dropout
+    }
 }

@@ -33,4 +33,8 @@ impl Module for Linear {
             f(join_name(prefix, "bias"), b);
         }
     }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::Linear(self)
+    }
 }

@@ -48,6 +48,26 @@ pub trait Module: Send + Sync {
     /// call it at each epoch start with a seed derived from (run seed, epoch), so a run resumed
     /// from a checkpoint draws the same masks as an uninterrupted one.
     fn reseed(&self, _seed: u64) {}
+
+    /// What kind of layer this is, for code that rebuilds a network in another form (int8
+    /// quantization); `LayerRef::Other` for anything such code does not know.
+    fn as_layer(&self) -> LayerRef<'_> {
+        LayerRef::Other
+    }
+}
+
+/// A layer seen through [`Module::as_layer`].
+pub enum LayerRef<'a> {
+    Linear(&'a Linear),
+    Conv2d(&'a Conv2d),
+    BatchNorm2d(&'a BatchNorm2d),
+    MaxPool2d(&'a MaxPool2d),
+    ReLU,
+    Flatten,
+    /// Dropout: the identity at inference.
+    Dropout,
+    Sequential(&'a Sequential),
+    Other,
 }
 
 /// `prefix.name`, or `name` at the top level.

@@ -112,6 +112,10 @@ impl Module for BatchNorm2d {
     fn training(&self) -> Option<bool> {
         Some(self.training.load(Ordering::Relaxed))
     }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::BatchNorm2d(self)
+    }
 }
 
 pub struct LayerNorm {

@@ -28,6 +28,11 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> impl Iterator<Item = &dyn Module> {
+        self.layers.iter().map(|l| l.as_ref())
+    }
 }
 
 impl Module for Sequential {
@@ -66,5 +71,9 @@ impl Module for Sequential {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.reseed(seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         }
+    }
+
+    fn as_layer(&self) -> super::LayerRef<'_> {
+        super::LayerRef::Sequential(self)
     }
 }

@@ -1,0 +1,160 @@
+//! int8 checkpoints: a `QuantizedNet` as a safetensors file that Python's `safetensors` reads: per
+//! int8 layer `stages.{i}.weight` (I8, `[out, in]`), `stages.{i}.weight_scale` (F32, one per output
+//! channel or one), `stages.{i}.bias` (F32), `stages.{i}.input_scale` (F32 `[1]`) and
+//! `stages.{i}.input_zero_point` (U8 `[1]`); the stage list (kinds, geometry, fused ReLUs) in the
+//! `int8.stages` metadata (JSON), with `quantized = int8` beside the source checkpoint's metadata
+//! (model, epoch, variant). Loading checks every stage against its tensors; the checkpoint's
+//! checksum covers them all. Must not: quantize.
+
+use super::affine::{ActQuant, WeightQuant};
+use super::layers::{QConv2d, QLinear, QWeights};
+use super::net::{QuantizedNet, Stage};
+use crate::checkpoint::{ByteTensor, Checkpoint};
+use kiln_tensor::{Error, Result, Tensor};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const OP: &str = "int8 checkpoint";
+/// Metadata key marking an int8 checkpoint.
+pub const QUANTIZED_KEY: &str = "quantized";
+const STAGES_KEY: &str = "int8.stages";
+
+/// Whether a checkpoint holds an int8 network.
+pub fn is_quantized(ck: &Checkpoint) -> bool {
+    ck.metadata.get(QUANTIZED_KEY).is_some_and(|v| v == "int8")
+}
+
+fn invalid(msg: String) -> Error {
+    Error::invalid(OP, msg)
+}
+
+impl QuantizedNet {
+    /// The checkpoint of this network, with `metadata` (the source model's) carried over.
+    pub fn to_checkpoint(&self, metadata: &BTreeMap<String, String>) -> Result<Checkpoint> {
+        let mut ck = Checkpoint::new();
+        ck.metadata = metadata.clone();
+        let mut stages = Vec::new();
+        for (i, stage) in self.stages.iter().enumerate() {
+            let (desc, weights, input) = match stage {
+                Stage::Conv(c) => (
+                    json!({"kind": "conv", "weight_shape": c.weight_shape, "stride": c.stride, "padding": c.padding, "relu": c.relu}),
+                    Some(&c.weights),
+                    Some(c.input),
+                ),
+                Stage::Linear(l) => (
+                    json!({"kind": "linear", "in": l.weights.in_features, "out": l.weights.out_features, "relu": l.relu, "dynamic": l.input.is_none()}),
+                    Some(&l.weights),
+                    l.input,
+                ),
+                Stage::ReLU => (json!({"kind": "relu"}), None, None),
+                Stage::MaxPool { kernel, stride } => {
+                    (json!({"kind": "maxpool", "kernel": kernel, "stride": stride}), None, None)
+                }
+                Stage::Flatten => (json!({"kind": "flatten"}), None, None),
+            };
+            stages.push(desc);
+            if let Some(w) = weights {
+                let name = |t: &str| format!("stages.{i}.{t}");
+                ck.bytes.insert(name("weight"), ByteTensor::i8(vec![w.out_features, w.in_features], &w.quant.values));
+                ck.insert(name("weight_scale"), &Tensor::from_vec(w.quant.scales.clone(), [w.quant.scales.len()])?);
+                ck.insert(name("bias"), &Tensor::from_vec(w.bias.clone(), [w.out_features])?);
+                if let Some(a) = input {
+                    ck.insert(name("input_scale"), &Tensor::from_vec(vec![a.scale], [1])?);
+                    ck.bytes.insert(name("input_zero_point"), ByteTensor::u8(vec![1], &[a.zero_point]));
+                }
+            }
+        }
+        ck.metadata.insert(QUANTIZED_KEY.into(), "int8".into());
+        ck.metadata.insert(STAGES_KEY.into(), Value::Array(stages).to_string());
+        Ok(ck)
+    }
+
+    /// Rebuilds the network from an int8 checkpoint (weights packed for this CPU).
+    pub fn from_checkpoint(ck: &Checkpoint) -> Result<QuantizedNet> {
+        if !is_quantized(ck) {
+            return Err(invalid("not an int8 checkpoint (no `quantized = int8` metadata)".into()));
+        }
+        let text = ck.metadata.get(STAGES_KEY).ok_or_else(|| invalid(format!("no `{STAGES_KEY}` metadata")))?;
+        let descs: Vec<Value> =
+            serde_json::from_str(text).map_err(|e| invalid(format!("`{STAGES_KEY}` is not a JSON list: {e}")))?;
+        let stages = descs.iter().enumerate().map(|(i, d)| stage(ck, i, d)).collect::<Result<Vec<_>>>()?;
+        Ok(QuantizedNet { stages })
+    }
+}
+
+/// Field `key` of a stage description as a count.
+fn count(d: &Value, i: usize, key: &str) -> Result<usize> {
+    d[key].as_u64().map(|v| v as usize).ok_or_else(|| invalid(format!("stage {i}: `{key}` is missing or not a count")))
+}
+
+fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
+    let relu = d["relu"].as_bool().unwrap_or(false);
+    match d["kind"].as_str() {
+        Some("conv") => {
+            let shape: Vec<usize> = d["weight_shape"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_u64().map(|v| v as usize)).collect())
+                .unwrap_or_default();
+            let [o, c, kh, kw] = shape[..] else {
+                return Err(invalid(format!("stage {i}: conv weight_shape {shape:?} is not [O, C, KH, KW]")));
+            };
+            let weights = weights(ck, i, o, c * kh * kw)?;
+            let input = input(ck, i)?
+                .ok_or_else(|| invalid(format!("stage {i}: a conv needs its input scale and zero point")))?;
+            let (stride, padding) = (count(d, i, "stride")?, count(d, i, "padding")?);
+            Ok(Stage::Conv(QConv2d { weights, weight_shape: [o, c, kh, kw], stride, padding, input, relu }))
+        }
+        Some("linear") => {
+            let weights = weights(ck, i, count(d, i, "out")?, count(d, i, "in")?)?;
+            let input = input(ck, i)?;
+            if input.is_none() != d["dynamic"].as_bool().unwrap_or(false) {
+                return Err(invalid(format!("stage {i}: the input scale tensors disagree with `dynamic`")));
+            }
+            Ok(Stage::Linear(QLinear { weights, input, relu }))
+        }
+        Some("relu") => Ok(Stage::ReLU),
+        Some("maxpool") => Ok(Stage::MaxPool { kernel: count(d, i, "kernel")?, stride: count(d, i, "stride")? }),
+        Some("flatten") => Ok(Stage::Flatten),
+        other => Err(invalid(format!("stage {i}: unknown kind {other:?}"))),
+    }
+}
+
+fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize) -> Result<QWeights> {
+    let name = |t: &str| format!("stages.{i}.{t}");
+    let missing = |e: crate::checkpoint::CheckpointError| invalid(format!("stage {i}: {e}"));
+    let w = ck.get_bytes(&name("weight")).map_err(missing)?;
+    if !w.signed || w.shape != [out, inputs] {
+        return Err(invalid(format!(
+            "stage {i}: weight is {:?} {}, expected I8 [{out}, {inputs}]",
+            w.shape,
+            if w.signed { "I8" } else { "U8" }
+        )));
+    }
+    let scales = ck.get(&name("weight_scale")).map_err(missing)?.to_vec::<f32>()?;
+    let bias = ck.get(&name("bias")).map_err(missing)?.to_vec::<f32>()?;
+    if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(invalid(format!("stage {i}: weight scale {bad} is not positive")));
+    }
+    QWeights::from_quantized(WeightQuant { values: w.as_i8(), scales }, Some(bias), out, inputs)
+}
+
+fn input(ck: &Checkpoint, i: usize) -> Result<Option<ActQuant>> {
+    let (scale, zp) =
+        (ck.get(&format!("stages.{i}.input_scale")), ck.get_bytes(&format!("stages.{i}.input_zero_point")));
+    match (scale, zp) {
+        (Err(_), Err(_)) => Ok(None),
+        (Ok(s), Ok(z)) => {
+            let s = s.to_vec::<f32>()?;
+            match (&s[..], &z.data[..], z.signed) {
+                ([scale], [zero_point], false) if scale.is_finite() && *scale > 0.0 => {
+                    Ok(Some(ActQuant { scale: *scale, zero_point: *zero_point }))
+                }
+                _ => Err(invalid(format!(
+                    "stage {i}: input scale {s:?} / zero point {:?} are not one positive scale and one u8",
+                    z.data
+                ))),
+            }
+        }
+        _ => Err(invalid(format!("stage {i}: input scale and zero point must both be present or both absent"))),
+    }
+}

@@ -1,0 +1,23 @@
+//! Post-training int8 quantization of kiln's image classifiers (LeNet, W2 plain and BatchNorm):
+//! per-output-channel (or per-tensor) symmetric s8 weights, per-tensor asymmetric u8 activations
+//! calibrated on training batches by a min/max or percentile observer, layers that run the integer
+//! GEMM (`kiln_kernels::qgemm`) with the zero point, scales, bias and ReLU in its epilogue, and
+//! int8 checkpoints. Linear layers also run with dynamic quantization (the activation grid
+//! measured per batch). Files: `affine.rs` (the maps), `observer.rs`, `layers.rs`, `net.rs` (a
+//! network from a `Sequential`), `file.rs` (checkpoints). Must not: hold integer kernels (they
+//! live in kiln-kernels) or train.
+
+mod affine;
+mod file;
+mod layers;
+mod net;
+mod observer;
+
+pub use affine::{ActQuant, WeightQuant};
+pub use file::{is_quantized, QUANTIZED_KEY};
+pub use layers::{QConv2d, QLinear, QWeights};
+pub use net::{QuantConfig, QuantizedNet, Stage};
+pub use observer::{Observer, ObserverKind};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! int8 networks against their f32 originals: outputs within the quantization error, BatchNorm
+//! folded, ReLU fused, checkpoints that reproduce the network bit for bit, and corrupt or
+//! mismatched checkpoints as clear errors.
+
+use super::*;
+use crate::checkpoint::Checkpoint;
+use crate::nn::{BatchNorm2d, Module, Sequential};
+use crate::zoo::{cnn, lenet};
+use kiln_autograd::{no_grad, Var};
+use kiln_tensor::{Rng, Tensor};
+use std::path::Path;
+
+fn batch(rng: &mut Rng, dims: &[usize]) -> Tensor {
+    let n: usize = dims.iter().product();
+    Tensor::from_vec((0..n).map(|_| rng.normal() as f32).collect::<Vec<_>>(), dims.to_vec()).unwrap()
+}
+
+fn f32_logits(net: &Sequential, x: &Tensor) -> Vec<f32> {
+    no_grad(|| net.forward(&Var::constant(x.clone()))).unwrap().tensor().to_vec::<f32>().unwrap()
+}
+
+/// Largest |int8 - f32| relative to the f32 logits' largest magnitude.
+fn relative_error(q: &[f32], f: &[f32]) -> f32 {
+    let scale = f.iter().fold(0f32, |m, v| m.max(v.abs()));
+    q.iter().zip(f).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+}
+
+const CFG: QuantConfig = QuantConfig { observer: ObserverKind::MinMax, per_channel: true };
+
+#[test]
+fn lenet_int8_follows_the_f32_network() {
+    let mut rng = Rng::new(1);
+    let net = lenet::model(&mut rng);
+    let calib: Vec<Tensor> = (0..3).map(|_| batch(&mut rng, &[16, 1, 28, 28])).collect();
+    let q = QuantizedNet::quantize(&net, calib, CFG).unwrap();
+    // conv+relu fused, pool, conv+relu, pool, flatten, 3 linear (two with relu): 8 stages.
+    assert_eq!(q.stages.len(), 8, "{:?}", q.stages.iter().map(std::mem::discriminant).collect::<Vec<_>>());
+    let x = batch(&mut rng, &[32, 1, 28, 28]);
+    let (got, want) = (q.run(&x).unwrap().to_vec::<f32>().unwrap(), f32_logits(&net, &x));
+    let err = relative_error(&got, &want);
+    assert!(err < 0.05, "relative error {err}");
+    // The per-tensor contrast quantizes too, less precisely or equally.
+    let per_tensor = QuantizedNet::quantize(&net, vec![x.clone()], QuantConfig { per_channel: false, ..CFG }).unwrap();
+    assert!(relative_error(&per_tensor.run(&x).unwrap().to_vec::<f32>().unwrap(), &want) < 0.1);
+    // 4x smaller: s8 weights against f32 (plus the scales and f32 biases).
+    let f32_bytes: usize = crate::nn::parameters(&net).iter().map(|(_, p)| 4 * p.elem_count()).sum();
+    assert!(q.weight_bytes() * 3 < f32_bytes, "{} vs {f32_bytes}", q.weight_bytes());
+}
+
+#[test]
+fn batchnorm_is_folded_into_its_conv() {
+    let mut rng = Rng::new(2);
+    let net = cnn::model(cnn::CnnVariant::BatchNorm { dropout: 0.3 }, &mut rng);
+    // Give the BatchNorms statistics and affine parameters far from the identity.
+    net.visit_buffers("", &mut |name, t| {
+        let n = t.elem_count();
+        let v: Vec<f32> = (0..n)
+            .map(
+                |i| if name.ends_with("running_var") { 0.5 + (i % 7) as f32 * 0.3 } else { 0.1 * (i % 5) as f32 - 0.2 },
+            )
+            .collect();
+        t.assign(&Tensor::from_vec(v, t.dims().to_vec()).unwrap()).unwrap();
+    });
+    let x = batch(&mut rng, &[8, 3, 32, 32]);
+    net.set_training(false);
+    let want = f32_logits(&net, &x);
+    net.set_training(true);
+    let q = QuantizedNet::quantize(&net, vec![x.clone()], CFG).unwrap();
+    assert_eq!(net.training(), Some(true), "the mode is restored");
+    assert!(!q.stages.iter().any(|s| matches!(s, Stage::ReLU)), "every ReLU follows a conv or linear layer: fused");
+    let err = relative_error(&q.run(&x).unwrap().to_vec::<f32>().unwrap(), &want);
+    assert!(err < 0.08, "relative error {err}");
+    let _ = BatchNorm2d::new(1);
+}
+
+#[test]
+fn checkpoints_reproduce_the_network_and_refuse_damage() {
+    let mut rng = Rng::new(3);
+    let net = lenet::model(&mut rng);
+    let x = batch(&mut rng, &[4, 1, 28, 28]);
+    let q = QuantizedNet::quantize(&net, vec![x.clone()], CFG).unwrap();
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("model".to_string(), "lenet".to_string());
+    let ck = q.to_checkpoint(&meta).unwrap();
+    assert!(is_quantized(&ck));
+    let bytes = ck.to_bytes().unwrap();
+    let back = QuantizedNet::from_checkpoint(&Checkpoint::from_bytes(&bytes, Path::new("q")).unwrap()).unwrap();
+    let (a, b) = (q.run(&x).unwrap().to_vec::<f32>().unwrap(), back.run(&x).unwrap().to_vec::<f32>().unwrap());
+    assert!(a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()));
+    // Mismatched: a stage list that claims another geometry.
+    let mut bad = ck.clone();
+    let stages = bad.metadata["int8.stages"].replace("\"in\":400", "\"in\":401");
+    bad.metadata.insert("int8.stages".into(), stages);
+    let e = QuantizedNet::from_checkpoint(&bad).unwrap_err().to_string();
+    assert!(e.contains("expected I8 [120, 401]"), "{e}");
+    // A missing tensor, and a float checkpoint.
+    let mut bad = ck.clone();
+    bad.tensors.remove("stages.5.weight_scale");
+    assert!(QuantizedNet::from_checkpoint(&bad).unwrap_err().to_string().contains("weight_scale"));
+    assert!(QuantizedNet::from_checkpoint(&Checkpoint::new()).unwrap_err().to_string().contains("not an int8"));
+}
+
+#[test]
+fn dynamic_linear_measures_each_batch() {
+    let mut rng = Rng::new(4);
+    let w: Vec<f32> = (0..30 * 20).map(|_| rng.normal() as f32 * 0.1).collect();
+    let weights = QWeights::quantize(&w, None, 30, true).unwrap();
+    let layer = QLinear { weights, input: None, relu: false };
+    for scale in [0.01f32, 100.0] {
+        let x: Vec<f32> = (0..5 * 20).map(|_| rng.normal() as f32 * scale).collect();
+        let got = layer.forward(&x, 5).unwrap();
+        let want: Vec<f32> =
+            (0..5 * 30).map(|e| (0..20).map(|k| x[(e / 30) * 20 + k] * w[(e % 30) * 20 + k]).sum()).collect();
+        assert!(relative_error(&got, &want) < 0.03, "input scale {scale}: {}", relative_error(&got, &want));
+    }
+    assert!(layer.forward(&[1.0; 7], 5).is_err());
+}
