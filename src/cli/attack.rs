@@ -3,7 +3,7 @@
 //! strip of the first test images (clean | perturbation, amplified | adversarial, a row per radius).
 //! The attacks themselves are `kiln::models::robust`; this file only wires flags, data and output.
 
-use super::checkpoints::{evaluation_config, image_classifier};
+use super::checkpoints::{evaluation_config, image_network};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
@@ -88,7 +88,9 @@ pub fn run(a: AttackArgs) -> CliResult<()> {
     }
     let (data_dir, device) = a.compute.apply(a.json)?;
     let ck = Checkpoint::load(&a.checkpoint)?;
-    let (model, dataset, norm) = image_classifier(&ck, &a.checkpoint)?;
+    // f32 only: an int8 network has no input gradient to attack with.
+    let (model, dataset, norm) = image_network(&ck, &a.checkpoint)?;
+    let model: Box<dyn nn::Module> = Box::new(model);
     nn::to_device(model.as_ref(), device)?;
     let cfg = evaluation_config(data_dir, device, a.batch_size, a.seed, a.json, a.limit);
     let test = images::load_split(dataset, &cfg, Split::Test)?;

@@ -27,6 +27,8 @@ enum BenchCommand {
     Step(StepArgs),
     /// Validate and time the versions of one kernel (`kiln bench kernel list` lists them).
     Kernel(bench_kernel::KernelArgs),
+    /// Time batch inference of an image classifier, f32 against int8 (`--int8`).
+    Infer(super::bench_infer::InferArgs),
 }
 
 #[derive(Args)]
@@ -64,6 +66,7 @@ pub fn run(a: BenchArgs) -> CliResult<()> {
     match a.command {
         BenchCommand::Step(s) => step(s),
         BenchCommand::Kernel(k) => bench_kernel::run(k),
+        BenchCommand::Infer(i) => super::bench_infer::run(i),
     }
 }
 

@@ -1,10 +1,12 @@
 //! Rebuilding a model from a checkpoint for the commands that use one without training it
-//! (`eval`, `attack`): which network, dataset and input normalisation a checkpoint stands for.
+//! (`eval`, `attack`, `quantize`): which network, dataset and input normalisation a checkpoint
+//! stands for, f32 or int8.
 
 use super::CliResult;
 use kiln::models::checkpoint::Checkpoint;
 use kiln::models::data::{Dataset, Normalize};
-use kiln::models::nn::Module;
+use kiln::models::nn::{Module, Sequential};
+use kiln::models::quant::{self, QuantizedNet};
 use kiln::models::zoo::cnn::{self, CnnVariant};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
 use kiln::models::zoo::{lenet, ModelKind, RunConfig};
@@ -12,17 +14,41 @@ use kiln::tensor::Device;
 use kiln::tensor::Rng;
 use std::path::{Path, PathBuf};
 
-/// The image classifier in a checkpoint, with its dataset and the normalisation it was trained on.
+/// The image classifier in a checkpoint, with its dataset and the normalisation it was trained on:
+/// the f32 network, or for an int8 checkpoint (`kiln quantize`) the int8 one.
 pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Module>, Dataset, Normalize)> {
+    if quant::is_quantized(ck) {
+        let (_, dataset, norm) = image_architecture(ck, path)?;
+        let net = QuantizedNet::from_checkpoint(ck).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok((Box::new(net), dataset, norm));
+    }
+    let (net, dataset, norm) = image_network(ck, path)?;
+    Ok((Box::new(net), dataset, norm))
+}
+
+/// The f32 image classifier of a (non-int8) checkpoint as the `Sequential` it is.
+pub fn image_network(ck: &Checkpoint, path: &Path) -> CliResult<(Sequential, Dataset, Normalize)> {
+    if quant::is_quantized(ck) {
+        return Err(
+            format!("{}: an int8 checkpoint; this needs the f32 checkpoint it came from", path.display()).into()
+        );
+    }
+    let (net, dataset, norm) = image_architecture(ck, path)?;
+    load_module(ck, "model", &net)?;
+    Ok((net, dataset, norm))
+}
+
+/// The untrained network a checkpoint's metadata names, with its dataset and normalisation.
+fn image_architecture(ck: &Checkpoint, path: &Path) -> CliResult<(Sequential, Dataset, Normalize)> {
     let (kind, _) = checkpoint_info(ck, path)?;
-    let (model, dataset, norm): (Box<dyn Module>, _, _) = match kind {
-        ModelKind::Lenet => (Box::new(lenet::model(&mut Rng::new(0))), Dataset::Mnist, lenet::normalize()),
+    Ok(match kind {
+        ModelKind::Lenet => (lenet::model(&mut Rng::new(0)), Dataset::Mnist, lenet::normalize()),
         ModelKind::Cnn => {
             let variant = match ck.metadata.get("variant").map(String::as_str) {
                 Some(v) if v.starts_with("BatchNorm") => CnnVariant::BatchNorm { dropout: 0.5 },
                 _ => CnnVariant::Plain,
             };
-            (Box::new(cnn::model(variant, &mut Rng::new(0))), Dataset::Cifar10, Normalize::cifar10())
+            (cnn::model(variant, &mut Rng::new(0)), Dataset::Cifar10, Normalize::cifar10())
         }
         other => {
             return Err(format!(
@@ -32,9 +58,7 @@ pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Modu
             )
             .into())
         }
-    };
-    load_module(ck, "model", model.as_ref())?;
-    Ok((model, dataset, norm))
+    })
 }
 
 /// The run configuration of a command that only evaluates (no epochs, no output folder).

@@ -2,6 +2,7 @@
 
 mod attack;
 mod bench;
+mod bench_infer;
 mod bench_kernel;
 mod bench_layouts;
 mod bench_pytorch;
@@ -12,6 +13,7 @@ mod device;
 mod doctor;
 mod eval;
 mod inspect;
+mod quantize;
 mod report;
 mod sample;
 mod train;
@@ -42,6 +44,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Clean and robust accuracy of an image classifier under FGSM, PGD or the Adam attack.
     Attack(attack::AttackArgs),
+    /// Post-training int8 quantization of an image classifier: calibrate, write an int8 checkpoint.
+    Quantize(quantize::QuantizeArgs),
     /// Write a grid of samples from a GAN checkpoint.
     Sample(sample::SampleArgs),
     /// Datasets: `kiln data fetch <mnist|fashion-mnist|cifar10|imdb>`.
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Attack(a) => attack::run(a),
+        Command::Quantize(a) => quantize::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Data(a) => data::run(a),
         Command::Inspect(a) => inspect::run(a),

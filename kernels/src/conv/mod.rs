@@ -7,7 +7,7 @@
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
-pub(crate) mod im2col;
+mod im2col;
 pub mod reference;
 
 use crate::{check, float_dispatch, simd, Backend};

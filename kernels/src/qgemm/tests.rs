@@ -274,3 +274,28 @@ fn conv2d_equals_the_direct_integer_convolution() {
         assert!(e.to_string().contains("zero point"), "{e}");
     }
 }
+
+#[test]
+fn requantize_rounds_half_to_even_and_saturates() {
+    for (y, want) in [
+        (0.5f32, 0u8),
+        (1.5, 2),
+        (2.5, 2),
+        (-0.5, 0),
+        (254.5, 254),
+        (255.5, 255),
+        (1e30, 255),
+        (-1e30, 0),
+        (f32::NAN, 0),
+    ] {
+        assert_eq!(requantize(y, 1.0, 0.0), want, "{y}");
+    }
+    // Against the library rounding on a sweep of values and zero points.
+    for i in -3000..3000 {
+        let y = i as f32 * 0.173;
+        for zp in [0.0f32, 3.0, 128.0] {
+            let want = ((y * 0.5).round_ties_even() + zp).clamp(0.0, 255.0) as u8;
+            assert_eq!(requantize(y, 0.5, zp), want, "{y} zp {zp}");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `kiln bench infer <lenet|cnn|cnn-bn>`: batch inference, f32 against int8 in the same run. The
+//! network is a checkpoint's (`--checkpoint`) or freshly initialised (seed 0; speed does not depend
+//! on the weights), the input one random batch; with `--int8` the network is quantized (calibrated
+//! on that batch) and the two forwards alternate round by round, so both see the same machine.
+//! Prints the CPU, the f32 and integer instruction sets, medians and minima, images/s and the
+//! speed-up.
+
+use super::bench::check_release;
+use super::checkpoints::image_network;
+use super::CliResult;
+use clap::Args;
+use kiln::autograd::{no_grad, Var};
+use kiln::kernels::{qgemm, simd};
+use kiln::models::checkpoint::Checkpoint;
+use kiln::models::nn::{Module, Sequential};
+use kiln::models::quant::{ObserverKind, QuantConfig, QuantizedNet};
+use kiln::models::zoo::{cnn, lenet};
+use kiln::tensor::{Rng, Tensor};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct InferArgs {
+    /// lenet, cnn (W2) or cnn-bn (W2 with BatchNorm, folded when quantized).
+    model: String,
+    /// Also quantize to int8 and time both, alternating.
+    #[arg(long)]
+    int8: bool,
+    /// Images per forward.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Timed forwards per round and version.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Time this checkpoint's network instead of a freshly initialised one.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// One JSON line: {"model", "batch", "threads", "cpu", "isa", "qisa", "f32_median_ms",
+    /// "f32_min_ms", and with --int8 "int8_median_ms", "int8_min_ms", "speedup"}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The network and its input shape.
+fn network(a: &InferArgs) -> CliResult<(Sequential, [usize; 3])> {
+    if let Some(path) = &a.checkpoint {
+        let (net, dataset, _) = image_network(&Checkpoint::load(path)?, path)?;
+        let shape = if dataset == kiln::models::data::Dataset::Cifar10 { [3, 32, 32] } else { [1, 28, 28] };
+        return Ok((net, shape));
+    }
+    let mut rng = Rng::new(0);
+    Ok(match a.model.as_str() {
+        "lenet" => (lenet::model(&mut rng), [1, 28, 28]),
+        "cnn" => (cnn::model(cnn::CnnVariant::Plain, &mut rng), [3, 32, 32]),
+        "cnn-bn" => (cnn::model(cnn::CnnVariant::BatchNorm { dropout: 0.0 }, &mut rng), [3, 32, 32]),
+        other => return Err(format!("unknown model `{other}` (lenet, cnn, cnn-bn)").into()),
+    })
+}
+
+/// Median and minimum of `steps` timed calls of `f` (after one untimed call).
+fn time(steps: usize, mut f: impl FnMut() -> CliResult<()>) -> CliResult<Vec<Duration>> {
+    f()?;
+    (0..steps)
+        .map(|_| {
+            let t = Instant::now();
+            f()?;
+            Ok(t.elapsed())
+        })
+        .collect()
+}
+
+fn median_min(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    (v[v.len() / 2].as_secs_f64() * 1e3, v[0].as_secs_f64() * 1e3)
+}
+
+pub fn run(a: InferArgs) -> CliResult<()> {
+    if a.steps == 0 || a.rounds == 0 || a.batch_size == 0 {
+        return Err("--steps, --rounds and --batch-size must be at least 1".into());
+    }
+    check_release("infer", a.steps <= 2 && a.rounds == 1, "a smoke run of --steps 2 --rounds 1")?;
+    if let Some(n) = a.threads {
+        kiln::kernels::denormals::pool_builder(n.max(1)).build_global()?;
+    }
+    let (net, [c, h, w]) = network(&a)?;
+    net.set_training(false);
+    let mut rng = Rng::new(1);
+    let n = a.batch_size * c * h * w;
+    let x = Tensor::from_vec((0..n).map(|_| rng.normal() as f32).collect::<Vec<_>>(), [a.batch_size, c, h, w])?;
+    let cfg = QuantConfig { observer: ObserverKind::MinMax, per_channel: true };
+    let q = if a.int8 { Some(QuantizedNet::quantize(&net, [x.clone()], cfg)?) } else { None };
+    let (mut f32_times, mut int8_times) = (Vec::new(), Vec::new());
+    for round in 0..a.rounds {
+        f32_times.extend(time(a.steps, || {
+            no_grad(|| net.forward(&Var::constant(x.clone())))?;
+            Ok(())
+        })?);
+        if let Some(q) = &q {
+            int8_times.extend(time(a.steps, || {
+                q.run(&x)?;
+                Ok(())
+            })?);
+        }
+        if !a.json {
+            eprintln!("round {}/{} done", round + 1, a.rounds);
+        }
+    }
+    let threads = rayon::current_num_threads();
+    let (fm, fmin) = median_min(f32_times);
+    let mut line = json!({
+        "model": a.model, "batch": a.batch_size, "threads": threads, "cpu": simd::machine::cpu_model(),
+        "isa": simd::isa().name(), "qisa": qgemm::qisa().name(), "f32_median_ms": fm, "f32_min_ms": fmin,
+    });
+    let per_s = |ms: f64| a.batch_size as f64 / (ms / 1e3);
+    if !a.json {
+        println!("CPU: {}", simd::machine::describe());
+        println!(
+            "{} inference, batch {}, {threads} threads, {} x {} timed forwards each; f32 on {}, int8 on {}",
+            a.model,
+            a.batch_size,
+            a.rounds,
+            a.steps,
+            simd::isa().name(),
+            qgemm::qisa().name()
+        );
+        println!("f32    median {fm:9.2} ms   min {fmin:9.2} ms   {:9.0} images/s", per_s(fm));
+    }
+    if !int8_times.is_empty() {
+        let (qm, qmin) = median_min(int8_times);
+        line["int8_median_ms"] = json!(qm);
+        line["int8_min_ms"] = json!(qmin);
+        line["speedup"] = json!(fm / qm);
+        if !a.json {
+            println!("int8   median {qm:9.2} ms   min {qmin:9.2} ms   {:9.0} images/s", per_s(qm));
+            println!("int8 is {:.2}x the f32 speed (median / median; {:.2}x by minima)", fm / qm, fmin / qmin);
+        }
+    }
+    if a.json {
+        println!("{line}");
+    }
+    Ok(())
+}
