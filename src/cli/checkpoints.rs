@@ -1,12 +1,14 @@
 //! Rebuilding a model from a checkpoint for the commands that use one without training it
-//! (`eval`, `attack`): which network, dataset and input normalisation a checkpoint stands for.
+//! (`eval`, `attack`, `explain`): which network, dataset and input normalisation a checkpoint
+//! stands for, and a sentiment checkpoint's vocabulary.
 
 use super::CliResult;
 use kiln::models::checkpoint::Checkpoint;
-use kiln::models::data::{Dataset, Normalize};
+use kiln::models::data::{verify_sha256, Dataset, Normalize, Vocab};
 use kiln::models::nn::Module;
 use kiln::models::zoo::cnn::{self, CnnVariant};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
+use kiln::models::zoo::sentiment::SentimentNet;
 use kiln::models::zoo::{lenet, ModelKind, RunConfig};
 use kiln::tensor::Device;
 use kiln::tensor::Rng;
@@ -14,15 +16,26 @@ use std::path::{Path, PathBuf};
 
 /// The image classifier in a checkpoint, with its dataset and the normalisation it was trained on.
 pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Module>, Dataset, Normalize)> {
+    let (model, dataset, norm) = image_architecture(ck, path, &mut Rng::new(0))?;
+    load_module(ck, "model", model.as_ref())?;
+    Ok((model, dataset, norm))
+}
+
+/// The network a lenet or cnn checkpoint holds, freshly initialised from `rng` (not loaded).
+pub fn image_architecture(
+    ck: &Checkpoint,
+    path: &Path,
+    rng: &mut Rng,
+) -> CliResult<(Box<dyn Module>, Dataset, Normalize)> {
     let (kind, _) = checkpoint_info(ck, path)?;
-    let (model, dataset, norm): (Box<dyn Module>, _, _) = match kind {
-        ModelKind::Lenet => (Box::new(lenet::model(&mut Rng::new(0))), Dataset::Mnist, lenet::normalize()),
+    Ok(match kind {
+        ModelKind::Lenet => (Box::new(lenet::model(rng)), Dataset::Mnist, lenet::normalize()),
         ModelKind::Cnn => {
             let variant = match ck.metadata.get("variant").map(String::as_str) {
                 Some(v) if v.starts_with("BatchNorm") => CnnVariant::BatchNorm { dropout: 0.5 },
                 _ => CnnVariant::Plain,
             };
-            (Box::new(cnn::model(variant, &mut Rng::new(0))), Dataset::Cifar10, Normalize::cifar10())
+            (Box::new(cnn::model(variant, rng)), Dataset::Cifar10, Normalize::cifar10())
         }
         other => {
             return Err(format!(
@@ -32,9 +45,21 @@ pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Modu
             )
             .into())
         }
-    };
-    load_module(ck, "model", model.as_ref())?;
-    Ok((model, dataset, norm))
+    })
+}
+
+/// The W3 review classifier in a sentiment checkpoint, and the vocabulary saved beside it
+/// (checked against the checksum the checkpoint records).
+pub fn sentiment_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(SentimentNet, Vocab)> {
+    let name = ck.metadata.get("vocab").ok_or("sentiment checkpoint names no vocabulary")?;
+    let vocab_path = path.with_file_name(name);
+    if let Some(sum) = ck.metadata.get("vocab_sha256") {
+        verify_sha256(&vocab_path, sum)?;
+    }
+    let vocab = Vocab::load(&vocab_path)?;
+    let net = SentimentNet::new(vocab.len(), &mut Rng::new(0))?;
+    load_module(ck, "model", &net)?;
+    Ok((net, vocab))
 }
 
 /// The run configuration of a command that only evaluates (no epochs, no output folder).

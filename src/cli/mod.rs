@@ -11,6 +11,8 @@ mod data;
 mod device;
 mod doctor;
 mod eval;
+mod explain;
+mod explain_sanity;
 mod inspect;
 mod report;
 mod sample;
@@ -42,6 +44,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Clean and robust accuracy of an image classifier under FGSM, PGD or the Adam attack.
     Attack(attack::AttackArgs),
+    /// Why a classifier answered as it did: saliency, gradient x input, integrated gradients or
+    /// SmoothGrad as a PNG grid (images) or an HTML page (reviews); `--sanity` checks them.
+    Explain(explain::ExplainArgs),
     /// Write a grid of samples from a GAN checkpoint.
     Sample(sample::SampleArgs),
     /// Datasets: `kiln data fetch <mnist|fashion-mnist|cifar10|imdb>`.
@@ -90,6 +95,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Attack(a) => attack::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Data(a) => data::run(a),
         Command::Inspect(a) => inspect::run(a),
