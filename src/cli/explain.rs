@@ -78,6 +78,10 @@ pub struct ExplainArgs {
     /// Sanity: images for the model-randomisation cascade.
     #[arg(long, default_value_t = 100)]
     pub cascade: usize,
+    /// Sanity, images: what deleted pixels become, `black` (IG's baseline) or `mean` (the training
+    /// set's mean colour, what the network's normalisation maps to zero).
+    #[arg(long, default_value = "black", value_parser = ["black", "mean"])]
+    pub fill: String,
     #[command(flatten)]
     pub compute: ComputeArgs,
 }

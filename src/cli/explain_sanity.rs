@@ -91,6 +91,19 @@ fn save_chart(chart: &Chart, out: &Path, name: &str, json: bool) -> CliResult<()
     Ok(())
 }
 
+/// What deleted pixels of images `dims` become: black, or the mean colour of the normalisation.
+fn deletion_fill(fill: &str, norm: &Normalize, dims: &[usize]) -> CliResult<Tensor> {
+    let (n, c, hw) = (dims[0], dims[1], dims[2] * dims[3]);
+    let mean: Vec<f32> = match (fill, norm) {
+        ("mean", Normalize::MeanStd { mean, .. }) if mean.len() == c => mean.clone(),
+        ("mean", Normalize::Symmetric) => vec![0.5; c],
+        ("mean", other) => return Err(format!("--fill mean: the model's normalisation {other:?} names no mean").into()),
+        _ => vec![0.0; c],
+    };
+    let v: Vec<f32> = (0..n).flat_map(|_| mean.iter().flat_map(|&m| std::iter::repeat_n(m, hw))).collect();
+    Ok(Tensor::from_vec(v, dims)?)
+}
+
 /// Sums a chunk's deletion curve (means over `m` samples) into `acc` as totals.
 fn add_curve(acc: &mut Vec<DeletionPoint>, curve: &[DeletionPoint], m: usize) {
     if acc.is_empty() {
@@ -138,9 +151,9 @@ pub fn images(
         ig_seconds += clock.elapsed().as_secs_f64();
         relative.extend(attr.relative_delta().unwrap_or_default());
         let valid = vec![g.positions; picked.len()];
-        let zeros = Tensor::zeros(x.dims(), DType::F32).to_device(device)?;
+        let fill = deletion_fill(&a.fill, norm, x.dims())?.to_device(device)?;
         let d =
-            Deletion { inputs: &x, baseline: &zeros, target: &attr.target, labels: &labels, grouping: g, batch: CHUNK };
+            Deletion { inputs: &x, baseline: &fill, target: &attr.target, labels: &labels, grouping: g, batch: CHUNK };
         add_curve(
             &mut by_ig,
             &deletion_curve(&clf, &d, &attribution_order(&attr, g, &valid), &fractions)?,
@@ -202,7 +215,7 @@ pub fn images(
         dashed: false,
     };
     let chart = Chart {
-        title: format!("Deletion: pixels set to black by rank ({} test images)", test.n),
+        title: format!("Deletion: pixels set to {} by rank ({} test images)", a.fill, test.n),
         x_label: "pixels removed (%)".into(),
         y_label: "mean probability of the explained class".into(),
         integer_x: false,

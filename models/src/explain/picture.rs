@@ -30,7 +30,7 @@ pub struct Panel {
 const MARGIN: u32 = 8;
 const GAP: u32 = 6;
 const HEADER: u32 = 26;
-const CAPTION_W: u32 = 250;
+const CAPTION_W: u32 = 330;
 const LINE: u32 = 17;
 
 /// The grid of `panels` (each `[channels, h, w]`); `title` heads it, `signed` picks the colour map.
