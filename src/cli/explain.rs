@@ -82,6 +82,10 @@ pub struct ExplainArgs {
     /// set's mean colour, what the network's normalisation maps to zero).
     #[arg(long, default_value = "black", value_parser = ["black", "mean"])]
     pub fill: String,
+    /// Sanity, images: delete squares of N x N pixels (ranked by their summed attribution)
+    /// instead of single pixels.
+    #[arg(long, default_value_t = 1)]
+    pub patch: usize,
     #[command(flatten)]
     pub compute: ComputeArgs,
 }

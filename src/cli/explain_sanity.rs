@@ -140,7 +140,9 @@ pub fn images(
     let run_cfg = evaluation_config(data_dir.to_path_buf(), device, CHUNK, a.seed, a.json, Some(a.limit));
     let test = images::load_split(dataset, &run_cfg, Split::Test)?;
     let clf = PixelClassifier::new(model, norm, test.channels, device)?;
-    let g = Grouping::pixels(&[test.channels, test.height, test.width])?;
+    let sample = [test.channels, test.height, test.width];
+    let g = Grouping::pixels(&sample)?;
+    let squares = Grouping::patches(&sample, a.patch)?;
     let fractions: Vec<f64> = (0..=20).map(|k| k as f64 / 20.0).collect();
     let (mut relative, mut by_ig, mut by_chance, mut ig_seconds) = (Vec::new(), Vec::new(), Vec::new(), 0.0);
     for start in (0..test.n).step_by(CHUNK) {
@@ -150,13 +152,19 @@ pub fn images(
         let attr = attribute(&clf, &x, None, None, &ig)?;
         ig_seconds += clock.elapsed().as_secs_f64();
         relative.extend(attr.relative_delta().unwrap_or_default());
-        let valid = vec![g.positions; picked.len()];
+        let valid = vec![squares.positions; picked.len()];
         let fill = deletion_fill(&a.fill, norm, x.dims())?.to_device(device)?;
-        let d =
-            Deletion { inputs: &x, baseline: &fill, target: &attr.target, labels: &labels, grouping: g, batch: CHUNK };
+        let d = Deletion {
+            inputs: &x,
+            baseline: &fill,
+            target: &attr.target,
+            labels: &labels,
+            grouping: squares,
+            batch: CHUNK,
+        };
         add_curve(
             &mut by_ig,
-            &deletion_curve(&clf, &d, &attribution_order(&attr, g, &valid), &fractions)?,
+            &deletion_curve(&clf, &d, &attribution_order(&attr, squares, &valid), &fractions)?,
             picked.len(),
         );
         let random = random_order(&valid, a.seed.wrapping_add(start as u64));
@@ -215,8 +223,8 @@ pub fn images(
         dashed: false,
     };
     let chart = Chart {
-        title: format!("Deletion: pixels set to {} by rank ({} test images)", a.fill, test.n),
-        x_label: "pixels removed (%)".into(),
+        title: format!("Deletion: {}x{} squares set to {} by rank ({} test images)", a.patch, a.patch, a.fill, test.n),
+        x_label: "image removed (%)".into(),
         y_label: "mean probability of the explained class".into(),
         integer_x: false,
         series: vec![

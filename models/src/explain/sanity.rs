@@ -12,52 +12,80 @@ use super::scorer::Scorer;
 use crate::robust::EvalMode;
 use kiln_tensor::{Error, Result, Rng, Tensor};
 
-/// How a sample's elements form positions: element `(o, p, j)` of `[outer, positions, inner]`
-/// belongs to position `p`. Images `[C, H, W]`: outer C, positions H*W, inner 1. Embedded reviews
-/// `[T, E]`: outer 1, positions T, inner E.
+/// How a sample's elements form positions: element `(o, c, j)` of `[outer, cells, inner]` lies
+/// in cell `c`, and cells (a `width`-wide grid) are gathered into `patch` x `patch` squares.
+/// Images `[C, H, W]`: outer C, cells H*W, inner 1, one position per pixel (patch 1) or per square
+/// of pixels. Embedded reviews `[T, E]`: outer 1, cells T, inner E, one position per token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grouping {
     pub outer: usize,
-    pub positions: usize,
+    pub cells: usize,
     pub inner: usize,
+    pub width: usize,
+    pub patch: usize,
+    /// Positions in all.
+    pub positions: usize,
 }
 
 impl Grouping {
     /// Pixels of `[C, H, W]` images.
     pub fn pixels(dims: &[usize]) -> Result<Grouping> {
+        Self::patches(dims, 1)
+    }
+
+    /// `patch` x `patch` squares of pixels of `[C, H, W]` images (the last ones cut at the border).
+    pub fn patches(dims: &[usize], patch: usize) -> Result<Grouping> {
         match dims {
-            &[c, h, w] => Ok(Grouping { outer: c, positions: h * w, inner: 1 }),
-            d => Err(Error::invalid("explain", format!("an image sample of shape {d:?} is not [C, H, W]"))),
+            &[c, h, w] if patch > 0 => Ok(Grouping {
+                outer: c,
+                cells: h * w,
+                inner: 1,
+                width: w,
+                patch,
+                positions: h.div_ceil(patch) * w.div_ceil(patch),
+            }),
+            d => Err(Error::invalid("explain", format!("image samples of shape {d:?} in {patch}-pixel squares"))),
         }
     }
 
     /// Tokens of `[T, E]` embedded reviews.
     pub fn tokens(dims: &[usize]) -> Result<Grouping> {
         match dims {
-            &[t, e] => Ok(Grouping { outer: 1, positions: t, inner: e }),
+            &[t, e] => Ok(Grouping { outer: 1, cells: t, inner: e, width: t, patch: 1, positions: t }),
             d => Err(Error::invalid("explain", format!("an embedded review of shape {d:?} is not [T, E]"))),
         }
     }
 
     fn len(&self) -> usize {
-        self.outer * self.positions * self.inner
+        self.outer * self.cells * self.inner
     }
 
-    /// One sample's values summed per position (over channels, over the embedding).
+    /// The position of element `i` of a sample.
+    fn position(&self, i: usize) -> usize {
+        let cell = (i / self.inner) % self.cells;
+        if self.patch == 1 {
+            return cell;
+        }
+        let (y, x) = (cell / self.width, cell % self.width);
+        (y / self.patch) * self.width.div_ceil(self.patch) + x / self.patch
+    }
+
+    /// One sample's values summed per position (over channels and squares, over the embedding).
     pub fn per_position(&self, sample: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.positions];
         for (i, v) in sample.iter().enumerate() {
-            out[(i / self.inner) % self.positions] += v;
+            out[self.position(i)] += v;
         }
         out
     }
 
     /// Copies `from` into `into` at every element of `positions`.
     fn replace(&self, into: &mut [f64], from: &[f64], positions: &[usize]) {
-        for o in 0..self.outer {
-            for &p in positions {
-                let start = (o * self.positions + p) * self.inner;
-                into[start..start + self.inner].copy_from_slice(&from[start..start + self.inner]);
+        let mut chosen = vec![false; self.positions];
+        positions.iter().for_each(|&p| chosen[p] = true);
+        for (i, (to, v)) in into.iter_mut().zip(from).enumerate() {
+            if chosen[self.position(i)] {
+                *to = *v;
             }
         }
     }

@@ -223,6 +223,10 @@ fn sanity_checks_see_what_a_model_depends_on() {
     assert_eq!(by_attr[0], by_chance[0]);
     assert!(by_attr[1].target_probability < 0.6 && by_attr[1].accuracy < 1.0, "{by_attr:?}");
     assert!(deletion_area(&by_attr) < deletion_area(&by_chance));
+    // 2x2 squares of a 3x5 image: positions 0 1 2 / 3 4 5 (the last row and column cut).
+    let sq = Grouping::patches(&[1, 3, 5], 2).unwrap();
+    let cells: Vec<f64> = (0..15).map(|i| i as f64).collect();
+    assert_eq!(sq.per_position(&cells), vec![12.0, 20.0, 13.0, 21.0, 25.0, 14.0]);
 
     // Cascading randomisation: correlations fall below the trained model's 1, weights come back.
     let trained = mlp(8);
