@@ -248,3 +248,34 @@ fn sanity_checks_see_what_a_model_depends_on() {
     let small = Sequential::new().push(Flatten).push(Linear::new(6, 3, true, &mut Rng::new(1)));
     assert!(cascading_randomisation(&f, &small, &c).unwrap_err().to_string().contains("no parameter"));
 }
+
+#[test]
+fn a_long_review_is_scored_the_same_with_and_without_a_graph() {
+    // W3 reads up to 256 tokens: the graph's forward (what IG differentiates) and the graph-free
+    // one (what F(x) and F(b) are) must agree on a long one too.
+    let net = SentimentNet::new(50, &mut Rng::new(11)).unwrap();
+    net.set_training(false);
+    let mut rng = Rng::new(12);
+    let ids: Vec<i64> =
+        (0..2 * 120).map(|i| if i % 120 < 100 + 20 * (i / 120) { 2 + rng.below(48) as i64 } else { 0 }).collect();
+    let ids = Tensor::from_vec(ids, [2, 120]).unwrap();
+    let f = ReviewScorer::new(&net, &ids).unwrap();
+    let x = f.inputs().unwrap();
+    let plain = no_grad(|| f.scores(&Var::constant(x.clone()), &[0, 1])).unwrap().tensor().to_vec_f64().unwrap();
+    let graph = f.scores(&Var::leaf(x.clone()), &[0, 1]).unwrap().tensor().to_vec_f64().unwrap();
+    assert_eq!(plain, graph);
+    let base = f.pad_baseline().unwrap();
+    let a = attribute(
+        &f,
+        &x,
+        Some(&base),
+        None,
+        &ExplainConfig { steps: 200, batch: 100, ..cfg(Method::IntegratedGradients) },
+    )
+    .unwrap();
+    let (delta, b) = (a.delta.as_ref().unwrap(), a.baseline_score.as_ref().unwrap());
+    for i in 0..2 {
+        let gap = a.score[i] - b[i];
+        assert!(delta[i].abs() <= 1e-2 * gap.abs().max(1e-2), "review {i}: delta {} of {gap}", delta[i]);
+    }
+}
