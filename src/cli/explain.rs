@@ -78,6 +78,10 @@ pub struct ExplainArgs {
     /// Sanity: images for the model-randomisation cascade.
     #[arg(long, default_value_t = 100)]
     pub cascade: usize,
+    /// Reviews: integrated gradients' baseline, `pad` (the PAD embedding) or a word whose embedding
+    /// fills every position instead.
+    #[arg(long, default_value = "pad")]
+    pub baseline: String,
     /// Sanity, images: what deleted pixels become, `black` (IG's baseline) or `mean` (the training
     /// set's mean colour, what the network's normalisation maps to zero).
     #[arg(long, default_value = "black", value_parser = ["black", "mean"])]
@@ -218,6 +222,18 @@ pub fn run(a: ExplainArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// The baseline `--baseline` names for the reviews of `scorer`.
+pub fn review_baseline(a: &ExplainArgs, scorer: &ReviewScorer, vocab: &kiln::models::data::Vocab) -> CliResult<Tensor> {
+    if a.baseline == "pad" {
+        return Ok(scorer.pad_baseline()?);
+    }
+    let id = vocab.id(&a.baseline);
+    if id == kiln::models::data::OOV_ID {
+        return Err(format!("--baseline {}: not a word of the model's vocabulary (or pad)", a.baseline).into());
+    }
+    Ok(scorer.baseline_of(id)?)
+}
+
 /// Comma-separated indices below `n`, or the first `default` of them.
 pub fn indices(spec: Option<&str>, default: usize, n: usize, what: &str) -> CliResult<Vec<usize>> {
     let Some(spec) = spec else { return Ok((0..default.min(n)).collect()) };
@@ -282,7 +298,7 @@ fn explain_review(
     let (tokens, ids) = review(text, vocab, &encode_options())?;
     let ids = ids.to_device(nn::device_of(net))?;
     let scorer = ReviewScorer::new(net, &ids)?;
-    let (x, base) = (scorer.inputs()?, scorer.pad_baseline()?);
+    let (x, base) = (scorer.inputs()?, review_baseline(a, &scorer, vocab)?);
     let target = a.target.map(|t| vec![t]);
     let attr = attribute(&scorer, &x, Some(&base), target.as_deref(), cfg)?;
     let values = Grouping::tokens(&x.dims()[1..])?.per_position(attr.sample(0))[..tokens.len()].to_vec();
@@ -304,7 +320,7 @@ fn explain_review(
         facts.insert(0, ("label".to_string(), sentiment(l as usize).to_string()));
     }
     if let (Some(d), Some(b)) = (&attr.delta, &attr.baseline_score) {
-        facts.push(("F(PAD baseline)".to_string(), format!("{:.4}", b[0])));
+        facts.push((format!("F(baseline: {})", a.baseline), format!("{:.4}", b[0])));
         facts.push((
             "completeness delta".to_string(),
             format!("{:.3e} (sum of attributions {:.4})", d[0], values.iter().sum::<f64>()),

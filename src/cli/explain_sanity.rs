@@ -7,7 +7,7 @@
 //! The measurements are `kiln::models::explain::{sanity, randomise}`; this file runs and prints.
 
 use super::checkpoints::{evaluation_config, image_architecture};
-use super::explain::{describe, image_batch, ExplainArgs};
+use super::explain::{describe, image_batch, review_baseline, ExplainArgs};
 use super::CliResult;
 use kiln::models::checkpoint::Checkpoint;
 use kiln::models::data::{load_texts, Dataset, FetchOptions, Normalize, Split, Vocab};
@@ -288,8 +288,9 @@ pub fn reviews(
         let ids = Tensor::from_vec(ids, [end - start, t])?.to_device(device)?;
         let scorer = ReviewScorer::new(net, &ids)?;
         let (x, base) = (scorer.inputs()?, scorer.pad_baseline()?);
+        let start_point = review_baseline(a, &scorer, vocab)?;
         let clock = Instant::now();
-        let attr = attribute(&scorer, &x, Some(&base), None, &ig)?;
+        let attr = attribute(&scorer, &x, Some(&start_point), None, &ig)?;
         ig_seconds += clock.elapsed().as_secs_f64();
         relative.extend(attr.relative_delta().unwrap_or_default());
         let g = Grouping::tokens(&x.dims()[1..])?;
@@ -309,7 +310,7 @@ pub fn reviews(
     let clean = by_ig[0].accuracy;
     let (drop_ig, drop_random) = (clean - by_ig[1].accuracy, clean - by_chance[1].accuracy);
     let ratio = drop_ig / drop_random;
-    let mut checks = completeness_checks(&relative, "reviews, PAD baseline");
+    let mut checks = completeness_checks(&relative, &format!("reviews, {} baseline", a.baseline));
     checks.push(check(
         "faithfulness: accuracy drop, top 10% tokens by IG / random 10% -> PAD",
         ratio,

@@ -76,8 +76,14 @@ impl<'a> ReviewScorer<'a> {
     /// The PAD embedding at every position `[B, T, E]`: integrated gradients' baseline, and what a
     /// token replaced by PAD becomes.
     pub fn pad_baseline(&self) -> Result<Tensor> {
-        let pads = Tensor::zeros(self.ids.dims(), self.ids.dtype()).to_device(self.ids.device())?;
-        Ok(no_grad(|| self.net.embedding.lookup(&pads))?.tensor().clone())
+        self.baseline_of(crate::data::PAD_ID)
+    }
+
+    /// The embedding of token `id` at every position `[B, T, E]` (another baseline to integrate from).
+    pub fn baseline_of(&self, id: u32) -> Result<Tensor> {
+        let n: usize = self.ids.dims().iter().product();
+        let ids = Tensor::from_vec(vec![i64::from(id); n], self.ids.dims())?.to_device(self.ids.device())?;
+        Ok(no_grad(|| self.net.embedding.lookup(&ids))?.tensor().clone())
     }
 }
 
