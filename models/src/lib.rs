@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod explain;
 pub mod nn;
 pub mod optim;
 pub mod quant;

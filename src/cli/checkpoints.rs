@@ -1,14 +1,15 @@
 //! Rebuilding a model from a checkpoint for the commands that use one without training it
-//! (`eval`, `attack`, `quantize`): which network, dataset and input normalisation a checkpoint
-//! stands for, f32 or int8.
+//! (`eval`, `attack`, `explain`, `quantize`): which network, dataset and input normalisation a
+//! checkpoint stands for, f32 or int8, and a sentiment checkpoint's vocabulary.
 
 use super::CliResult;
 use kiln::models::checkpoint::Checkpoint;
-use kiln::models::data::{Dataset, Normalize};
+use kiln::models::data::{verify_sha256, Dataset, Normalize, Vocab};
 use kiln::models::nn::{Module, Sequential};
 use kiln::models::quant::{self, QuantizedNet};
 use kiln::models::zoo::cnn::{self, CnnVariant};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
+use kiln::models::zoo::sentiment::SentimentNet;
 use kiln::models::zoo::{lenet, ModelKind, RunConfig};
 use kiln::tensor::Device;
 use kiln::tensor::Rng;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// the f32 network, or for an int8 checkpoint (`kiln quantize`) the int8 one.
 pub fn image_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Module>, Dataset, Normalize)> {
     if quant::is_quantized(ck) {
-        let (_, dataset, norm) = image_architecture(ck, path)?;
+        let (_, dataset, norm) = image_architecture(ck, path, &mut Rng::new(0))?;
         let net = QuantizedNet::from_checkpoint(ck).map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok((Box::new(net), dataset, norm));
     }
@@ -33,22 +34,22 @@ pub fn image_network(ck: &Checkpoint, path: &Path) -> CliResult<(Sequential, Dat
             format!("{}: an int8 checkpoint; this needs the f32 checkpoint it came from", path.display()).into()
         );
     }
-    let (net, dataset, norm) = image_architecture(ck, path)?;
+    let (net, dataset, norm) = image_architecture(ck, path, &mut Rng::new(0))?;
     load_module(ck, "model", &net)?;
     Ok((net, dataset, norm))
 }
 
-/// The untrained network a checkpoint's metadata names, with its dataset and normalisation.
-fn image_architecture(ck: &Checkpoint, path: &Path) -> CliResult<(Sequential, Dataset, Normalize)> {
+/// The network a lenet or cnn checkpoint holds, freshly initialised from `rng` (not loaded).
+pub fn image_architecture(ck: &Checkpoint, path: &Path, rng: &mut Rng) -> CliResult<(Sequential, Dataset, Normalize)> {
     let (kind, _) = checkpoint_info(ck, path)?;
     Ok(match kind {
-        ModelKind::Lenet => (lenet::model(&mut Rng::new(0)), Dataset::Mnist, lenet::normalize()),
+        ModelKind::Lenet => (lenet::model(rng), Dataset::Mnist, lenet::normalize()),
         ModelKind::Cnn => {
             let variant = match ck.metadata.get("variant").map(String::as_str) {
                 Some(v) if v.starts_with("BatchNorm") => CnnVariant::BatchNorm { dropout: 0.5 },
                 _ => CnnVariant::Plain,
             };
-            (cnn::model(variant, &mut Rng::new(0)), Dataset::Cifar10, Normalize::cifar10())
+            (cnn::model(variant, rng), Dataset::Cifar10, Normalize::cifar10())
         }
         other => {
             return Err(format!(
@@ -59,6 +60,20 @@ fn image_architecture(ck: &Checkpoint, path: &Path) -> CliResult<(Sequential, Da
             .into())
         }
     })
+}
+
+/// The W3 review classifier in a sentiment checkpoint, and the vocabulary saved beside it
+/// (checked against the checksum the checkpoint records).
+pub fn sentiment_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(SentimentNet, Vocab)> {
+    let name = ck.metadata.get("vocab").ok_or("sentiment checkpoint names no vocabulary")?;
+    let vocab_path = path.with_file_name(name);
+    if let Some(sum) = ck.metadata.get("vocab_sha256") {
+        verify_sha256(&vocab_path, sum)?;
+    }
+    let vocab = Vocab::load(&vocab_path)?;
+    let net = SentimentNet::new(vocab.len(), &mut Rng::new(0))?;
+    load_module(ck, "model", &net)?;
+    Ok((net, vocab))
 }
 
 /// The run configuration of a command that only evaluates (no epochs, no output folder).

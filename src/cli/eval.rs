@@ -1,11 +1,11 @@
 //! `kiln eval CHECKPOINT`: test-set accuracy for a classifier checkpoint; for a GAN checkpoint,
 //! 10,000 samples judged by a LeNet checkpoint (`--judge`).
 
-use super::checkpoints::{evaluation_config, image_classifier};
+use super::checkpoints::{evaluation_config, image_classifier, sentiment_classifier};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
-use kiln::models::data::{verify_sha256, Augment, Split, Vocab};
+use kiln::models::data::{Augment, Split};
 use kiln::models::zoo::classifier::{evaluate, Objective};
 use kiln::models::zoo::gan::{self, judge::judge};
 use kiln::models::zoo::run::{checkpoint_info, load_module};
@@ -65,14 +65,7 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
             evaluate(model.as_ref(), &test, Objective::CrossEntropy)?.1
         }
         ModelKind::Sentiment => {
-            let name = ck.metadata.get("vocab").ok_or("sentiment checkpoint names no vocabulary")?;
-            let vocab_path = a.checkpoint.with_file_name(name);
-            if let Some(sum) = ck.metadata.get("vocab_sha256") {
-                verify_sha256(&vocab_path, sum)?;
-            }
-            let vocab = Vocab::load(&vocab_path)?;
-            let net = sentiment::SentimentNet::new(vocab.len(), &mut Rng::new(0))?;
-            load_module(&ck, "model", &net)?;
+            let (net, vocab) = sentiment_classifier(&ck, &a.checkpoint)?;
             kiln::models::nn::to_device(&net, cfg.device)?;
             let fetch = kiln::models::data::FetchOptions::from_env();
             let texts =

@@ -12,6 +12,8 @@ mod data;
 mod device;
 mod doctor;
 mod eval;
+mod explain;
+mod explain_sanity;
 mod inspect;
 mod quantize;
 mod report;
@@ -46,6 +48,9 @@ enum Command {
     Attack(attack::AttackArgs),
     /// Post-training int8 quantization of an image classifier: calibrate, write an int8 checkpoint.
     Quantize(quantize::QuantizeArgs),
+    /// Why a classifier answered as it did: saliency, gradient x input, integrated gradients or
+    /// SmoothGrad as a PNG grid (images) or an HTML page (reviews); `--sanity` checks them.
+    Explain(explain::ExplainArgs),
     /// Write a grid of samples from a GAN checkpoint.
     Sample(sample::SampleArgs),
     /// Datasets: `kiln data fetch <mnist|fashion-mnist|cifar10|imdb>`.
@@ -95,6 +100,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Eval(a) => eval::run(a),
         Command::Attack(a) => attack::run(a),
         Command::Quantize(a) => quantize::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Data(a) => data::run(a),
         Command::Inspect(a) => inspect::run(a),

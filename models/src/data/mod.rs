@@ -42,5 +42,5 @@ pub use mnist::{
     encode_idx_images, encode_idx_labels, idx_file_name, parse_idx_images, parse_idx_labels, read_idx_images,
     read_idx_labels, read_mnist_dir, IdxImages,
 };
-pub use tokenizer::{tokenize, EncodeOptions, EncodedTexts, Pad, Truncate, Vocab, OOV_ID, PAD_ID};
+pub use tokenizer::{tokenize, truncate_sequence, EncodeOptions, EncodedTexts, Pad, Truncate, Vocab, OOV_ID, PAD_ID};
 pub use validate::DataFiles;

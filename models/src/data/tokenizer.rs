@@ -53,6 +53,21 @@ pub enum Truncate {
     KeepHeadTail(usize),
 }
 
+/// The items of a sequence that survive `opts.truncate` (all of them when they fit in
+/// `opts.seq_len`): what [`Vocab::encode`] keeps, also for showing a review's kept words.
+pub fn truncate_sequence<T: Clone>(items: &[T], opts: &EncodeOptions) -> Vec<T> {
+    let len = opts.seq_len;
+    match opts.truncate {
+        _ if items.len() <= len => items.to_vec(),
+        Truncate::KeepFirst => items[..len].to_vec(),
+        Truncate::KeepLast => items[items.len() - len..].to_vec(),
+        Truncate::KeepHeadTail(head) => {
+            let head = head.min(len);
+            [&items[..head], &items[items.len() - (len - head)..]].concat()
+        }
+    }
+}
+
 /// Which side of a short sequence the PAD ids go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pad {
@@ -157,15 +172,7 @@ impl Vocab {
     /// real tokens kept.
     pub fn encode(&self, text: &str, opts: &EncodeOptions) -> (Vec<u32>, usize) {
         let ids: Vec<u32> = tokenize(text).iter().map(|t| self.id(t)).collect();
-        let kept: Vec<u32> = match opts.truncate {
-            _ if ids.len() <= opts.seq_len => ids,
-            Truncate::KeepFirst => ids[..opts.seq_len].to_vec(),
-            Truncate::KeepLast => ids[ids.len() - opts.seq_len..].to_vec(),
-            Truncate::KeepHeadTail(head) => {
-                let head = head.min(opts.seq_len);
-                [&ids[..head], &ids[ids.len() - (opts.seq_len - head)..]].concat()
-            }
-        };
+        let kept = truncate_sequence(&ids, opts);
         let pads = std::iter::repeat_n(PAD_ID, opts.seq_len - kept.len());
         let out = match opts.pad {
             Pad::Right => kept.iter().copied().chain(pads).collect(),

@@ -53,6 +53,11 @@ impl<'a> PixelClassifier<'a> {
         })
     }
 
+    /// The wrapped model (callers switch its mode, e.g. `EvalMode`).
+    pub fn model(&self) -> &'a dyn Module {
+        self.model
+    }
+
     /// Where the model (and so every batch it is given) lives.
     pub fn device(&self) -> Device {
         self.scale.device()

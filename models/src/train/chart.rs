@@ -20,7 +20,8 @@ use std::sync::OnceLock;
 
 /// DejaVu Sans (Bitstream Vera licence, `models/assets/fonts/LICENSE-DejaVu.txt`).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+/// The family name the embedded font is registered under (text on pictures drawn elsewhere too).
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// The size kiln's charts are drawn at (pixels; the SVG's user units).
 pub const CHART_SIZE: (u32, u32) = (800, 500);
@@ -65,7 +66,8 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("chart: {e}")
 }
 
-fn register_font() -> Result<(), String> {
+/// Registers the embedded font with plotters, once; every picture with text calls it first.
+pub(crate) fn register_font() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)

@@ -8,6 +8,7 @@ mod metrics;
 mod progress;
 mod ticks;
 
+pub(crate) use chart::{register_font, FAMILY as FONT_FAMILY};
 pub use chart::{Chart, Series, CHART_SIZE};
 pub use grid::{image_grid, save_image_grid, save_png};
 pub use metrics::MetricsLog;

@@ -41,17 +41,24 @@ pub fn lengths(ids: &Tensor) -> Result<Vec<usize>> {
     Ok(v.chunks(t).map(|row| row.iter().rposition(|&id| id != PAD_ID as f64).map_or(1, |p| p + 1)).collect())
 }
 
-impl Module for SentimentNet {
-    /// Token ids [B, T] (i64) to logits [B, 1].
-    fn forward(&self, ids: &Var) -> Result<Var> {
-        let lens = lengths(ids.tensor())?;
-        let x = self.embedding.lookup(ids.tensor())?;
-        let out = self.lstm.forward_with_state(&x, Some(&lens))?;
-        let b = lens.len();
+impl SentimentNet {
+    /// Logits [B, 1] of reviews already embedded (`x` [B, T, 128]) with `lengths` real tokens each:
+    /// the network above its embedding layer, where attribution integrates (`explain::scorer`).
+    pub fn forward_embedded(&self, x: &Var, lengths: &[usize]) -> Result<Var> {
+        let out = self.lstm.forward_with_state(x, Some(lengths))?;
+        let b = lengths.len();
         let fwd = out.h_n.narrow(0, 0, 1)?.reshape([b, HIDDEN])?;
         let bwd = out.h_n.narrow(0, 1, 1)?.reshape([b, HIDDEN])?;
         let h = cat(&[&fwd, &bwd], 1)?;
         self.fc.forward(&self.dropout.forward(&h)?)
+    }
+}
+
+impl Module for SentimentNet {
+    /// Token ids [B, T] (i64) to logits [B, 1].
+    fn forward(&self, ids: &Var) -> Result<Var> {
+        let lens = lengths(ids.tensor())?;
+        self.forward_embedded(&self.embedding.lookup(ids.tensor())?, &lens)
     }
 
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
