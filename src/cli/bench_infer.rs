@@ -33,6 +33,7 @@ pub struct InferArgs {
     /// Timed forwards per round and version.
     #[arg(long, default_value_t = 10)]
     steps: usize,
+    /// Rounds, each timing the f32 forward then (with --int8) the int8 one.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Worker threads (default: all cores).

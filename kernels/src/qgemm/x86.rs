@@ -51,18 +51,7 @@ impl MicroKernel for AvxVnni {
 
     #[inline(always)]
     unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
-        let mut c = [[_mm256_setzero_si256(); 2]; 6];
-        for g in 0..groups {
-            let bp = b.add(g * 16) as *const __m256i;
-            let (b0, b1) = (_mm256_loadu_si256(bp), _mm256_loadu_si256(bp.add(1)));
-            let ap = a.add(g * 6);
-            for (r, row) in c.iter_mut().enumerate() {
-                let av = _mm256_set1_epi32(*ap.add(r) as i32);
-                row[0] = _mm256_dpbusd_avx_epi32(row[0], av, b0);
-                row[1] = _mm256_dpbusd_avx_epi32(row[1], av, b1);
-            }
-        }
-        store_ymm_tile(&c, acc);
+        ymm_tile(groups, a, b, acc, |c, av, bv| _mm256_dpbusd_avx_epi32(c, av, bv))
     }
 }
 
@@ -75,19 +64,32 @@ impl MicroKernel for Avx2 {
 
     #[inline(always)]
     unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
-        let mut c = [[_mm256_setzero_si256(); 2]; 6];
-        for g in 0..groups {
-            let bp = b.add(g * 16) as *const __m256i;
-            let (b0, b1) = (_mm256_loadu_si256(bp), _mm256_loadu_si256(bp.add(1)));
-            let ap = a.add(g * 6);
-            for (r, row) in c.iter_mut().enumerate() {
-                let av = _mm256_set1_epi32(*ap.add(r) as i32);
-                row[0] = _mm256_add_epi32(row[0], _mm256_madd_epi16(av, b0));
-                row[1] = _mm256_add_epi32(row[1], _mm256_madd_epi16(av, b1));
-            }
-        }
-        store_ymm_tile(&c, acc);
+        ymm_tile(groups, a, b, acc, |c, av, bv| _mm256_add_epi32(c, _mm256_madd_epi16(av, bv)))
     }
+}
+
+/// The 6 x 16 ymm loop both 256-bit kernels share; `madd(acc, a, b)` is one lane-wise multiply-add
+/// of a broadcast A word and a B vector (inlined into each kernel's target-feature context).
+#[inline(always)]
+unsafe fn ymm_tile(
+    groups: usize,
+    a: *const u32,
+    b: *const u32,
+    acc: *mut i32,
+    madd: impl Fn(__m256i, __m256i, __m256i) -> __m256i,
+) {
+    let mut c = [[_mm256_setzero_si256(); 2]; 6];
+    for g in 0..groups {
+        let bp = b.add(g * 16) as *const __m256i;
+        let (b0, b1) = (_mm256_loadu_si256(bp), _mm256_loadu_si256(bp.add(1)));
+        let ap = a.add(g * 6);
+        for (r, row) in c.iter_mut().enumerate() {
+            let av = _mm256_set1_epi32(*ap.add(r) as i32);
+            row[0] = madd(row[0], av, b0);
+            row[1] = madd(row[1], av, b1);
+        }
+    }
+    store_ymm_tile(&c, acc);
 }
 
 /// Stores a 6 x 16 tile of ymm accumulators row-major.
