@@ -171,3 +171,43 @@ fn attack_reports_clean_and_robust_accuracy_and_refuses_what_it_cannot_attack() 
     refuse(&["attack", ck.to_str().unwrap(), "--steps", "0"], "steps");
     refuse(&["attack", ck.to_str().unwrap(), "--method", "cw"], "unknown method");
 }
+
+/// `kiln train lenet --adversarial`: every epoch reports the held-out PGD check, the best epoch
+/// is kept as best.safetensors (which `kiln attack` loads), resume continues the early stopping,
+/// and the flags refuse what they cannot do.
+#[test]
+fn adversarial_training_checks_held_out_pgd_keeps_the_best_epoch_and_resumes() {
+    if !have_npm() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let adv = ["--adversarial", "pgd", "--eps", "0.1", "--steps", "2"];
+    let lines = train(tmp.path(), &[&adv[..], &["--epochs", "1"]].concat());
+    assert!(lines[0]["holdout_pgd_accuracy"].as_f64().unwrap() <= lines[0]["holdout_clean_accuracy"].as_f64().unwrap());
+    assert!(tmp.path().join("best.safetensors").exists(), "epoch 1 is the best so far");
+    let ck = tmp.path().join("checkpoint.safetensors");
+    let resumed = train(tmp.path(), &[&adv[..], &["--epochs", "2", "--resume", ck.to_str().unwrap()]].concat());
+    assert_eq!(resumed[0]["epoch"], 2, "{resumed:?}");
+    let fin = resumed.last().unwrap();
+    assert!(fin["best_epoch"].as_u64().unwrap() >= 1 && fin["best_checkpoint"].is_string(), "{fin}");
+    let best = tmp.path().join("best.safetensors");
+    let attacked =
+        run_json(&["attack", best.to_str().unwrap(), "--method", "fgsm", "--eps", "0.1", "--limit", "64", "--json"]);
+    assert!(attacked[0]["robust_accuracy"].as_f64().is_some());
+
+    let refuse = |args: &[&str], why: &str| {
+        let out = kiln().args(args).arg("--data-dir").arg(data_dir()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "{args:?}: {err}");
+    };
+    refuse(&["train", "lenet", "--eps", "0.1"], "belong to --adversarial");
+    refuse(&["train", "sentiment", "--adversarial", "pgd"], "image classifier");
+    refuse(&["train", "lenet", "--adversarial", "fgsm-rs", "--steps", "3"], "one step");
+    refuse(&["train", "lenet", "--adversarial", "trades"], "unknown recipe");
+    refuse(&["train", "lenet", "--adversarial", "pgd", "--eps", "0"], "eps");
+    let natural = tmp.path().join("natural");
+    train(&natural, &["--epochs", "1"]);
+    let natural_ck = natural.join("checkpoint.safetensors");
+    let resume_natural = ["train", "lenet", "--adversarial", "pgd", "--epochs", "2", "--limit", "384", "--resume"];
+    refuse(&[&resume_natural[..], &[natural_ck.to_str().unwrap()]].concat(), "not an adversarial-training checkpoint");
+}

@@ -79,6 +79,7 @@ fn hyper_parameters_are_checked() {
         json: true,
         limit: None,
         device: Device::Cpu,
+        adversarial: None,
     };
     for lr in [-1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         assert!(cfg(lr).validate().is_err(), "lr {lr}");

@@ -96,5 +96,6 @@ pub fn evaluation_config(
         json,
         limit,
         device,
+        adversarial: None,
     }
 }

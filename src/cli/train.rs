@@ -4,6 +4,7 @@
 use super::choices::{ModelArg, VariantArg};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
+use kiln::models::robust::{parse_eps, AdversarialTraining, Recipe};
 use kiln::models::zoo::cnn::CnnVariant;
 use kiln::models::zoo::{cnn, gan, lenet, sentiment, ModelKind, RunConfig};
 use std::path::PathBuf;
@@ -56,12 +57,54 @@ pub struct TrainArgs {
     /// cnn `bn` only: the dropout probability before each linear layer.
     #[arg(long, default_value_t = 0.5)]
     dropout: f64,
+    /// lenet and cnn: train on adversarial batches, `fgsm-rs` (FGSM from a random start, Wong et
+    /// al. 2020) or `pgd` (PGD-K, Madry et al. 2018); stops early on PGD-10 accuracy of held-out
+    /// training images and keeps that best epoch as best.safetensors.
+    #[arg(long, value_name = "RECIPE")]
+    adversarial: Option<String>,
+    /// --adversarial: the radius in pixels of [0, 1]; fractions parse [default: lenet 0.1, cnn 8/255].
+    #[arg(long)]
+    eps: Option<String>,
+    /// --adversarial: the attack's step [default: fgsm-rs 1.25 eps, pgd eps/4].
+    #[arg(long)]
+    alpha: Option<String>,
+    /// --adversarial pgd: attack steps per batch [default: 7].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// --adversarial: epochs without a better held-out PGD accuracy before stopping.
+    #[arg(long, default_value_t = 5)]
+    patience: usize,
     #[command(flatten)]
     compute: ComputeArgs,
 }
 
+/// The adversarial-training settings the flags ask for (None without `--adversarial`); the
+/// attack flags without it, or on a model that is not an image classifier, are errors.
+fn adversarial(a: &TrainArgs, kind: ModelKind) -> CliResult<Option<AdversarialTraining>> {
+    let Some(recipe) = &a.adversarial else {
+        if a.eps.is_some() || a.alpha.is_some() || a.steps.is_some() {
+            return Err("--eps, --alpha and --steps belong to --adversarial".into());
+        }
+        return Ok(None);
+    };
+    if !matches!(kind, ModelKind::Lenet | ModelKind::Cnn) {
+        return Err(format!("--adversarial trains an image classifier (lenet or cnn), not {}", kind.name()).into());
+    }
+    let eps = match (&a.eps, kind) {
+        (Some(e), _) => parse_eps(e)?,
+        (None, ModelKind::Lenet) => 0.1,
+        (None, _) => 8.0 / 255.0,
+    };
+    let alpha = a.alpha.as_deref().map(parse_eps).transpose()?;
+    let mut t = AdversarialTraining::new(Recipe::parse(recipe)?, eps, alpha, a.steps)?;
+    t.patience = a.patience;
+    t.check()?;
+    Ok(Some(t))
+}
+
 pub fn run(a: TrainArgs) -> CliResult<()> {
     let kind = ModelKind::from(a.model);
+    let adversarial = adversarial(&a, kind)?;
     let (data_dir, device) = a.compute.apply(a.json)?;
     let (epochs, batch, lr) = model_defaults(kind);
     let cfg = RunConfig {
@@ -75,11 +118,18 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         json: a.json,
         limit: a.limit,
         device,
+        adversarial,
     };
     cfg.validate()?;
     if !cfg.json {
+        let adversarially = match &cfg.adversarial {
+            Some(t) => {
+                format!(", adversarially: {} eps {:.4} alpha {:.4} steps {}", t.recipe.name(), t.eps, t.alpha, t.steps)
+            }
+            None => String::new(),
+        };
         eprintln!(
-            "training {} for {} epochs (batch {}, lr {}) -> {}",
+            "training {} for {} epochs (batch {}, lr {}{adversarially}) -> {}",
             kind.name(),
             cfg.epochs,
             cfg.batch_size,

@@ -121,9 +121,9 @@ pub struct AttackOutcome {
     pub verdicts: Verdicts,
 }
 
-/// Attacks the pixel batch `x` (`[B, C, H, W]` in [0, 1]) whose true classes are `labels`.
-/// The model must already be in evaluation mode (see `eval::attack_batch_in_eval_mode`).
-pub fn attack(clf: &PixelClassifier, x: &Tensor, labels: &[i64], cfg: &AttackConfig) -> Result<AttackOutcome> {
+/// The clean pixels and the class each sample's loss is taken against, after checking the call:
+/// a `[B, C, H, W]` batch in [0, 1] with B labels.
+fn prepare(x: &Tensor, labels: &[i64], cfg: &AttackConfig) -> Result<(Vec<f32>, Vec<usize>, Vec<i64>)> {
     cfg.check()?;
     let shape = x.dims().to_vec();
     let b = *shape.first().unwrap_or(&0);
@@ -138,6 +138,22 @@ pub fn attack(clf: &PixelClassifier, x: &Tensor, labels: &[i64], cfg: &AttackCon
         Some(t) => vec![t; b],
         None => labels.to_vec(),
     };
+    Ok((clean, shape, goal))
+}
+
+/// One run of the attack (its first restart) and nothing else: no verdicts, so it costs exactly
+/// `steps` forwards and backwards. Adversarial training perturbs every batch with it.
+pub fn perturb(clf: &PixelClassifier, x: &Tensor, labels: &[i64], cfg: &AttackConfig) -> Result<Tensor> {
+    let (clean, shape, goal) = prepare(x, labels, cfg)?;
+    let problem = Problem { clf, clean: &clean, shape: &shape, goal: &goal, cfg, ascend: cfg.target.is_none() };
+    to_tensor(&problem.run(&mut Rng::new(cfg.seed))?, &shape, x)
+}
+
+/// Attacks the pixel batch `x` (`[B, C, H, W]` in [0, 1]) whose true classes are `labels`.
+/// The model must already be in evaluation mode (see `eval::attack_batch_in_eval_mode`).
+pub fn attack(clf: &PixelClassifier, x: &Tensor, labels: &[i64], cfg: &AttackConfig) -> Result<AttackOutcome> {
+    let (clean, shape, goal) = prepare(x, labels, cfg)?;
+    let b = labels.len();
     // One forward first: it checks the goal classes against the model's (a clear error, not one
     // from deep inside the loss) before any step is taken.
     clf.verdicts(x, &goal)?;
@@ -150,10 +166,7 @@ pub fn attack(clf: &PixelClassifier, x: &Tensor, labels: &[i64], cfg: &AttackCon
     let mut best: Option<(Vec<f32>, Verdicts)> = None;
     for _ in 0..cfg.restarts {
         let problem = Problem { clf, clean: &clean, shape: &shape, goal: &goal, cfg, ascend };
-        let run = match cfg.method {
-            Method::Fgsm | Method::Pgd => signed_steps(&problem, &mut rng)?,
-            Method::Adam => adam_steps(&problem)?,
-        };
+        let run = problem.run(&mut rng)?;
         let verdicts = clf.verdicts(&to_tensor(&run, &shape, x)?, &goal)?;
         best = Some(match best {
             None => (run, verdicts),
@@ -198,6 +211,16 @@ struct Problem<'a> {
     goal: &'a [i64],
     cfg: &'a AttackConfig,
     ascend: bool,
+}
+
+impl Problem<'_> {
+    /// One restart of the configured method; `rng` draws PGD's random start.
+    fn run(&self, rng: &mut Rng) -> Result<Vec<f32>> {
+        match self.cfg.method {
+            Method::Fgsm | Method::Pgd => signed_steps(self, rng),
+            Method::Adam => adam_steps(self),
+        }
+    }
 }
 
 /// FGSM (one step of eps, no random start unless asked) and PGD: `x += alpha sign(grad)` (minus

@@ -1,7 +1,10 @@
 //! The training loop the three classifiers share (LeNet, the W2 CNN, the W3 BiLSTM): epochs of
 //! forward / loss / backward / optimizer step with a progress bar, evaluation on the test split,
 //! a checkpoint every epoch, and resume from one. The models differ only in what they pass in.
+//! An adversarial run (`adversarial.rs`) trains on perturbed batches and stops early on held-out
+//! PGD accuracy, keeping its best epoch's weights beside the last.
 
+use super::adversarial::{best_checkpoint_path, Adversarial};
 use super::run::{
     add_module, add_optimizer, base_metadata, check_loss, checkpoint_info, load_module, optimizer_state, seconds,
     ModelKind, Reporter, RunConfig, RunError, RunResult,
@@ -77,6 +80,13 @@ pub fn evaluate<S: BatchSource>(model: &dyn Module, loader: &Loader<S>, objectiv
     Ok((loss_sum / seen as f64, correct as f64 / seen as f64))
 }
 
+/// Adds `extra`'s fields to the JSON object `into`.
+fn merge(into: &mut Value, extra: Value) {
+    if let (Some(into), Value::Object(extra)) = (into.as_object_mut(), extra) {
+        into.extend(extra);
+    }
+}
+
 /// One classifier training run.
 pub struct ClassifierRun<'a, S: BatchSource, T: BatchSource> {
     pub kind: ModelKind,
@@ -89,14 +99,23 @@ pub struct ClassifierRun<'a, S: BatchSource, T: BatchSource> {
     pub test: Loader<T>,
     /// Extra metadata for the checkpoint (e.g. where the vocabulary is).
     pub metadata: BTreeMap<String, String>,
+    /// Adversarial training: the training loader then yields pixels in [0, 1].
+    pub adversarial: Option<Adversarial<S>>,
 }
 
 impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
     /// Trains for the configured epochs (continuing after a resumed checkpoint's epoch) and returns
     /// the final record.
     pub fn run(self) -> RunResult<Value> {
-        let ClassifierRun { kind, cfg, model, optimizer, schedule, objective, train, test, metadata } = self;
+        let ClassifierRun { kind, cfg, model, optimizer, schedule, objective, train, test, metadata, mut adversarial } =
+            self;
         cfg.validate()?;
+        if cfg.adversarial.is_some() && adversarial.is_none() {
+            return Err(RunError::Invalid(format!(
+                "{} cannot train adversarially (image classifiers only)",
+                kind.name()
+            )));
+        }
         let mut start_epoch = 0;
         if let Some(path) = &cfg.resume {
             let ck = Checkpoint::load(path)?;
@@ -111,6 +130,9 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             }
             load_module(&ck, "model", model)?;
             optimizer.load_state(&optimizer_state(&ck, "optim"))?;
+            if let Some(adv) = adversarial.as_mut() {
+                adv.resume_from(&ck, path)?;
+            }
             start_epoch = epoch;
         }
         nn::to_device(model, cfg.device)?;
@@ -127,7 +149,13 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             for (step, batch) in train.epoch(epoch as u64).enumerate() {
                 let Batch { inputs, labels, .. } = batch?;
                 let inputs = inputs.to_device(cfg.device)?;
-                let logits = model.forward(&Var::constant(inputs))?;
+                let logits = match &adversarial {
+                    None => model.forward(&Var::constant(inputs))?,
+                    Some(adv) => {
+                        let seed = cfg.seed ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        adv.logits(model, &inputs, &labels, seed)?
+                    }
+                };
                 let (loss, ok) = objective.loss_and_correct(&logits, &labels)?;
                 let grads = backward(&loss)?;
                 optimizer.step(&grads)?;
@@ -141,24 +169,50 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             }
             progress.finish();
             let (test_loss, test_acc) = evaluate(model, &test, objective)?;
+            let held_out = match adversarial.as_mut() {
+                Some(adv) => Some(adv.check_epoch(model, epoch + 1)?),
+                None => None,
+            };
             let mut ck = Checkpoint::new();
             add_module(&mut ck, "model", model);
             add_optimizer(&mut ck, "optim", optimizer);
             ck.metadata = base_metadata(kind, epoch + 1, cfg);
             ck.metadata.extend(metadata.clone());
             ck.metadata.insert("test_accuracy".into(), format!("{test_acc}"));
+            if let Some(adv) = &adversarial {
+                ck.metadata.extend(adv.metadata());
+            }
             ck.save(&cfg.checkpoint_path())?;
             last = json!({
                 "epoch": epoch + 1, "train_loss": loss_sum / seen.max(1) as f64,
                 "train_accuracy": correct as f64 / seen.max(1) as f64, "test_loss": test_loss,
                 "test_accuracy": test_acc, "lr": optimizer.lr(), "seconds": seconds(start),
             });
+            let mut stop = false;
+            if let Some((record, best, stop_now)) = held_out {
+                if best {
+                    ck.save(&best_checkpoint_path(cfg))?;
+                }
+                stop = stop_now;
+                merge(&mut last, record);
+            }
             reporter.epoch(last.clone())?;
+            if stop {
+                break;
+            }
         }
-        let fin = json!({
-            "model": kind.name(), "epochs": cfg.epochs, "test_accuracy": last.get("test_accuracy"),
+        let mut fin = json!({
+            "model": kind.name(), "epochs": last.get("epoch"), "test_accuracy": last.get("test_accuracy"),
             "checkpoint": cfg.checkpoint_path().display().to_string(),
         });
+        if let Some(adv) = &adversarial {
+            merge(
+                &mut fin,
+                json!({ "stopped_early": last.get("epoch").and_then(Value::as_u64) < Some(cfg.epochs as u64),
+                        "best_epoch": adv.stopping.best_epoch, "best_holdout_pgd_accuracy": adv.stopping.best_accuracy,
+                        "best_checkpoint": best_checkpoint_path(cfg).display().to_string() }),
+            );
+        }
         reporter.finish(fin.clone())?;
         Ok(fin)
     }

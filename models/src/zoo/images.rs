@@ -14,6 +14,22 @@ use kiln_tensor::Rng;
 /// order. Not the first N: CIFAR-10 decoded from the JPEG archive is ordered by class.
 pub fn subset(d: ImageDataset, limit: Option<usize>, seed: u64) -> RunResult<ImageDataset> {
     let Some(n) = limit.filter(|&n| n < d.n) else { return Ok(d) };
+    let picked = balanced_indices(&d, n, seed);
+    select(&d, &picked)
+}
+
+/// Splits `n` seeded, class-balanced samples off `d` (picked as [`subset`] picks them): returns
+/// the rest and the held-out part, each in the split's order, disjoint, together all of `d`.
+pub fn hold_out(d: ImageDataset, n: usize, seed: u64) -> RunResult<(ImageDataset, ImageDataset)> {
+    let held = balanced_indices(&d, n.min(d.n), seed);
+    let mut is_held = vec![false; d.n];
+    held.iter().for_each(|&i| is_held[i] = true);
+    let rest: Vec<usize> = (0..d.n).filter(|&i| !is_held[i]).collect();
+    Ok((select(&d, &rest)?, select(&d, &held)?))
+}
+
+/// The indices of `n <= d.n` class-balanced samples, sorted.
+fn balanced_indices(d: &ImageDataset, n: usize, seed: u64) -> Vec<usize> {
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); d.classes.len()];
     for (i, &label) in d.labels.iter().enumerate() {
         by_class[label as usize].push(i);
@@ -32,10 +48,15 @@ pub fn subset(d: ImageDataset, limit: Option<usize>, seed: u64) -> RunResult<Ima
         }
     }
     picked.sort_unstable();
+    picked
+}
+
+/// The samples of `d` at `indices`, in that order.
+fn select(d: &ImageDataset, indices: &[usize]) -> RunResult<ImageDataset> {
     let per = d.image_len();
-    let images = picked.iter().flat_map(|&i| d.images[i * per..(i + 1) * per].iter().copied()).collect();
-    let labels = picked.iter().map(|&i| d.labels[i]).collect();
-    Ok(ImageDataset::new(images, labels, [d.channels, d.height, d.width], d.classes)?)
+    let images = indices.iter().flat_map(|&i| d.images[i * per..(i + 1) * per].iter().copied()).collect();
+    let labels = indices.iter().map(|&i| d.labels[i]).collect();
+    Ok(ImageDataset::new(images, labels, [d.channels, d.height, d.width], d.classes.clone())?)
 }
 
 /// The seed of every test subset.
@@ -86,6 +107,17 @@ mod tests {
         assert_ne!(subset(ordered(), Some(7), 4).unwrap().images, d.images);
         assert_eq!(subset(ordered(), Some(30), 3).unwrap().n, 30);
         assert_eq!(subset(ordered(), None, 3).unwrap().n, 30);
+    }
+
+    #[test]
+    fn hold_out_splits_disjoint_balanced_parts_that_cover_the_set() {
+        let (rest, held) = hold_out(ordered(), 6, 5).unwrap();
+        assert_eq!((rest.n, held.n), (24, 6));
+        assert!(held.labels.iter().all(|&l| held.labels.iter().filter(|&&m| m == l).count() == 2));
+        let mut all: Vec<u8> = rest.images.iter().chain(&held.images).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..30).collect::<Vec<u8>>());
+        assert_eq!(held.images, subset(ordered(), Some(6), 5).unwrap().images, "the same pick as subset");
     }
 
     #[test]

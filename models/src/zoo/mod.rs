@@ -3,6 +3,7 @@
 //! into model / data / training; `run` holds what every training run shares (configuration, run
 //! folder, metrics, checkpoints, resume) and `classifier` the loop the three classifiers share.
 
+pub mod adversarial;
 pub mod bench;
 pub mod classifier;
 pub mod cnn;

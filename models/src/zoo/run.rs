@@ -10,6 +10,7 @@ use crate::data::DataError;
 use crate::nn::{self, Module};
 use crate::optim::Optimizer;
 use crate::report::{self, provenance, RunRecord};
+use crate::robust::AdversarialTraining;
 use crate::train::MetricsLog;
 use kiln_tensor::Device;
 use serde_json::{json, Value};
@@ -81,6 +82,8 @@ pub struct RunConfig {
     pub limit: Option<usize>,
     /// Where the model and its batches live (`Device::Cpu` or a resolved CUDA device).
     pub device: Device,
+    /// Train on adversarial batches (`kiln train <lenet|cnn> --adversarial`); image classifiers only.
+    pub adversarial: Option<AdversarialTraining>,
 }
 
 impl RunConfig {
@@ -122,6 +125,7 @@ impl RunConfig {
         json!({
             "model": model.name(), "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
             "seed": self.seed, "limit": self.limit,
+            "adversarial": self.adversarial.as_ref().map(AdversarialTraining::describe),
         })
     }
 }

@@ -3,10 +3,10 @@
 //! BatchNorm` adds batch norm after each conv and dropout before the classifier for accuracy runs.
 //! Trained with random crops (4-pixel padding) and flips, Adam 1e-3.
 
+use super::adversarial::image_loaders;
 use super::classifier::{ClassifierRun, Objective};
-use super::images::{load_split, loader};
 use super::run::{ModelKind, RunConfig, RunResult};
-use crate::data::{Augment, Dataset, Normalize, Split};
+use crate::data::{Augment, Dataset, Normalize};
 use crate::nn::{BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use crate::optim::{Adam, LrSchedule};
 use kiln_tensor::Rng;
@@ -49,8 +49,7 @@ pub fn train(cfg: &RunConfig, variant: CnnVariant) -> RunResult<Value> {
     let net = model(variant, &mut rng);
     let mut opt = Adam::new(crate::nn::parameters(&net), cfg.lr, (0.9, 0.999), 0.0);
     let norm = Normalize::cifar10();
-    let train = loader(load_split(Dataset::Cifar10, cfg, Split::Train)?, cfg, true, Augment::crop_and_flip(), &norm)?;
-    let test = loader(load_split(Dataset::Cifar10, cfg, Split::Test)?, cfg, false, Augment::default(), &norm)?;
+    let (train, test, adversarial) = image_loaders(Dataset::Cifar10, cfg, Augment::crop_and_flip(), &norm)?;
     let schedule = match variant {
         CnnVariant::Plain => LrSchedule::Constant,
         CnnVariant::BatchNorm { .. } => LrSchedule::Cosine { warmup: 0, total: cfg.epochs, min_lr: 0.0 },
@@ -67,6 +66,7 @@ pub fn train(cfg: &RunConfig, variant: CnnVariant) -> RunResult<Value> {
         train,
         test,
         metadata,
+        adversarial,
     }
     .run()
 }

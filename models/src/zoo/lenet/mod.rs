@@ -2,10 +2,10 @@
 //! conv 5x5 (6, padded) - pool - conv 5x5 (16) - pool - 120 - 84 - 10. It trains to >= 99% and
 //! then judges the GAN's samples (`gan::judge`).
 
+use super::adversarial::image_loaders;
 use super::classifier::{ClassifierRun, Objective};
-use super::images::{load_split, loader};
 use super::run::{ModelKind, RunConfig, RunResult};
-use crate::data::{Augment, Dataset, Normalize, Split};
+use crate::data::{Augment, Dataset, Normalize};
 use crate::nn::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use crate::optim::{Adam, LrSchedule};
 use kiln_tensor::Rng;
@@ -41,8 +41,7 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
     let mut rng = Rng::new(cfg.seed);
     let net = model(&mut rng);
     let mut opt = Adam::new(crate::nn::parameters(&net), cfg.lr, (0.9, 0.999), 0.0);
-    let train = loader(load_split(Dataset::Mnist, cfg, Split::Train)?, cfg, true, Augment::default(), &normalize())?;
-    let test = loader(load_split(Dataset::Mnist, cfg, Split::Test)?, cfg, false, Augment::default(), &normalize())?;
+    let (train, test, adversarial) = image_loaders(Dataset::Mnist, cfg, Augment::default(), &normalize())?;
     ClassifierRun {
         kind: ModelKind::Lenet,
         cfg,
@@ -53,6 +52,7 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
         train,
         test,
         metadata: Default::default(),
+        adversarial,
     }
     .run()
 }

@@ -87,6 +87,7 @@ pub fn train(cfg: &RunConfig) -> RunResult<Value> {
         train: loader(&train_texts, &vocab, cfg, true)?,
         test: loader(&test_texts, &vocab, cfg, false)?,
         metadata,
+        adversarial: None,
     }
     .run()
 }
