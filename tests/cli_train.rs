@@ -150,12 +150,16 @@ fn attack_reports_clean_and_robust_accuracy_and_refuses_what_it_cannot_attack() 
     assert!(fgsm_acc < clean, "FGSM at 0.3 must hurt: {fgsm:?}");
     let pgd = attack("pgd");
     assert!(pgd[1]["robust_accuracy"].as_f64().unwrap() <= fgsm_acc, "{pgd:?} vs {fgsm:?}");
-    // A PNG (signature, then IHDR's width and height): 2 rows of 8 triples of 28x28 tiles.
-    let png = std::fs::read(&strip).expect("the strip is written");
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let (w, h) =
-        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
-    assert_eq!((w, h), (24 * 30 + 2, 2 * 30 + 2), "strip size");
+    // PNGs (signature, then IHDR's width and height): the strip has a row per radius and shown
+    // image (2 x 5), three 28x28 tiles enlarged 4x and a caption column; the curve is a chart.
+    let size = |path: &Path| {
+        let png = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()))
+    };
+    let (row, tile) = (4 * 28 + 6, 4 * 28 + 6);
+    assert_eq!(size(&strip), (8 + 3 * tile + 300 + 8, 26 + 8 + 10 * row), "strip size");
+    assert_eq!(size(&tmp.path().join("strip-curve.png")), (800, 500), "curve size");
 
     let gan_dir = tmp.path().join("gan");
     run_json(&["train", "gan", "--limit", "64", "--epochs", "1", "--json", "--out", gan_dir.to_str().unwrap()]);

@@ -1,6 +1,7 @@
 //! `kiln attack CHECKPOINT`: clean and robust accuracy of an image classifier (LeNet, the W2 CNN)
-//! under FGSM, PGD or the Adam attack at one or more radii, as a table or JSON lines, and a PNG
-//! strip of the first test images (clean | perturbation, amplified | adversarial, a row per radius).
+//! under FGSM, PGD or the Adam attack at one or more radii, as a table or JSON lines, a PNG strip
+//! of the first test images (clean | perturbation, amplified | adversarial, captioned with the
+//! verdicts) and the robust-accuracy-vs-eps curve beside it.
 //! The attacks themselves are `kiln::models::robust`; this file only wires flags, data and output.
 
 use super::checkpoints::{evaluation_config, image_network};
@@ -10,7 +11,7 @@ use kiln::models::checkpoint::Checkpoint;
 use kiln::models::data::{Augment, Normalize, Split};
 use kiln::models::nn;
 use kiln::models::robust::{parse_eps_list, robust_accuracy, AttackConfig, Method, RobustReport};
-use kiln::models::train::{save_image_grid, Progress};
+use kiln::models::train::{pixel_colours, save_tile_rows, Chart, Progress, Series, TileLayout, TileRow, CHART_SIZE};
 use kiln::models::zoo::images;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -94,22 +95,33 @@ pub fn run(a: AttackArgs) -> CliResult<()> {
     nn::to_device(model.as_ref(), device)?;
     let cfg = evaluation_config(data_dir, device, a.batch_size, a.seed, a.json, a.limit);
     let test = images::load_split(dataset, &cfg, Split::Test)?;
-    let total = test.n;
+    let (total, classes) = (test.n, test.classes.clone());
+    // The strip's images: one from each of the first classes (the test split may be ordered by
+    // class, so its first batch can be a single class), attacked again on their own.
+    let shown = images::subset(test.clone(), Some(STRIP_IMAGES), a.seed)?;
     let loader = images::loader(test, &cfg, false, Augment::default(), &Normalize::Unit)?;
     let progress = Progress::new(total.div_ceil(a.batch_size) as u64, &format!("{} attack", a.method), !a.json);
     let report = robust_accuracy(model.as_ref(), &norm, &loader, &attacks, |_| progress.tick(""))?;
     progress.finish();
     print_report(&a, &report);
+    let shown = images::loader(shown, &cfg, false, Augment::default(), &Normalize::Unit)?;
+    let shown = robust_accuracy(model.as_ref(), &norm, &shown, &attacks, |_| {})?;
     let out = a.out.clone().unwrap_or_else(|| a.checkpoint.with_file_name(format!("attack-{}.png", a.method)));
-    if let Some(path) = write_strip(&report, &out)? {
-        if !a.json {
-            println!(
-                "examples (clean | perturbation, -eps black to +eps white | adversarial; a row per radius): {}",
-                path.display()
-            );
+    let strip = write_strip(&shown, &classes, &out)?;
+    let curve = write_curve(&a, &report, &curve_path(&out))?;
+    if !a.json {
+        if let Some(path) = strip {
+            println!("examples (clean | perturbation, -eps black to +eps white | adversarial): {}", path.display());
         }
+        println!("robust accuracy against eps: {}", curve.display());
     }
     Ok(())
+}
+
+/// Where the curve goes: beside the strip, `<strip stem>-curve.png`.
+fn curve_path(strip: &Path) -> PathBuf {
+    let stem = strip.file_stem().and_then(|s| s.to_str()).unwrap_or("attack");
+    strip.with_file_name(format!("{stem}-curve.png"))
 }
 
 fn print_report(a: &AttackArgs, r: &RobustReport) {
@@ -147,26 +159,79 @@ fn print_report(a: &AttackArgs, r: &RobustReport) {
     }
 }
 
-/// The first batch's first 8 images, one row per radius: clean, the perturbation (-eps black, 0
-/// grey, +eps white), and the adversarial image.
-fn write_strip(r: &RobustReport, path: &Path) -> CliResult<Option<PathBuf>> {
-    let Some((clean, _, _, outcomes)) = &r.first_batch else { return Ok(None) };
+/// Test images shown per radius in the strip (each of another class).
+const STRIP_IMAGES: usize = 5;
+
+/// The images `r` attacked, one row per (radius, image): clean, the perturbation (-eps
+/// black, 0 grey, +eps white), and the adversarial image, captioned with the true class and the
+/// model's verdict (class and confidence) on the clean and the adversarial image.
+fn write_strip(r: &RobustReport, classes: &[String], path: &Path) -> CliResult<Option<PathBuf>> {
+    let Some((clean, labels, verdicts, outcomes)) = &r.first_batch else { return Ok(None) };
     let dims = clean.dims().to_vec();
-    let (n, per) = (dims[0].min(8), dims[1] * dims[2] * dims[3]);
+    let (n, channels, hw) = (dims[0].min(STRIP_IMAGES), dims[1], [dims[2], dims[3]]);
+    let per = channels * hw[0] * hw[1];
     let pixels = clean.to_vec::<f32>()?;
-    let mut tiles = Vec::new();
+    let name = |k: i64| classes.get(k as usize).cloned().unwrap_or_else(|| k.to_string());
+    let mut rows = Vec::new();
     for (outcome, row) in outcomes.iter().zip(&r.rows) {
         let adv = outcome.adversarial.to_vec::<f32>()?;
+        let a = &row.attack;
         // The perturbation scaled so that -eps is black and +eps white (grey: unchanged).
-        let amplify = 0.5 / row.attack.eps.max(f32::MIN_POSITIVE);
+        let amplify = 0.5 / a.eps.max(f32::MIN_POSITIVE);
         for i in 0..n {
             let (c, x) = (&pixels[i * per..(i + 1) * per], &adv[i * per..(i + 1) * per]);
-            tiles.extend_from_slice(c);
-            tiles.extend(c.iter().zip(x).map(|(c, x)| 0.5 + amplify * (x - c)));
-            tiles.extend_from_slice(x);
+            let delta: Vec<f32> = c.iter().zip(x).map(|(c, x)| 0.5 + amplify * (x - c)).collect();
+            let (p, q) = (&outcome.verdicts, verdicts);
+            let fooled = if p.predicted[i] != labels[i] && q.predicted[i] == labels[i] { "  fooled" } else { "" };
+            rows.push(TileRow {
+                tiles: vec![
+                    pixel_colours(c, channels, hw),
+                    pixel_colours(&delta, channels, hw),
+                    pixel_colours(x, channels, hw),
+                ],
+                caption: vec![
+                    format!("{} eps {} · true {}", a.method.name(), eps_text(a.eps), name(labels[i])),
+                    format!("clean: {} {:.1}%", name(q.predicted[i]), 100.0 * q.confidence[i]),
+                    format!("adversarial: {} {:.1}%{fooled}", name(p.predicted[i]), 100.0 * p.confidence[i]),
+                ],
+            });
         }
     }
-    let count = outcomes.len() * n * 3;
-    save_image_grid(&tiles, [count, dims[1], dims[2], dims[3]], (0.0, 1.0), 3 * n, path)?;
+    let layout = TileLayout {
+        hw,
+        tile_side: 128,
+        headers: &["clean", "perturbation", "adversarial"],
+        title: "one test image per class",
+        caption_width: 300,
+    };
+    save_tile_rows(&rows, &layout, path)?;
     Ok(Some(path.to_path_buf()))
+}
+
+/// A radius as people read it: `0.3`, or `8/255` where it is a whole number of grey levels.
+fn eps_text(eps: f32) -> String {
+    let levels = eps * 255.0;
+    if eps > 0.0 && (levels - levels.round()).abs() < 1e-3 {
+        format!("{}/255", levels.round())
+    } else {
+        format!("{eps}")
+    }
+}
+
+/// Robust accuracy against eps (in grey levels of 255), starting from the clean accuracy at 0.
+fn write_curve(a: &AttackArgs, r: &RobustReport, path: &Path) -> CliResult<PathBuf> {
+    let mut points = vec![(0.0, 100.0 * r.clean_accuracy())];
+    points.extend(r.rows.iter().map(|row| (row.attack.eps as f64 * 255.0, 100.0 * row.robust_accuracy(r.seen))));
+    points.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let steps = if a.method == "fgsm" { String::new() } else { format!("-{}", a.steps) };
+    let restarts = if a.restarts > 1 { format!(", {} restarts", a.restarts) } else { String::new() };
+    let chart = Chart {
+        title: format!("{}{steps}{restarts} on {} test images", a.method, r.seen),
+        x_label: "eps (grey levels of 255)".into(),
+        y_label: "accuracy (%)".into(),
+        integer_x: false,
+        series: vec![Series { name: format!("{}{steps} robust accuracy", a.method), points, dashed: false }],
+    };
+    chart.save(path, CHART_SIZE)?;
+    Ok(path.to_path_buf())
 }

@@ -1,14 +1,13 @@
 //! Attribution pictures: per image a row of three tiles, the input | its heat map | the heat map
 //! over the input in grey, enlarged with square pixels, and a caption (label, prediction and
-//! confidence, target, completeness delta) drawn with the embedded font. Signed attributions use a
+//! confidence, target, completeness delta), laid out by `train::tiles`. Signed attributions use a
 //! diverging map (red: for the target, blue: against), unsigned ones red only; each map is scaled
 //! to its own 99th percentile of |value| (Captum clips the top 2%; one hot pixel would otherwise
 //! wash out the rest). Also the colour maps `html.rs` and `text.rs` shade with. Drawing only.
 
 use super::rank::quantile;
-use crate::train::{register_font, save_png, FONT_FAMILY};
-use image::{Rgb, RgbImage};
-use plotters::prelude::*;
+use crate::train::{pixel_colours, save_png, tile_rows, TileLayout, TileRow};
+use image::RgbImage;
 use std::path::Path;
 
 /// Blue (-1) through white (0) to red (+1); values outside are clipped.
@@ -27,12 +26,6 @@ pub struct Panel {
     pub caption: Vec<String>,
 }
 
-const MARGIN: u32 = 8;
-const GAP: u32 = 6;
-const HEADER: u32 = 26;
-const CAPTION_W: u32 = 330;
-const LINE: u32 = 17;
-
 /// The grid of `panels` (each `[channels, h, w]`); `title` heads it, `signed` picks the colour map.
 pub fn explanation_grid(panels: &[Panel], dims: [usize; 3], signed: bool, title: &str) -> Result<RgbImage, String> {
     let [c, h, w] = dims;
@@ -46,78 +39,40 @@ pub fn explanation_grid(panels: &[Panel], dims: [usize; 3], signed: bool, title:
             p.map.len()
         ));
     }
-    let zoom = (128 / h.max(w)).max(1) as u32;
-    let (tw, th) = (w as u32 * zoom, h as u32 * zoom);
-    let lines = panels.iter().map(|p| p.caption.len()).max().unwrap_or(0) as u32;
-    let row_h = th.max(lines * LINE) + GAP;
-    let width = 2 * MARGIN + 3 * tw + 3 * GAP + CAPTION_W;
-    let height = HEADER + MARGIN + panels.len() as u32 * row_h;
-    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    for (row, p) in panels.iter().enumerate() {
-        let y0 = HEADER + row as u32 * row_h;
-        let scale = {
-            let abs: Vec<f64> = p.map.iter().map(|v| v.abs()).collect();
-            let q = quantile(&abs, 0.99);
-            if q > 0.0 && q.is_finite() {
-                q
-            } else {
-                1.0
-            }
-        };
-        for y in 0..h {
-            for x in 0..w {
-                let at = |ch: usize| p.pixels[ch * h * w + y * w + x].clamp(0.0, 1.0);
-                let rgb = if c == 1 { [at(0); 3] } else { [at(0), at(1), at(2)] };
-                let grey = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
-                let v = p.map[y * w + x] / scale;
-                let heat = diverging(if signed { v } else { v.abs() });
-                let alpha = v.abs().min(1.0) as f32 * 0.85;
-                let input = rgb.map(|v| (v * 255.0).round() as u8);
-                let over = [0, 1, 2].map(|i| ((1.0 - alpha) * grey * 255.0 + alpha * heat[i] as f32).round() as u8);
-                for (tile, colour) in [input, heat, over].into_iter().enumerate() {
-                    let (tx, ty) = (MARGIN + tile as u32 * (tw + GAP) + x as u32 * zoom, y0 + y as u32 * zoom);
-                    for dy in 0..zoom {
-                        for dx in 0..zoom {
-                            img.put_pixel(tx + dx, ty + dy, Rgb(colour));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    draw_text(img, |area| {
-        let font = (FONT_FAMILY, 14).into_font();
-        let put = |line: &str, x: u32, y: u32| {
-            area.draw(&Text::new(line.to_string(), (x as i32, y as i32), font.clone())).map_err(|e| e.to_string())
-        };
-        for (i, t) in ["input", "attribution", "overlay"].iter().enumerate() {
-            put(t, MARGIN + i as u32 * (tw + GAP), 6)?;
-        }
-        let text_x = MARGIN + 3 * (tw + GAP);
-        put(title, text_x, 6)?;
-        for (row, p) in panels.iter().enumerate() {
-            for (k, line) in p.caption.iter().enumerate() {
-                put(line, text_x, HEADER + row as u32 * row_h + k as u32 * LINE)?;
-            }
-        }
-        Ok(())
-    })
+    let rows: Vec<TileRow> = panels.iter().map(|p| panel_tiles(p, c, [h, w], signed)).collect();
+    let layout = TileLayout {
+        hw: [h, w],
+        tile_side: 128,
+        headers: &["input", "attribution", "overlay"],
+        title,
+        caption_width: 330,
+    };
+    tile_rows(&rows, &layout)
 }
 
-/// Draws text onto `img` with plotters' bitmap backend and the embedded font.
-fn draw_text(
-    img: RgbImage,
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<RgbImage, String> {
-    register_font()?;
-    let (w, h) = img.dimensions();
-    let mut buf = img.into_raw();
-    {
-        let area = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        draw(&area).map_err(|e| format!("explanation grid: {e}"))?;
-        area.present().map_err(|e| format!("explanation grid: {e}"))?;
+/// One panel's three tiles: the input, its heat map (scaled to its own 99th percentile of |value|),
+/// and the heat map over the input in grey.
+fn panel_tiles(p: &Panel, channels: usize, hw: [usize; 2], signed: bool) -> TileRow {
+    let scale = {
+        let abs: Vec<f64> = p.map.iter().map(|v| v.abs()).collect();
+        let q = quantile(&abs, 0.99);
+        if q > 0.0 && q.is_finite() {
+            q
+        } else {
+            1.0
+        }
+    };
+    let input = pixel_colours(&p.pixels, channels, hw);
+    let (mut heat, mut over) = (Vec::with_capacity(input.len()), Vec::with_capacity(input.len()));
+    for (rgb, &m) in input.iter().zip(&p.map) {
+        let grey = (0.299 * rgb[0] as f32 + 0.587 * rgb[1] as f32 + 0.114 * rgb[2] as f32) / 255.0;
+        let v = m / scale;
+        let colour = diverging(if signed { v } else { v.abs() });
+        let alpha = v.abs().min(1.0) as f32 * 0.85;
+        heat.push(colour);
+        over.push([0, 1, 2].map(|i| ((1.0 - alpha) * grey * 255.0 + alpha * colour[i] as f32).round() as u8));
     }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| "explanation grid: the bitmap changed size".to_string())
+    TileRow { tiles: vec![input, heat, over], caption: p.caption.clone() }
 }
 
 /// Draws the grid and writes it to `path` as PNG.
@@ -134,6 +89,7 @@ pub fn save_explanation_grid(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::{GAP, HEADER, LINE, MARGIN};
 
     #[test]
     fn colours_run_blue_white_red() {
