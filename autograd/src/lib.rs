@@ -19,7 +19,7 @@ mod ops;
 mod rules;
 mod var;
 
-pub use backward::{backward, backward_retain_all, backward_with};
+pub use backward::{backward, backward_retain_all, backward_with, grad_of, grad_of_with};
 pub use grad_store::GradStore;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use no_grad::{is_grad_enabled, no_grad, NoGradGuard};

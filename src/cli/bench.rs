@@ -29,6 +29,8 @@ enum BenchCommand {
     Kernel(bench_kernel::KernelArgs),
     /// Time batch inference of an image classifier, f32 against int8 (`--int8`).
     Infer(super::bench_infer::InferArgs),
+    /// Time one PGD step against one training step of an image classifier on the same batch.
+    Attack(super::bench_attack::AttackBenchArgs),
 }
 
 #[derive(Args)]
@@ -67,6 +69,7 @@ pub fn run(a: BenchArgs) -> CliResult<()> {
         BenchCommand::Step(s) => step(s),
         BenchCommand::Kernel(k) => bench_kernel::run(k),
         BenchCommand::Infer(i) => super::bench_infer::run(i),
+        BenchCommand::Attack(x) => super::bench_attack::run(x),
     }
 }
 

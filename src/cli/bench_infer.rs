@@ -50,13 +50,19 @@ pub struct InferArgs {
 
 /// The network and its input shape.
 fn network(a: &InferArgs) -> CliResult<(Sequential, [usize; 3])> {
-    if let Some(path) = &a.checkpoint {
+    network_named(&a.model, a.checkpoint.as_deref())
+}
+
+/// `model`'s network (lenet, cnn, cnn-bn) freshly initialised with seed 0, or `checkpoint`'s, and
+/// its input shape.
+pub(super) fn network_named(model: &str, checkpoint: Option<&std::path::Path>) -> CliResult<(Sequential, [usize; 3])> {
+    if let Some(path) = checkpoint {
         let (net, dataset, _) = image_network(&Checkpoint::load(path)?, path)?;
         let shape = if dataset == kiln::models::data::Dataset::Cifar10 { [3, 32, 32] } else { [1, 28, 28] };
         return Ok((net, shape));
     }
     let mut rng = Rng::new(0);
-    Ok(match a.model.as_str() {
+    Ok(match model {
         "lenet" => (lenet::model(&mut rng), [1, 28, 28]),
         "cnn" => (cnn::model(cnn::CnnVariant::Plain, &mut rng), [3, 32, 32]),
         "cnn-bn" => (cnn::model(cnn::CnnVariant::BatchNorm { dropout: 0.0 }, &mut rng), [3, 32, 32]),

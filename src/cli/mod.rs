@@ -2,6 +2,7 @@
 
 mod attack;
 mod bench;
+mod bench_attack;
 mod bench_infer;
 mod bench_kernel;
 mod bench_layouts;

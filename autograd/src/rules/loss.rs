@@ -3,7 +3,7 @@
 //! formula with elementwise kernels.
 //! Formulas only: no graph walking, no recording, no loops over elements.
 
-use super::{when_needed, Grads};
+use super::{needs_grad, when_needed, Grads};
 use crate::var::Var;
 use kiln_kernels::elementwise::{binary, unary, BinaryOp, UnaryOp};
 use kiln_kernels::loss;
@@ -50,5 +50,5 @@ pub(super) fn bce_with_logits(x: &Var, y: &Var, grad: &Tensor) -> Result<Grads> 
 /// L = mean (a - b)^2  =>  da = 2 (a - b) * dL / N,  db = -da.
 pub(super) fn mse(a: &Var, b: &Var, grad: &Tensor) -> Result<Grads> {
     let (ga, gb) = loss::mse_backward(a.tensor(), b.tensor(), grad)?;
-    Ok(vec![a.requires_grad().then_some(ga), b.requires_grad().then_some(gb)])
+    Ok(vec![needs_grad(a).then_some(ga), needs_grad(b).then_some(gb)])
 }

@@ -16,6 +16,7 @@ mod recurrent;
 mod reduce;
 mod view;
 
+pub(crate) use crate::backward::needs_grad;
 use crate::op::Op;
 use crate::var::Var;
 use kiln_tensor::{Result, Tensor};
@@ -65,9 +66,9 @@ pub(crate) fn input_grads(op: &Op, out: &Tensor, grad: &Tensor) -> Result<Grads>
     }
 }
 
-/// `Some(f())` when `v` requires a gradient, `None` (and no work) otherwise.
+/// `Some(f())` when the pass wants `v`'s gradient, `None` (and no work) otherwise.
 pub(crate) fn when_needed(v: &Var, f: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if v.requires_grad() {
+    if needs_grad(v) {
         f().map(Some)
     } else {
         Ok(None)

@@ -2,16 +2,16 @@
 //! (two passes over `x` and the gradient); inputs that need no gradient are dropped afterwards.
 //! Formulas only: no graph walking, no recording, no loops over elements.
 
-use super::Grads;
+use super::{needs_grad, Grads};
 use crate::var::Var;
 use kiln_kernels::norm;
 use kiln_tensor::{Result, Tensor};
 
 fn keep(vars: (&Var, &Var, &Var), grads: (Tensor, Tensor, Tensor)) -> Grads {
     vec![
-        vars.0.requires_grad().then_some(grads.0),
-        vars.1.requires_grad().then_some(grads.1),
-        vars.2.requires_grad().then_some(grads.2),
+        needs_grad(vars.0).then_some(grads.0),
+        needs_grad(vars.1).then_some(grads.1),
+        needs_grad(vars.2).then_some(grads.2),
     ]
 }
 

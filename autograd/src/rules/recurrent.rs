@@ -1,7 +1,7 @@
 //! Backward of the fused LSTM recurrence: back-propagation through time is the kernel's
 //! (`kiln_kernels::lstm::backward`), fed the op's output (the states) and the saved gates.
 
-use super::Grads;
+use super::{needs_grad, Grads};
 use crate::var::Var;
 use kiln_kernels::lstm::{self, Forward, Steps};
 use kiln_tensor::{Result, Tensor};
@@ -14,10 +14,10 @@ pub(crate) fn lstm_sequence(
     out: &Tensor,
     grad: &Tensor,
 ) -> Result<Grads> {
-    if !proj.requires_grad() && !w_hh.requires_grad() {
+    if !needs_grad(proj) && !needs_grad(w_hh) {
         return Ok(vec![None, None]);
     }
     let fwd = Forward { states: out.clone(), gates: gates.clone() };
     let back = lstm::backward(grad, &fwd, w_hh.tensor(), steps)?;
-    Ok(vec![proj.requires_grad().then_some(back.proj), w_hh.requires_grad().then_some(back.w_hh)])
+    Ok(vec![needs_grad(proj).then_some(back.proj), needs_grad(w_hh).then_some(back.w_hh)])
 }

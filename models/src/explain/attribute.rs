@@ -16,7 +16,7 @@
 use super::quadrature::Rule;
 use super::scorer::Scorer;
 use crate::robust::EvalMode;
-use kiln_autograd::{backward_with, no_grad, Var};
+use kiln_autograd::{grad_of_with, no_grad, Var};
 use kiln_tensor::{DType, Error, Result, Rng, Tensor};
 
 /// Which attribution.
@@ -337,7 +337,8 @@ impl Paths<'_> {
             seed[r * k + self.target[o]] = 1.0;
         }
         let seed = Tensor::from_vec(seed, [n, k])?.to_dtype(scores.dtype())?.to_device(scores.device())?;
-        let grads = backward_with(&scores, seed)?;
+        // The input's gradient only: no layer's weight gradient is computed.
+        let grads = grad_of_with(&scores, seed, &[&input])?;
         let g = grads.get(&input).ok_or_else(|| {
             Error::invalid("explain", "the model's scores do not depend on its input, so there is nothing to attribute")
         })?;
