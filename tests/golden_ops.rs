@@ -7,7 +7,9 @@
 mod common;
 
 use common::{worst_error, TOLERANCE};
-use kiln::autograd::{backward_with, bce, bce_with_logits, cat, cross_entropy, mse, stack, where_cond, Var};
+use kiln::autograd::{
+    backward_with, bce, bce_with_logits, cat, cross_entropy, distill_kl, mse, stack, where_cond, Var,
+};
 use kiln::tensor::{Result, Shape, Tensor};
 use serde::Deserialize;
 
@@ -182,6 +184,7 @@ impl Case {
             "bce" => bce(&var(0)?, &var(1)?),
             "bce_with_logits" => bce_with_logits(&var(0)?, &var(1)?),
             "mse" => mse(&var(0)?, &var(1)?),
+            "distill_kl" => distill_kl(&var(0)?, &var(1)?, self.float("temperature").map_err(e)?),
             "chain_mlp" => chain_mlp(&var(0)?, &var(1)?, &var(2)?, &var(3)?),
             other => return Err(format!("{}: unknown op `{other}` (add it to golden_ops.rs)", self.name)),
         };

@@ -210,6 +210,12 @@ pub enum Op {
         a: Var,
         b: Var,
     },
+    /// Knowledge distillation's KL of the temperature-softened teacher and student distributions.
+    DistillKl {
+        student: Var,
+        teacher: Var,
+        temperature: f64,
+    },
 }
 
 impl Op {
@@ -251,6 +257,7 @@ impl Op {
             Op::Bce { .. } => "bce",
             Op::BceWithLogits { .. } => "bce_with_logits",
             Op::Mse { .. } => "mse",
+            Op::DistillKl { .. } => "distill_kl",
         }
     }
 
@@ -284,6 +291,7 @@ impl Op {
             Op::Bce { p, y } => vec![p, y],
             Op::LstmSequence { proj, w_hh, .. } => vec![proj, w_hh],
             Op::BceWithLogits { x, y } => vec![x, y],
+            Op::DistillKl { student, teacher, .. } => vec![student, teacher],
             Op::BatchNorm { x, weight, bias, .. } | Op::LayerNorm { x, weight, bias, .. } => vec![x, weight, bias],
             Op::Conv2d { x, w, bias, .. } => [Some(x), Some(w), bias.as_ref()].into_iter().flatten().collect(),
             Op::Cat { xs, .. } | Op::Stack { xs, .. } => xs.iter().collect(),

@@ -1,11 +1,12 @@
 //! Gradchecks of the fused losses: cross_entropy, bce (w.r.t. the probabilities and the targets),
-//! bce_with_logits (both inputs) and mse (both inputs), on plain and non-contiguous inputs.
+//! bce_with_logits (both inputs), mse (both inputs) and distill_kl (student and teacher, several
+//! temperatures), on plain and non-contiguous inputs.
 //! Probabilities stay inside (0, 1), away from the clamped logs, so the derivative is smooth.
 
 mod common;
 
 use common::*;
-use kiln_autograd::{bce, bce_with_logits, cross_entropy, mse, Var};
+use kiln_autograd::{bce, bce_with_logits, cross_entropy, distill_kl, mse, Var};
 
 #[test]
 fn cross_entropy_grad() {
@@ -50,6 +51,18 @@ fn mse_grads() {
     check("mse", |v| mse(&v[0], &v[1]), &[randn(&[3, 4], 30), randn(&[3, 4], 31)]);
     check("mse transposed", |v| mse(&v[0], &v[1]), &[randn(&[4, 3], 32).t().unwrap(), randn(&[3, 4], 33)]);
     check("mse constant target", |v| mse(&v[0], &Var::constant(randn(&[5], 34))), &[randn(&[5], 35)]);
+}
+
+#[test]
+fn distill_kl_grads() {
+    for t in [1.0, 2.0, 4.0] {
+        check(&format!("distill_kl T={t}"), |v| distill_kl(&v[0], &v[1], t), &[randn(&[4, 5], 40), randn(&[4, 5], 41)]);
+    }
+    check(
+        "distill_kl transposed student, constant teacher",
+        |v| distill_kl(&v[0], &Var::constant(randn(&[3, 6], 43).affine_scaled(3.0)), 2.0),
+        &[randn(&[6, 3], 42).t().unwrap()],
+    );
 }
 
 trait Scaled {

@@ -366,6 +366,16 @@ def _(rng):
     return [Input(normal(rng, [3, 4])), Input(normal(rng, [3, 4]))], F.mse_loss
 
 
+@case("distill_kl", "distill_kl", {"temperature": 4.0})
+def _(rng):
+    # Hinton et al.'s loss as PyTorch users write it: batchmean KL of the softened distributions,
+    # times T^2; both logits get gradients (the student's is the one training uses).
+    def distill(s, t):
+        return F.kl_div(F.log_softmax(s / 4.0, dim=1), F.softmax(t / 4.0, dim=1), reduction="batchmean") * 16.0
+
+    return [Input(normal(rng, [4, 6], 3.0)), Input(normal(rng, [4, 6], 3.0))], distill
+
+
 # A composite chain: x @ w1 + b1 -> tanh -> @ w2 -> log_softmax(axis 1).
 @case("chain_mlp", "chain_mlp")
 def _(rng):

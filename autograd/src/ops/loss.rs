@@ -1,5 +1,5 @@
 //! The fused, mean-reduced losses: cross-entropy over logits, binary cross-entropy on
-//! probabilities or on logits, and mean squared error. Each is one kernel forward and one kernel
+//! probabilities or on logits, mean squared error, and distillation's KL. Each is one kernel forward and one kernel
 //! backward, numerically stable, returning a scalar Var.
 //! No backward math here: the rules are in `rules/loss.rs`.
 
@@ -31,6 +31,15 @@ pub fn bce_with_logits(x: &Var, y: &Var) -> Result<Var> {
 pub fn mse(a: &Var, b: &Var) -> Result<Var> {
     let out = loss::mse(a.tensor(), b.tensor())?;
     Ok(Var::from_op(out, Op::Mse { a: a.clone(), b: b.clone() }))
+}
+
+/// Knowledge distillation's loss of student logits `s` against teacher logits `t` (`[N, C]`) at
+/// `temperature`: `F.kl_div(log_softmax(s / T), softmax(t / T), reduction='batchmean') * T * T`
+/// (summed over classes, averaged over the batch). The teacher usually enters as a constant;
+/// when it requires a gradient it gets one.
+pub fn distill_kl(s: &Var, t: &Var, temperature: f64) -> Result<Var> {
+    let out = loss::distill_kl(s.tensor(), t.tensor(), temperature)?;
+    Ok(Var::from_op(out, Op::DistillKl { student: s.clone(), teacher: t.clone(), temperature }))
 }
 
 impl Var {

@@ -52,3 +52,9 @@ pub(super) fn mse(a: &Var, b: &Var, grad: &Tensor) -> Result<Grads> {
     let (ga, gb) = loss::mse_backward(a.tensor(), b.tensor(), grad)?;
     Ok(vec![needs_grad(a).then_some(ga), needs_grad(b).then_some(gb)])
 }
+
+/// Student and teacher gradients of distillation's KL (one fused kernel computes both).
+pub(crate) fn distill_kl(student: &Var, teacher: &Var, temperature: f64, grad: &Tensor) -> Result<Grads> {
+    let (gs, gt) = loss::distill_kl_backward(student.tensor(), teacher.tensor(), temperature, grad)?;
+    Ok(vec![needs_grad(student).then_some(gs), needs_grad(teacher).then_some(gt)])
+}

@@ -63,6 +63,7 @@ pub(crate) fn input_grads(op: &Op, out: &Tensor, grad: &Tensor) -> Result<Grads>
         Op::Bce { p, y } => loss::bce(p, y, grad),
         Op::BceWithLogits { x, y } => loss::bce_with_logits(x, y, grad),
         Op::Mse { a, b } => loss::mse(a, b, grad),
+        Op::DistillKl { student, teacher, temperature } => loss::distill_kl(student, teacher, *temperature, grad),
     }
 }
 

@@ -1,9 +1,10 @@
-//! The losses without a fused device kernel (BCE on probabilities, MSE), written as compositions
+//! The losses without a fused device kernel (BCE on probabilities, MSE, distillation's KL), written as compositions
 //! of the elementwise and reduction ops, for tensors on a CUDA device. Each is the formula of
 //! `reference.rs` term by term; the CPU keeps its fused loops. No kernel code here.
 
 use crate::elementwise::{binary, unary, BinaryOp, UnaryOp};
-use crate::reduce::mean;
+use crate::reduce::{mean, sum};
+use crate::softmax::log_softmax;
 use kiln_tensor::{Result, Tensor};
 
 fn affine(x: &Tensor, mul: f64, add: f64) -> Result<Tensor> {
@@ -39,4 +40,31 @@ pub fn mse_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Result<(Tensor, Te
     let d = affine(&binary(BinaryOp::Sub, a, b)?, 2.0 / a.elem_count().max(1) as f64, 0.0)?;
     let ga = binary(BinaryOp::Mul, &d, grad)?;
     Ok((ga.clone(), affine(&ga, -1.0, 0.0)?))
+}
+
+/// `(ln p_s, ln p_t)` of logits divided by the temperature, per row.
+fn log_probs(s: &Tensor, t: &Tensor, temperature: f64) -> Result<(Tensor, Tensor)> {
+    let inv = 1.0 / temperature;
+    Ok((log_softmax(&affine(s, inv, 0.0)?, 1)?, log_softmax(&affine(t, inv, 0.0)?, 1)?))
+}
+
+/// `T^2 / N * sum(p_t (ln p_t - ln p_s))` (softmax never underflows to an exact 0 here except in
+/// the far tail, where `p_t * finite` is 0 too).
+pub fn distill_kl(s: &Tensor, t: &Tensor, temperature: f64) -> Result<Tensor> {
+    let (ls, lt) = log_probs(s, t, temperature)?;
+    let per = binary(BinaryOp::Mul, &unary(UnaryOp::Exp, &lt)?, &binary(BinaryOp::Sub, &lt, &ls)?)?;
+    let n = s.dims()[0].max(1) as f64;
+    affine(&sum(&per, &[], false)?, temperature * temperature / n, 0.0)
+}
+
+/// `(T / N (p_s - p_t) g, T / N p_t (a - rowsum(p_t a)) g)` with `a = ln p_t - ln p_s`.
+pub fn distill_kl_backward(s: &Tensor, t: &Tensor, temperature: f64, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (ls, lt) = log_probs(s, t, temperature)?;
+    let pt = unary(UnaryOp::Exp, &lt)?;
+    let scale = |x: &Tensor| binary(BinaryOp::Mul, &affine(x, temperature / s.dims()[0].max(1) as f64, 0.0)?, grad);
+    let gs = scale(&binary(BinaryOp::Sub, &unary(UnaryOp::Exp, &ls)?, &pt)?)?;
+    let a = binary(BinaryOp::Sub, &lt, &ls)?;
+    let kl = sum(&binary(BinaryOp::Mul, &pt, &a)?, &[1], true)?;
+    let gt = scale(&binary(BinaryOp::Mul, &pt, &binary(BinaryOp::Sub, &a, &kl)?)?)?;
+    Ok((gs, gt))
 }

@@ -1,7 +1,8 @@
 //! Loss functions, all mean-reduced to a scalar (shape `[]`), and their gradients scaled by the
 //! scalar upstream gradient: cross-entropy over logits with class-index targets, binary
-//! cross-entropy on probabilities and on logits, and mean squared error. Checks and dispatch
-//! here; the formulas in `reference.rs`. No autograd here.
+//! cross-entropy on probabilities and on logits, mean squared error, and knowledge
+//! distillation's temperature-scaled KL divergence (`batchmean`). Checks and dispatch here; the
+//! formulas in `reference.rs`. No autograd here.
 
 pub mod cpu;
 #[cfg(test)]
@@ -195,6 +196,52 @@ pub fn mse_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Result<(Tensor, Te
         let g: T = scalar_grad(OP, a, grad)?;
         let (ga, gb) = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| reference::mse_backward(v[0], v[1], g))?;
         Ok((Tensor::from_vec(ga, a.shape())?, Tensor::from_vec(gb, a.shape())?))
+    })
+}
+
+/// Student and teacher logits of one `[N, C]` shape and a temperature that is a positive number.
+fn check_distill(op: &'static str, s: &Tensor, t: &Tensor, temperature: f64) -> Result<()> {
+    same_shape_pair(op, s, t)?;
+    if s.rank() != 2 {
+        return Err(Error::invalid(op, format!("expected logits [N, C], got {}", s.shape())));
+    }
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::invalid(op, format!("temperature {temperature} is not a positive number")));
+    }
+    Ok(())
+}
+
+/// Knowledge distillation's loss: `F.kl_div(log_softmax(s / T), softmax(t / T),
+/// reduction='batchmean') * T * T` for student logits `s` and teacher logits `t` (`[N, C]`):
+/// summed over classes, averaged over the batch (not over elements), scaled by `T^2` so that its
+/// gradient keeps its size as `T` changes (Hinton et al. 2015).
+pub fn distill_kl(s: &Tensor, t: &Tensor, temperature: f64) -> Result<Tensor> {
+    const OP: &str = "distill_kl";
+    check_distill(OP, s, t, temperature)?;
+    if !s.device().is_cpu() {
+        return composite::distill_kl(s, t, temperature);
+    }
+    float_dispatch!(s.dtype(), OP, T => {
+        scalar(Tensor::with_slices(&[s, t], |v: &[(&[T], &Layout)]| {
+            reference::distill_kl(v[0], v[1], T::from_f64(temperature))
+        })?)
+    })
+}
+
+/// Gradients of [`distill_kl`] w.r.t. the student and the teacher logits, times `grad`.
+pub fn distill_kl_backward(s: &Tensor, t: &Tensor, temperature: f64, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "distill_kl_backward";
+    check_distill(OP, s, t, temperature)?;
+    if !s.device().is_cpu() {
+        device_scalar_grad(OP, s, grad)?;
+        return composite::distill_kl_backward(s, t, temperature, grad);
+    }
+    float_dispatch!(s.dtype(), OP, T => {
+        let g: T = scalar_grad(OP, s, grad)?;
+        let (gs, gt) = Tensor::with_slices(&[s, t], |v: &[(&[T], &Layout)]| {
+            reference::distill_kl_backward(v[0], v[1], T::from_f64(temperature), g)
+        })?;
+        Ok((Tensor::from_vec(gs, s.shape())?, Tensor::from_vec(gt, s.shape())?))
     })
 }
 

@@ -98,3 +98,52 @@ pub fn mse_backward<T: Float>(a: (&[T], &Layout), b: (&[T], &Layout), g: T) -> (
     let gb = ga.iter().map(|&v| -v).collect();
     (ga, gb)
 }
+
+/// Per row of `[N, C]` logits scaled by `1 / temperature`: the log-softmax values.
+fn log_softmax_rows<T: Float>(x: &[T], xl: &Layout, inv_t: T) -> Vec<T> {
+    let (n, c) = (xl.dims()[0], xl.dims()[1]);
+    let mut out = Vec::with_capacity(n * c);
+    for r in 0..n {
+        let at = row(x, xl, r);
+        let scaled = |j: usize| at(j) * inv_t;
+        let (m, lse) = log_sum_exp(c, &scaled);
+        out.extend((0..c).map(|j| scaled(j) - m - lse));
+    }
+    out
+}
+
+/// Knowledge distillation's loss (Hinton et al. 2015) with PyTorch's `batchmean` semantics:
+/// `T^2 / N * sum_n sum_c p_t (ln p_t - ln p_s)`, `p = softmax(logits / T)`, i.e.
+/// `F.kl_div(log_softmax(s / T), softmax(t / T), reduction='batchmean') * T * T`. Terms with
+/// `p_t = 0` contribute 0 (`xlogy`).
+pub fn distill_kl<T: Float>(s: (&[T], &Layout), t: (&[T], &Layout), temperature: T) -> T {
+    let n = s.1.dims()[0];
+    let (ls, lt) = (log_softmax_rows(s.0, s.1, T::ONE / temperature), log_softmax_rows(t.0, t.1, T::ONE / temperature));
+    let total = ls.iter().zip(&lt).fold(T::ZERO, |acc, (&ls, &lt)| {
+        let p = lt.exp();
+        if p == T::ZERO {
+            acc
+        } else {
+            acc + p * (lt - ls)
+        }
+    });
+    total * temperature * temperature / T::from_usize(n)
+}
+
+/// Gradients of [`distill_kl`] times `g`, row-major `[N, C]`: w.r.t. the student logits
+/// `T / N * (p_s - p_t)`, w.r.t. the teacher logits `T / N * p_t (a - sum_c p_t a)` with
+/// `a = ln p_t - ln p_s`.
+pub fn distill_kl_backward<T: Float>(s: (&[T], &Layout), t: (&[T], &Layout), temperature: T, g: T) -> (Vec<T>, Vec<T>) {
+    let (n, c) = (s.1.dims()[0], s.1.dims()[1]);
+    let (ls, lt) = (log_softmax_rows(s.0, s.1, T::ONE / temperature), log_softmax_rows(t.0, t.1, T::ONE / temperature));
+    let scale = g * temperature / T::from_usize(n);
+    let (mut gs, mut gt) = (Vec::with_capacity(n * c), Vec::with_capacity(n * c));
+    for r in 0..n {
+        let (ls, lt) = (&ls[r * c..(r + 1) * c], &lt[r * c..(r + 1) * c]);
+        let term = |j: usize| if lt[j].exp() == T::ZERO { T::ZERO } else { lt[j] - ls[j] };
+        let kl = (0..c).fold(T::ZERO, |acc, j| acc + lt[j].exp() * term(j));
+        gs.extend((0..c).map(|j| (ls[j].exp() - lt[j].exp()) * scale));
+        gt.extend((0..c).map(|j| lt[j].exp() * (term(j) - kl) * scale));
+    }
+    (gs, gt)
+}

@@ -153,3 +153,49 @@ fn bad_arguments_are_typed_errors() {
     // A one-element upstream of any rank is accepted.
     assert!(bce_with_logits_backward(&a, &a, &Tensor::ones([1, 1], DType::F32)).is_ok());
 }
+
+/// Distillation's KL: `batchmean` (sum over classes, mean over rows, not over elements), the T^2
+/// factor, zero for equal logits, the device composite equal to the reference, strided inputs, the
+/// gradients against finite differences, and bad arguments.
+#[test]
+fn distill_kl_is_batchmean_kl_times_t_squared() {
+    let mut rng = Rng::new(7);
+    let s = Tensor::randn([3, 4], 0.0, 2.0, DType::F64, &mut rng);
+    let t = Tensor::randn([3, 4], 0.0, 2.0, DType::F64, &mut rng);
+    let softmax = |row: &[f64], temp: f64| {
+        let m = row.iter().fold(f64::MIN, |a, &v| a.max(v / temp));
+        let e: Vec<f64> = row.iter().map(|&v| (v / temp - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.into_iter().map(|v| v / z).collect::<Vec<_>>()
+    };
+    let (sv, tv) = (s.to_vec::<f64>().unwrap(), t.to_vec::<f64>().unwrap());
+    for temp in [1.0, 3.0] {
+        let mut kl = 0.0;
+        for r in 0..3 {
+            let (ps, pt) = (softmax(&sv[r * 4..r * 4 + 4], temp), softmax(&tv[r * 4..r * 4 + 4], temp));
+            kl += pt.iter().zip(&ps).map(|(p, q)| p * (p / q).ln()).sum::<f64>();
+        }
+        let want = kl / 3.0 * temp * temp;
+        let got = val(distill_kl(&s, &t, temp));
+        assert!(is_close(got, want, 1e-12), "T={temp}: {got} vs {want}");
+        let composite = val(composite::distill_kl(&s, &t, temp));
+        assert!(is_close(composite, want, 1e-12), "composite T={temp}: {composite} vs {want}");
+        let g = Tensor::scalar(0.5f64);
+        let (gs, gt) = distill_kl_backward(&s, &t, temp, &g).unwrap();
+        let (cs, ct) = composite::distill_kl_backward(&s, &t, temp, &g).unwrap();
+        let num_s = numeric_grad(&s, |x| 0.5 * val(distill_kl(x, &t, temp)));
+        let num_t = numeric_grad(&t, |x| 0.5 * val(distill_kl(&s, x, temp)));
+        assert_grad(&gs, &num_s, "student");
+        assert_grad(&gt, &num_t, "teacher");
+        assert_grad(&cs, &num_s, "composite student");
+        assert_grad(&ct, &num_t, "composite teacher");
+    }
+    assert!(val(distill_kl(&s, &s, 2.0)).abs() < 1e-15, "KL(p || p) = 0");
+    // A transposed view gives what its contiguous copy gives.
+    let st = Tensor::randn([4, 3], 0.0, 1.0, DType::F64, &mut rng).t().unwrap();
+    assert_eq!(val(distill_kl(&st, &t, 2.0)), val(distill_kl(&st.contiguous().unwrap(), &t, 2.0)));
+    assert!(distill_kl(&s, &t, 0.0).unwrap_err().to_string().contains("temperature"));
+    assert!(distill_kl(&s, &t, f64::NAN).is_err());
+    assert!(distill_kl(&s, &Tensor::zeros([3, 5], DType::F64), 1.0).is_err());
+    assert!(distill_kl(&Tensor::zeros([12], DType::F64), &Tensor::zeros([12], DType::F64), 1.0).is_err());
+}
