@@ -208,30 +208,61 @@ fn write_strip(r: &RobustReport, classes: &[String], path: &Path) -> CliResult<O
     Ok(Some(path.to_path_buf()))
 }
 
-/// A radius as people read it: `0.3`, or `8/255` where it is a whole number of grey levels.
+/// A radius as people read it: `0.3` where it is a short decimal, `8/255` where it is a whole
+/// number of grey levels (0.2 is both, and reads as `0.2`), else the plain number.
 fn eps_text(eps: f32) -> String {
-    let levels = eps * 255.0;
-    if eps > 0.0 && (levels - levels.round()).abs() < 1e-3 {
-        format!("{}/255", levels.round())
-    } else {
-        format!("{eps}")
+    match grey_levels(eps) {
+        Some(levels) if !is_short_decimal(eps) => format!("{levels}/255"),
+        _ => format!("{eps}"),
     }
 }
 
-/// Robust accuracy against eps (in grey levels of 255), starting from the clean accuracy at 0.
+/// `eps` as a whole number of grey levels of 255, where it is one.
+fn grey_levels(eps: f32) -> Option<u32> {
+    let levels = eps as f64 * 255.0;
+    (eps > 0.0 && (levels - levels.round()).abs() < 1e-3).then(|| levels.round() as u32)
+}
+
+/// Whether `eps` has at most two decimal places (0.1, 0.25), as MNIST radii are written.
+fn is_short_decimal(eps: f32) -> bool {
+    let hundredths = eps as f64 * 100.0;
+    (hundredths - hundredths.round()).abs() < 1e-4
+}
+
+/// Robust accuracy against eps, starting from the clean accuracy at 0. The axis counts grey levels of
+/// 255 where every radius is written as a `k/255` fraction (CIFAR's convention), pixels otherwise.
 fn write_curve(a: &AttackArgs, r: &RobustReport, path: &Path) -> CliResult<PathBuf> {
+    let in_levels = r.rows.iter().all(|row| eps_text(row.attack.eps).ends_with("/255"));
+    let (scale, x_label) =
+        if in_levels { (255.0, "eps (grey levels of 255)") } else { (1.0, "eps (pixels in [0, 1])") };
     let mut points = vec![(0.0, 100.0 * r.clean_accuracy())];
-    points.extend(r.rows.iter().map(|row| (row.attack.eps as f64 * 255.0, 100.0 * row.robust_accuracy(r.seen))));
+    points.extend(r.rows.iter().map(|row| (row.attack.eps as f64 * scale, 100.0 * row.robust_accuracy(r.seen))));
     points.sort_by(|p, q| p.0.total_cmp(&q.0));
     let steps = if a.method == "fgsm" { String::new() } else { format!("-{}", a.steps) };
     let restarts = if a.restarts > 1 { format!(", {} restarts", a.restarts) } else { String::new() };
     let chart = Chart {
         title: format!("{}{steps}{restarts} on {} test images", a.method, r.seen),
-        x_label: "eps (grey levels of 255)".into(),
+        x_label: x_label.into(),
         y_label: "accuracy (%)".into(),
         integer_x: false,
         series: vec![Series { name: format!("{}{steps} robust accuracy", a.method), points, dashed: false }],
     };
     chart.save(path, CHART_SIZE)?;
     Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eps_text;
+
+    #[test]
+    fn radii_read_as_they_are_written() {
+        assert_eq!(eps_text((8.0f64 / 255.0) as f32), "8/255");
+        assert_eq!(eps_text((2.0f64 / 255.0) as f32), "2/255");
+        assert_eq!(eps_text(0.1), "0.1");
+        assert_eq!(eps_text(0.2), "0.2"); // 51/255 too, but written as a decimal
+        assert_eq!(eps_text(0.3), "0.3");
+        assert_eq!(eps_text(0.0), "0");
+        assert_eq!(eps_text(0.0123), "0.0123");
+    }
 }
