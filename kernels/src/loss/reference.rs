@@ -140,10 +140,11 @@ pub fn distill_kl_backward<T: Float>(s: (&[T], &Layout), t: (&[T], &Layout), tem
     let (mut gs, mut gt) = (Vec::with_capacity(n * c), Vec::with_capacity(n * c));
     for r in 0..n {
         let (ls, lt) = (&ls[r * c..(r + 1) * c], &lt[r * c..(r + 1) * c]);
-        let term = |j: usize| if lt[j].exp() == T::ZERO { T::ZERO } else { lt[j] - ls[j] };
-        let kl = (0..c).fold(T::ZERO, |acc, j| acc + lt[j].exp() * term(j));
-        gs.extend((0..c).map(|j| (ls[j].exp() - lt[j].exp()) * scale));
-        gt.extend((0..c).map(|j| lt[j].exp() * (term(j) - kl) * scale));
+        let pt: Vec<T> = lt.iter().map(|v| v.exp()).collect();
+        let term = |j: usize| if pt[j] == T::ZERO { T::ZERO } else { lt[j] - ls[j] };
+        let kl = (0..c).fold(T::ZERO, |acc, j| acc + pt[j] * term(j));
+        gs.extend((0..c).map(|j| (ls[j].exp() - pt[j]) * scale));
+        gt.extend((0..c).map(|j| pt[j] * (term(j) - kl) * scale));
     }
     (gs, gt)
 }
