@@ -32,11 +32,13 @@ fn labels(n: usize, classes: usize, rng: &mut Rng) -> Tensor {
 #[test]
 fn lenet_and_cnn_fit_a_batch() {
     let mut rng = Rng::new(1);
-    let net = lenet::model(&mut rng);
-    let x = Tensor::randn([8, 1, 28, 28], 0.0, 1.0, DType::F32, &mut rng);
-    let (first, last) = fit(&net, &x, &labels(8, 10, &mut rng), Objective::CrossEntropy, 3e-3, 20);
-    assert!(last < 0.7 * first, "lenet {first} -> {last}");
-    for variant in [CnnVariant::Plain, CnnVariant::BatchNorm { dropout: 0.5 }] {
+    for kind in lenet::MnistNet::ALL {
+        let net = lenet::network(kind, &mut rng);
+        let x = Tensor::randn([8, 1, 28, 28], 0.0, 1.0, DType::F32, &mut rng);
+        let (first, last) = fit(&net, &x, &labels(8, 10, &mut rng), Objective::CrossEntropy, 3e-3, 20);
+        assert!(last < 0.7 * first, "{} {first} -> {last}", kind.name());
+    }
+    for variant in [CnnVariant::Plain, CnnVariant::BatchNorm { dropout: 0.5 }, CnnVariant::Half] {
         let net = cnn::model(variant, &mut rng);
         let x = Tensor::randn([8, 3, 32, 32], 0.0, 1.0, DType::F32, &mut rng);
         let (first, last) = fit(&net, &x, &labels(8, 10, &mut rng), Objective::CrossEntropy, 3e-3, 20);

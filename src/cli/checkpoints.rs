@@ -8,7 +8,9 @@ use kiln::models::data::{verify_sha256, Dataset, Normalize, Vocab};
 use kiln::models::nn::{Module, Sequential};
 use kiln::models::quant::{self, QuantizedNet};
 use kiln::models::zoo::cnn::{self, CnnVariant};
+use kiln::models::zoo::lenet::MnistNet;
 use kiln::models::zoo::run::{checkpoint_info, load_module};
+use kiln::models::zoo::sentiment::pretrain::PRETRAINING_KEY;
 use kiln::models::zoo::sentiment::SentimentNet;
 use kiln::models::zoo::{lenet, ModelKind, RunConfig};
 use kiln::tensor::Device;
@@ -43,12 +45,12 @@ pub fn image_network(ck: &Checkpoint, path: &Path) -> CliResult<(Sequential, Dat
 pub fn image_architecture(ck: &Checkpoint, path: &Path, rng: &mut Rng) -> CliResult<(Sequential, Dataset, Normalize)> {
     let (kind, _) = checkpoint_info(ck, path)?;
     Ok(match kind {
-        ModelKind::Lenet => (lenet::model(rng), Dataset::Mnist, lenet::normalize()),
+        ModelKind::Lenet => {
+            let net = MnistNet::of_metadata(&ck.metadata).map_err(|e| format!("{}: {e}", path.display()))?;
+            (lenet::network(net, rng), Dataset::Mnist, lenet::normalize())
+        }
         ModelKind::Cnn => {
-            let variant = match ck.metadata.get("variant").map(String::as_str) {
-                Some(v) if v.starts_with("BatchNorm") => CnnVariant::BatchNorm { dropout: 0.5 },
-                _ => CnnVariant::Plain,
-            };
+            let variant = CnnVariant::of_metadata(ck.metadata.get("variant").map(String::as_str));
             (cnn::model(variant, rng), Dataset::Cifar10, Normalize::cifar10())
         }
         other => {
@@ -65,6 +67,13 @@ pub fn image_architecture(ck: &Checkpoint, path: &Path, rng: &mut Rng) -> CliRes
 /// The W3 review classifier in a sentiment checkpoint, and the vocabulary saved beside it
 /// (checked against the checksum the checkpoint records).
 pub fn sentiment_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(SentimentNet, Vocab)> {
+    if ck.metadata.contains_key(PRETRAINING_KEY) {
+        return Err(format!(
+            "{}: a masked-token pretraining checkpoint (an encoder, no classifier); fine-tune it with `kiln train sentiment --init`",
+            path.display()
+        )
+        .into());
+    }
     let name = ck.metadata.get("vocab").ok_or("sentiment checkpoint names no vocabulary")?;
     let vocab_path = path.with_file_name(name);
     if let Some(sum) = ck.metadata.get("vocab_sha256") {

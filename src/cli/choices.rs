@@ -35,6 +35,8 @@ pub enum VariantArg {
     Plain,
     /// W2 with batch norm after every conv, dropout 0.5 before each linear layer, cosine LR.
     Bn,
+    /// W2 at half width (16, 32, 64 channels, dense 128), cosine LR: a distillation student.
+    Half,
 }
 
 impl From<VariantArg> for CnnVariant {
@@ -42,6 +44,7 @@ impl From<VariantArg> for CnnVariant {
         match v {
             VariantArg::Plain => CnnVariant::Plain,
             VariantArg::Bn => CnnVariant::BatchNorm { dropout: 0.5 },
+            VariantArg::Half => CnnVariant::Half,
         }
     }
 }

@@ -11,11 +11,13 @@ mod checkpoints;
 mod choices;
 mod data;
 mod device;
+mod distill;
 mod doctor;
 mod eval;
 mod explain;
 mod explain_sanity;
 mod inspect;
+mod pretrain;
 mod quantize;
 mod report;
 mod sample;
@@ -41,6 +43,9 @@ pub struct Cli {
 enum Command {
     /// Train a model (fetches its data when missing); writes runs/<model>-<YYYYMMDD-HHMMSS>/.
     Train(train::TrainArgs),
+    /// Self-supervised pretraining: `kiln pretrain sentiment` learns W3's encoder from the training
+    /// reviews by predicting masked tokens; `kiln train sentiment --init` fine-tunes from it.
+    Pretrain(pretrain::PretrainArgs),
     /// Rebuild a run's report.html and charts; with several run folders, one report overlaying them.
     Report(report::ReportArgs),
     /// Evaluate a checkpoint: test accuracy, or for a GAN the LeNet judge's verdict.
@@ -97,6 +102,7 @@ impl ComputeArgs {
 pub fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Pretrain(a) => pretrain::run(a),
         Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Attack(a) => attack::run(a),

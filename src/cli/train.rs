@@ -2,10 +2,12 @@
 //! configuration that meets its accuracy target) and runs the model's training function.
 
 use super::choices::{ModelArg, VariantArg};
-use super::{CliResult, ComputeArgs};
+use super::{distill, CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::robust::{parse_eps, AdversarialTraining, Recipe};
 use kiln::models::zoo::cnn::CnnVariant;
+use kiln::models::zoo::lenet::MnistNet;
+use kiln::models::zoo::sentiment::SentimentStart;
 use kiln::models::zoo::{cnn, gan, lenet, sentiment, ModelKind, RunConfig};
 use std::path::PathBuf;
 
@@ -54,6 +56,26 @@ pub struct TrainArgs {
     /// cnn only: which W2 network.
     #[arg(long, value_enum, default_value_t = VariantArg::Plain)]
     variant: VariantArg,
+    /// The network to train instead of the model's own: lenet `lenet5` (its own), `mlp-800`
+    /// (Hinton's student, no regulariser) or `mlp-1200` (Hinton's teacher: dropout, +-2 pixel
+    /// jitter); cnn the --variant names (`plain`, `bn`, `half`).
+    #[arg(long, value_name = "NAME", visible_alias = "network")]
+    student: Option<String>,
+    /// Knowledge distillation: a checkpoint of the same model (an f32 lenet, cnn or sentiment run)
+    /// whose soft outputs the run learns from; loss alpha * T^2 * KL + (1 - alpha) * CE.
+    #[arg(long, value_name = "CKPT")]
+    teacher: Option<PathBuf>,
+    /// sentiment: start the encoder (embedding + BiLSTM) from a `kiln pretrain sentiment`
+    /// checkpoint, and encode with its vocabulary.
+    #[arg(long, value_name = "PRETRAINED")]
+    init: Option<PathBuf>,
+    /// sentiment: train on a class-balanced draw of N labelled reviews (seeded by --seed); the
+    /// test set stays whole.
+    #[arg(long, value_name = "N")]
+    labels: Option<usize>,
+    /// --teacher: the softmax temperature T [default: 4].
+    #[arg(long)]
+    temperature: Option<f64>,
     /// cnn `bn` only: the dropout probability before each linear layer.
     #[arg(long, default_value_t = 0.5)]
     dropout: f64,
@@ -65,7 +87,8 @@ pub struct TrainArgs {
     /// --adversarial: the radius in pixels of [0, 1]; fractions parse [default: lenet 0.1, cnn 8/255].
     #[arg(long)]
     eps: Option<String>,
-    /// --adversarial: the attack's step [default: fgsm-rs 1.25 eps, pgd eps/4].
+    /// --adversarial: the attack's step [default: fgsm-rs 1.25 eps, pgd eps/4]. --teacher: the
+    /// weight of the teacher's soft term, in [0, 1] [default: 0.9].
     #[arg(long)]
     alpha: Option<String>,
     /// --adversarial pgd: attack steps per batch [default: 7].
@@ -82,7 +105,7 @@ pub struct TrainArgs {
 /// attack flags without it, or on a model that is not an image classifier, are errors.
 fn adversarial(a: &TrainArgs, kind: ModelKind) -> CliResult<Option<AdversarialTraining>> {
     let Some(recipe) = &a.adversarial else {
-        if a.eps.is_some() || a.alpha.is_some() || a.steps.is_some() {
+        if a.eps.is_some() || (a.alpha.is_some() && a.teacher.is_none()) || a.steps.is_some() {
             return Err("--eps, --alpha and --steps belong to --adversarial".into());
         }
         return Ok(None);
@@ -104,6 +127,14 @@ fn adversarial(a: &TrainArgs, kind: ModelKind) -> CliResult<Option<AdversarialTr
 
 pub fn run(a: TrainArgs) -> CliResult<()> {
     let kind = ModelKind::from(a.model);
+    if a.teacher.is_some() && a.adversarial.is_some() {
+        return Err("--teacher and --adversarial are two ways to train; give one".into());
+    }
+    if kind != ModelKind::Sentiment && (a.init.is_some() || a.labels.is_some()) {
+        return Err(
+            format!("--init and --labels belong to sentiment (the pretrained encoder), not {}", kind.name()).into()
+        );
+    }
     let adversarial = adversarial(&a, kind)?;
     let (data_dir, device) = a.compute.apply(a.json)?;
     let (epochs, batch, lr) = model_defaults(kind);
@@ -137,18 +168,32 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
             cfg.out_dir.display()
         );
     }
+    let (distillation, teacher_vocab) = distill::distillation(&a.teacher, a.temperature, a.alpha.as_deref(), kind)?
+        .map_or((None, None), |(d, v)| (Some(d), v));
     match kind {
         ModelKind::Gan => gan::train(&cfg)?,
         ModelKind::Cnn => {
-            let variant = match (CnnVariant::from(a.variant), a.dropout) {
+            let chosen = distill::cnn_variant(a.student.as_deref(), a.variant)?;
+            let variant = match (chosen, a.dropout) {
                 (CnnVariant::BatchNorm { .. }, p) if (0.0..1.0).contains(&p) => CnnVariant::BatchNorm { dropout: p },
                 (CnnVariant::BatchNorm { .. }, p) => return Err(format!("--dropout must be in [0, 1), got {p}").into()),
-                (plain, _) => plain,
+                (other, _) => other,
             };
-            cnn::train(&cfg, variant)?
+            cnn::train(&cfg, variant, distillation)?
         }
-        ModelKind::Sentiment => sentiment::train(&cfg)?,
-        ModelKind::Lenet => lenet::train(&cfg)?,
+        ModelKind::Sentiment => {
+            if a.student.is_some() {
+                return Err(
+                    "sentiment trains one network (W3); --teacher distils into it, --student has no choice here".into(),
+                );
+            }
+            let (init, vocab) = distill::pretrained(a.init.as_deref(), teacher_vocab)?;
+            sentiment::train(&cfg, SentimentStart { vocab, init, labels: a.labels, distillation })?
+        }
+        ModelKind::Lenet => {
+            let net = a.student.as_deref().map_or(Ok(MnistNet::Lenet5), MnistNet::parse)?;
+            lenet::train(&cfg, net, distillation)?
+        }
     };
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Which charts a run gets: losses per epoch (train, test, and the GAN's discriminator and
-//! generator) and accuracies per epoch in percent, with training-set curves dashed. Several runs
+//! Which charts a run gets: losses per epoch (train, test, held-out, and the GAN's discriminator
+//! and generator) and accuracies per epoch in percent (masked-token accuracy for pretraining), with training-set curves dashed. Several runs
 //! go onto the same charts, each series named after its run. Only chooses data; `train::chart`
 //! draws.
 
@@ -25,6 +25,7 @@ const FAMILIES: [Family; 2] = [
             ("test_loss", "test loss"),
             ("d_loss", "discriminator loss"),
             ("g_loss", "generator loss"),
+            ("heldout_loss", "held-out loss"),
         ],
         scale: 1.0,
     },
@@ -32,7 +33,12 @@ const FAMILIES: [Family; 2] = [
         file: "accuracy",
         title: "Accuracy per epoch",
         y_label: "accuracy (%)",
-        keys: &[("train_accuracy", "train accuracy"), ("test_accuracy", "test accuracy")],
+        keys: &[
+            ("train_accuracy", "train accuracy"),
+            ("test_accuracy", "test accuracy"),
+            ("train_masked_accuracy", "train masked-token accuracy"),
+            ("heldout_masked_accuracy", "held-out masked-token accuracy"),
+        ],
         scale: 100.0,
     },
 ];

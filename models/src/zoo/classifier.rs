@@ -2,9 +2,11 @@
 //! forward / loss / backward / optimizer step with a progress bar, evaluation on the test split,
 //! a checkpoint every epoch, and resume from one. The models differ only in what they pass in.
 //! An adversarial run (`adversarial.rs`) trains on perturbed batches and stops early on held-out
-//! PGD accuracy, keeping its best epoch's weights beside the last.
+//! PGD accuracy, keeping its best epoch's weights beside the last; a distilled run (`distill.rs`)
+//! adds its teacher's soft outputs to the loss.
 
 use super::adversarial::{best_checkpoint_path, Adversarial};
+use super::distill::Distillation;
 use super::run::{
     add_module, add_optimizer, base_metadata, check_loss, checkpoint_info, load_module, optimizer_state, seconds,
     ModelKind, Reporter, RunConfig, RunError, RunResult,
@@ -101,14 +103,27 @@ pub struct ClassifierRun<'a, S: BatchSource, T: BatchSource> {
     pub metadata: BTreeMap<String, String>,
     /// Adversarial training: the training loader then yields pixels in [0, 1].
     pub adversarial: Option<Adversarial<S>>,
+    /// Knowledge distillation: a teacher whose soft outputs join the loss.
+    pub distillation: Option<Distillation>,
 }
 
 impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
     /// Trains for the configured epochs (continuing after a resumed checkpoint's epoch) and returns
     /// the final record.
     pub fn run(self) -> RunResult<Value> {
-        let ClassifierRun { kind, cfg, model, optimizer, schedule, objective, train, test, metadata, mut adversarial } =
-            self;
+        let ClassifierRun {
+            kind,
+            cfg,
+            model,
+            optimizer,
+            schedule,
+            objective,
+            train,
+            test,
+            metadata,
+            mut adversarial,
+            distillation,
+        } = self;
         cfg.validate()?;
         if cfg.adversarial.is_some() && adversarial.is_none() {
             return Err(RunError::Invalid(format!(
@@ -135,7 +150,13 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
             }
             start_epoch = epoch;
         }
+        if adversarial.is_some() && distillation.is_some() {
+            return Err(RunError::Invalid("a run either trains adversarially or distils, not both".into()));
+        }
         nn::to_device(model, cfg.device)?;
+        if let Some(d) = &distillation {
+            d.to_device(cfg.device)?;
+        }
         let base_lr = optimizer.lr();
         let mut reporter = Reporter::open(cfg, kind)?;
         let mut last = json!({});
@@ -150,13 +171,16 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
                 let Batch { inputs, labels, .. } = batch?;
                 let inputs = inputs.to_device(cfg.device)?;
                 let logits = match &adversarial {
-                    None => model.forward(&Var::constant(inputs))?,
+                    None => model.forward(&Var::constant(inputs.clone()))?,
                     Some(adv) => {
                         let seed = cfg.seed ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                         adv.logits(model, &inputs, &labels, seed)?
                     }
                 };
-                let (loss, ok) = objective.loss_and_correct(&logits, &labels)?;
+                let (loss, ok) = match &distillation {
+                    None => objective.loss_and_correct(&logits, &labels)?,
+                    Some(d) => d.loss_and_correct(objective, &logits, &inputs, &labels)?,
+                };
                 let grads = backward(&loss)?;
                 optimizer.step(&grads)?;
                 let l = loss.tensor().to_scalar::<f32>()? as f64;

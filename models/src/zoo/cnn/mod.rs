@@ -1,10 +1,12 @@
 //! W2, the CIFAR-10 CNN of DESIGN.md §6: three conv 3x3 / ReLU / max-pool stages (32, 64, 128
 //! channels), then 512 - 512 - 10. The benchmark always uses this plain network; `CnnVariant::
-//! BatchNorm` adds batch norm after each conv and dropout before the classifier for accuracy runs.
+//! BatchNorm` adds batch norm after each conv and dropout before the classifier for accuracy runs;
+//! `CnnVariant::Half` is the distillation student, half as wide (16, 32, 64 channels, dense 128).
 //! Trained with random crops (4-pixel padding) and flips, Adam 1e-3.
 
 use super::adversarial::image_loaders;
 use super::classifier::{ClassifierRun, Objective};
+use super::distill::Distillation;
 use super::run::{ModelKind, RunConfig, RunResult};
 use crate::data::{Augment, Dataset, Normalize};
 use crate::nn::{BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential};
@@ -22,11 +24,27 @@ pub enum CnnVariant {
     Plain,
     /// W2 with BatchNorm2d after every conv and dropout `p` before each linear layer.
     BatchNorm { dropout: f64 },
+    /// The plain network at half width: 16, 32, 64 channels, then 256 - 128 - 10 (a student for
+    /// knowledge distillation, `kiln train cnn --student half`).
+    Half,
+}
+
+impl CnnVariant {
+    /// The variant a checkpoint's `variant` metadata records (`{variant:?}`); the dropout
+    /// probability does not matter outside training.
+    pub fn of_metadata(recorded: Option<&str>) -> CnnVariant {
+        match recorded {
+            Some(v) if v.starts_with("BatchNorm") => CnnVariant::BatchNorm { dropout: 0.5 },
+            Some("Half") => CnnVariant::Half,
+            _ => CnnVariant::Plain,
+        }
+    }
 }
 
 pub fn model(variant: CnnVariant, rng: &mut Rng) -> Sequential {
+    let width = if variant == CnnVariant::Half { 1 } else { 2 };
     let mut net = Sequential::new();
-    for (cin, cout) in [(3, 32), (32, 64), (64, 128)] {
+    for (cin, cout) in [(3, 16 * width), (16 * width, 32 * width), (32 * width, 64 * width)] {
         net = net.push(Conv2d::new(cin, cout, 3, 1, 0, rng));
         if let CnnVariant::BatchNorm { .. } = variant {
             net = net.push(BatchNorm2d::new(cout));
@@ -37,14 +55,16 @@ pub fn model(variant: CnnVariant, rng: &mut Rng) -> Sequential {
     if let CnnVariant::BatchNorm { dropout } = variant {
         net = net.push(Dropout::new(dropout, rng));
     }
-    net = net.push(Linear::new(512, 512, true, rng)).push(ReLU);
+    let (flat, dense) = (256 * width, if width == 1 { 128 } else { 512 });
+    net = net.push(Linear::new(flat, dense, true, rng)).push(ReLU);
     if let CnnVariant::BatchNorm { dropout } = variant {
         net = net.push(Dropout::new(dropout, rng));
     }
-    net.push(Linear::new(512, 10, true, rng))
+    net.push(Linear::new(dense, 10, true, rng))
 }
 
-pub fn train(cfg: &RunConfig, variant: CnnVariant) -> RunResult<Value> {
+/// With a teacher, the run learns from its soft outputs too (`distill.rs`).
+pub fn train(cfg: &RunConfig, variant: CnnVariant, distillation: Option<Distillation>) -> RunResult<Value> {
     let mut rng = Rng::new(cfg.seed);
     let net = model(variant, &mut rng);
     let mut opt = Adam::new(crate::nn::parameters(&net), cfg.lr, (0.9, 0.999), 0.0);
@@ -59,6 +79,9 @@ pub fn train(cfg: &RunConfig, variant: CnnVariant) -> RunResult<Value> {
     };
     let mut metadata = std::collections::BTreeMap::new();
     metadata.insert("variant".to_string(), format!("{variant:?}"));
+    if let Some(d) = &distillation {
+        metadata.extend(d.metadata());
+    }
     ClassifierRun {
         kind: ModelKind::Cnn,
         cfg,
@@ -70,6 +93,7 @@ pub fn train(cfg: &RunConfig, variant: CnnVariant) -> RunResult<Value> {
         test,
         metadata,
         adversarial,
+        distillation,
     }
     .run()
 }
