@@ -53,8 +53,12 @@ fn distillation_alpha_zero_is_plain_training_and_alpha_one_learns_from_the_teach
     assert_eq!(ck.metadata["network"], "mlp-800");
 
     // With alpha = 1 the labels never enter the loss: what the student knows, the teacher taught.
-    let taught =
-        train(&dir("taught"), &["--student", "mlp-800", "--epochs", "3", "--teacher", teacher_ck, "--alpha", "1"]);
+    let taught = train(
+        &dir("taught"),
+        &["--student", "mlp-800", "--epochs", "3", "--teacher", teacher_ck, "--alpha", "1", "--eval-every", "2"],
+    );
+    let tested: Vec<bool> = taught[..3].iter().map(|r| r.get("test_accuracy").is_some()).collect();
+    assert_eq!(tested, [false, true, true], "--eval-every 2 tests epochs 2 and 3 (the last)");
     let taught_acc = taught.last().unwrap()["test_accuracy"].as_f64().unwrap();
     assert!(teacher_acc > 0.6, "the teacher learned too little to teach: {teacher_acc}");
     assert!(taught_acc > 0.5 * teacher_acc + 0.05, "student {taught_acc} learned little from teacher {teacher_acc}");

@@ -80,6 +80,7 @@ fn hyper_parameters_are_checked() {
         limit: None,
         device: Device::Cpu,
         adversarial: None,
+        eval_every: 1,
     };
     for lr in [-1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         assert!(cfg(lr).validate().is_err(), "lr {lr}");

@@ -106,5 +106,6 @@ pub fn evaluation_config(
         limit,
         device,
         adversarial: None,
+        eval_every: 1,
     }
 }

@@ -64,6 +64,7 @@ pub fn run(a: PretrainArgs) -> CliResult<()> {
         limit: a.limit,
         device,
         adversarial: None,
+        eval_every: 1,
     };
     if !cfg.json {
         eprintln!(

@@ -65,6 +65,9 @@ pub struct TrainArgs {
     /// whose soft outputs the run learns from; loss alpha * T^2 * KL + (1 - alpha) * CE.
     #[arg(long, value_name = "CKPT")]
     teacher: Option<PathBuf>,
+    /// Evaluate on the test set every K epochs (and after the last).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    eval_every: usize,
     /// sentiment: start the encoder (embedding + BiLSTM) from a `kiln pretrain sentiment`
     /// checkpoint, and encode with its vocabulary.
     #[arg(long, value_name = "PRETRAINED")]
@@ -150,6 +153,7 @@ pub fn run(a: TrainArgs) -> CliResult<()> {
         limit: a.limit,
         device,
         adversarial,
+        eval_every: a.eval_every,
     };
     cfg.validate()?;
     if !cfg.json {

@@ -192,32 +192,39 @@ impl<S: BatchSource, T: BatchSource> ClassifierRun<'_, S, T> {
                 progress.tick(format!("loss {:.4}", loss_sum / seen as f64));
             }
             progress.finish();
-            let (test_loss, test_acc) = evaluate(model, &test, objective)?;
+            let train_seconds = seconds(start);
             let held_out = match adversarial.as_mut() {
                 Some(adv) => Some(adv.check_epoch(model, epoch + 1)?),
                 None => None,
             };
+            let stop = held_out.as_ref().is_some_and(|h| h.2);
+            // `--eval-every K`: the test set every K epochs, at the last and where the run stops.
+            let due = (epoch + 1) % cfg.eval_every == 0 || epoch + 1 == cfg.epochs || stop;
+            let tested = if due { Some(evaluate(model, &test, objective)?) } else { None };
             let mut ck = Checkpoint::new();
             add_module(&mut ck, "model", model);
             add_optimizer(&mut ck, "optim", optimizer);
             ck.metadata = base_metadata(kind, epoch + 1, cfg);
             ck.metadata.extend(metadata.clone());
-            ck.metadata.insert("test_accuracy".into(), format!("{test_acc}"));
+            if let Some((_, test_acc)) = tested {
+                ck.metadata.insert("test_accuracy".into(), format!("{test_acc}"));
+            }
             if let Some(adv) = &adversarial {
                 ck.metadata.extend(adv.metadata());
             }
             ck.save(&cfg.checkpoint_path())?;
             last = json!({
                 "epoch": epoch + 1, "train_loss": loss_sum / seen.max(1) as f64,
-                "train_accuracy": correct as f64 / seen.max(1) as f64, "test_loss": test_loss,
-                "test_accuracy": test_acc, "lr": optimizer.lr(), "seconds": seconds(start),
+                "train_accuracy": correct as f64 / seen.max(1) as f64, "lr": optimizer.lr(),
+                "train_seconds": train_seconds, "seconds": seconds(start),
             });
-            let mut stop = false;
-            if let Some((record, best, stop_now)) = held_out {
+            if let Some((test_loss, test_acc)) = tested {
+                merge(&mut last, json!({ "test_loss": test_loss, "test_accuracy": test_acc }));
+            }
+            if let Some((record, best, _)) = held_out {
                 if best {
                     ck.save(&best_checkpoint_path(cfg))?;
                 }
-                stop = stop_now;
                 merge(&mut last, record);
             }
             reporter.epoch(last.clone())?;

@@ -84,6 +84,9 @@ pub struct RunConfig {
     pub device: Device,
     /// Train on adversarial batches (`kiln train <lenet|cnn> --adversarial`); image classifiers only.
     pub adversarial: Option<AdversarialTraining>,
+    /// Evaluate on the test set every this many epochs (and after the last): few-label runs take
+    /// many short epochs, and W3's 25,000 test reviews cost more than such an epoch.
+    pub eval_every: usize,
 }
 
 impl RunConfig {
@@ -110,8 +113,8 @@ impl RunConfig {
                 self.lr
             )));
         }
-        if self.batch_size == 0 || self.epochs == 0 {
-            return Err(RunError::Invalid("--epochs and --batch-size must be at least 1".into()));
+        if self.batch_size == 0 || self.epochs == 0 || self.eval_every == 0 {
+            return Err(RunError::Invalid("--epochs, --batch-size and --eval-every must be at least 1".into()));
         }
         Ok(())
     }
