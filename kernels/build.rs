@@ -10,8 +10,20 @@ use std::path::{Path, PathBuf};
 
 /// Op families with a `.cu` file, in `src/<family>/<family>.cu`. Keep in step with
 /// `src/cuda/source.rs` (a test checks both against the files on disk).
-const FAMILIES: &[&str] =
-    &["elementwise", "reduce", "softmax", "loss", "matmul", "conv", "pool", "embedding", "lstm", "dropout", "optim"];
+const FAMILIES: &[&str] = &[
+    "elementwise",
+    "reduce",
+    "softmax",
+    "loss",
+    "matmul",
+    "conv",
+    "pool",
+    "embedding",
+    "lstm",
+    "dropout",
+    "optim",
+    "norm",
+];
 
 fn exports(source: &str) -> Vec<String> {
     source

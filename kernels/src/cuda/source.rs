@@ -48,6 +48,7 @@ pub static EMBEDDING: KernelSource = cu!(embedding);
 pub static LSTM: KernelSource = cu!(lstm);
 pub static DROPOUT: KernelSource = cu!(dropout);
 pub static OPTIM: KernelSource = cu!(optim);
+pub static NORM: KernelSource = cu!(norm);
 /// Hand-written PTX: `y = a * x + y` (f32), a reference point for what NVRTC emits.
 pub static AXPY_PTX: KernelSource = KernelSource {
     name: "axpy_ptx",
@@ -57,8 +58,21 @@ pub static AXPY_PTX: KernelSource = KernelSource {
 };
 
 /// Every module, in the order docs/CUDA.md lists them.
-pub static ALL: &[&KernelSource] =
-    &[&ELEMENTWISE, &REDUCE, &SOFTMAX, &LOSS, &MATMUL, &CONV, &POOL, &EMBEDDING, &LSTM, &DROPOUT, &OPTIM, &AXPY_PTX];
+pub static ALL: &[&KernelSource] = &[
+    &ELEMENTWISE,
+    &REDUCE,
+    &SOFTMAX,
+    &LOSS,
+    &MATMUL,
+    &CONV,
+    &POOL,
+    &EMBEDDING,
+    &LSTM,
+    &DROPOUT,
+    &OPTIM,
+    &NORM,
+    &AXPY_PTX,
+];
 
 impl KernelSource {
     /// The text handed to NVRTC: the prelude, then the file with its own line numbers.

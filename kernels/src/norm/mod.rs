@@ -1,13 +1,15 @@
 //! The norm family: BatchNorm2d over `[N, C, H, W]` (statistics per channel over N, H, W) and
 //! LayerNorm over the last dim (statistics per row), as fused kernels: statistics in one pass,
 //! normalise + affine in one, backward in two. Checks (PyTorch's: rank, channel count, dtypes,
-//! devices) and dispatch here; loops in `reference.rs` (the oracle) and `cpu.rs`. Inputs of any
+//! devices) and dispatch here; loops in `reference.rs` (the oracle) and `cpu.rs`, CUDA kernels in
+//! `norm.cu` (launch code `cuda.rs`, declared here rather than in `cuda/mod.rs`). Inputs of any
 //! layout are read as a contiguous copy (`elementwise::dense`); outputs are contiguous. Must not: record gradients or
 //! update running statistics (the module does that with the returned batch statistics).
 
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
+pub mod cuda;
 pub mod reference;
 
 use crate::elementwise::cpu::try_fast;
@@ -60,11 +62,12 @@ fn layer_dim(op: &'static str, x: &Tensor, params: &[&Tensor]) -> Result<usize> 
     Ok(d)
 }
 
-fn cpu_only(op: &'static str, x: &Tensor) -> Result<()> {
-    if !x.device().is_cpu() {
-        return Err(Error::DeviceUnavailable { device: x.device(), reason: format!("{op} runs on the CPU only") });
-    }
-    Ok(())
+fn channels_of((outer, c, inner): (usize, usize, usize)) -> cuda::Groups {
+    cuda::Groups::Channels { outer, c, inner }
+}
+
+fn rows_of(x: &Tensor, d: usize) -> cuda::Groups {
+    cuda::Groups::Rows { rows: x.elem_count().checked_div(d).unwrap_or(0), d }
 }
 
 fn stats_tensors<T: kiln_tensor::Element>(s: reference::Stats<T>) -> Result<NormStats> {
@@ -80,7 +83,9 @@ fn stats_tensors<T: kiln_tensor::Element>(s: reference::Stats<T>) -> Result<Norm
 pub fn batch_norm_stats(x: &Tensor, channels: usize, eps: f64) -> Result<NormStats> {
     const OP: &str = "batch_norm";
     let dims = batch_dims(OP, x, channels, &[])?;
-    cpu_only(OP, x)?;
+    if !x.device().is_cpu() {
+        return cuda::stats(x, channels_of(dims), eps);
+    }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let s = x.with_slice(|v: &[T], l| {
@@ -95,7 +100,9 @@ pub fn batch_norm_stats(x: &Tensor, channels: usize, eps: f64) -> Result<NormSta
 pub fn batch_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
     const OP: &str = "batch_norm";
     let dims = batch_dims(OP, x, weight.elem_count(), &[mean, invstd, weight, bias])?;
-    cpu_only(OP, x)?;
+    if !x.device().is_cpu() {
+        return cuda::apply(x, (mean, invstd), (weight, bias), channels_of(dims));
+    }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
@@ -124,7 +131,9 @@ pub fn batch_norm_backward(
     if grad.shape() != x.shape() {
         return Err(Error::ShapeMismatch { op: OP, lhs: x.shape().clone(), rhs: grad.shape().clone() });
     }
-    cpu_only(OP, x)?;
+    if !x.device().is_cpu() {
+        return cuda::backward(x, stats, weight, grad, channels_of(dims), batch);
+    }
     let (x, g) = (dense(x)?, dense(grad)?);
     float_dispatch!(x.dtype(), OP, T => {
         let (m, s, w) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?);
@@ -143,7 +152,9 @@ pub fn batch_norm_backward(
 pub fn layer_norm_stats(x: &Tensor, eps: f64) -> Result<NormStats> {
     const OP: &str = "layer_norm";
     let d = layer_dim(OP, x, &[])?;
-    cpu_only(OP, x)?;
+    if !x.device().is_cpu() {
+        return cuda::stats(x, rows_of(x, d), eps);
+    }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let s = x.with_slice(|v: &[T], l| {
@@ -159,7 +170,9 @@ pub fn layer_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Ten
     const OP: &str = "layer_norm";
     let d = layer_dim(OP, x, &[weight, bias])?;
     per_feature(OP, x, x.elem_count() / d.max(1), &[mean, invstd])?;
-    cpu_only(OP, x)?;
+    if !x.device().is_cpu() {
+        return cuda::apply(x, (mean, invstd), (weight, bias), rows_of(x, d));
+    }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
@@ -187,7 +200,9 @@ pub fn layer_norm_backward(
     if grad.shape() != x.shape() {
         return Err(Error::ShapeMismatch { op: OP, lhs: x.shape().clone(), rhs: grad.shape().clone() });
     }
-    cpu_only(OP, x)?;
+    if !x.device().is_cpu() {
+        return cuda::backward(x, stats, weight, grad, rows_of(x, d), true);
+    }
     let (x, g) = (dense(x)?, dense(grad)?);
     float_dispatch!(x.dtype(), OP, T => {
         let (m, s, w) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?);

@@ -1,8 +1,8 @@
 //! BatchNorm2d (per-channel statistics over N, H, W; running mean and unbiased running variance
 //! updated in place with momentum in training, used in evaluation) and LayerNorm (over the last
-//! dim). On the CPU both run the fused norm kernels (`kiln_autograd::batch_norm` / `layer_norm`);
-//! on a GPU, until the norm family has CUDA kernels, they are composed from autograd ops (the
-//! same math; `composite_*` below, also the tests' yardstick for the fused ops).
+//! dim). Both run the fused norm kernels (`kiln_autograd::batch_norm` / `layer_norm`) on the CPU
+//! and on a GPU (norm.cu); `composite` below composes the same math from autograd ops, the tests'
+//! yardstick for the fused ops.
 
 use super::{init, join_name, Module};
 use kiln_autograd::{batch_norm, layer_norm, no_grad, BatchNormMode, Var};
@@ -88,11 +88,7 @@ impl BatchNorm2d {
 impl Module for BatchNorm2d {
     fn forward(&self, x: &Var) -> Result<Var> {
         super::norm_check::batch_norm_2d_input(x, self.weight.elem_count(), self.training.load(Ordering::Relaxed))?;
-        if x.tensor().device().is_cpu() {
-            self.fused(x)
-        } else {
-            self.composite(x)
-        }
+        self.fused(x)
     }
 
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
@@ -145,11 +141,7 @@ impl LayerNorm {
 impl Module for LayerNorm {
     fn forward(&self, x: &Var) -> Result<Var> {
         super::norm_check::layer_norm_input(x, self.weight.elem_count())?;
-        if x.tensor().device().is_cpu() {
-            layer_norm(x, &self.weight, &self.bias, self.eps)
-        } else {
-            self.composite(x)
-        }
+        layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {
