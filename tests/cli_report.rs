@@ -76,10 +76,16 @@ fn a_lenet_run_writes_a_report_that_a_browser_renders() {
     let other = tmp.path().join("lenet-b");
     train_lenet(&other, "4");
     let both = tmp.path().join("both.html");
-    let out = kiln().arg("report").arg(&run).arg(&other).arg("--out").arg(&both).output().unwrap();
+    let charts = tmp.path().join("charts");
+    let mut overlaid = kiln();
+    overlaid.arg("report").arg(&run).arg(&other).arg("--out").arg(&both).arg("--charts").arg(&charts);
+    let out = overlaid.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let overlay = std::fs::read_to_string(&both).unwrap();
     assert!(overlay.contains("lenet-a: test accuracy") && overlay.contains("lenet-b: test accuracy"));
+    let svg = std::fs::read_to_string(charts.join("accuracy.svg")).unwrap();
+    assert!(svg.contains("lenet-a: test accuracy") && svg.contains("lenet-b: test accuracy"), "--charts overlays");
+    assert_eq!(image::open(charts.join("loss.png")).unwrap().width(), 800);
     let bad = kiln().arg("report").arg(tmp.path()).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a kiln run folder"));
 

@@ -17,6 +17,9 @@ pub struct ReportArgs {
     /// too), runs/compare-<YYYYMMDD-HHMMSS>.html for several].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write the (overlaid) charts as loss / accuracy .png and .svg into this folder.
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
 }
 
 pub fn run(a: ReportArgs) -> CliResult<()> {
@@ -36,6 +39,11 @@ pub fn run(a: ReportArgs) -> CliResult<()> {
         std::fs::create_dir_all(dir)?;
     }
     report::write_report(&runs, &out)?;
+    if let Some(dir) = &a.charts {
+        std::fs::create_dir_all(dir)?;
+        report::write_charts_into(&runs, dir)?;
+        println!("{}", dir.display());
+    }
     println!("{}", out.display());
     Ok(())
 }

@@ -94,9 +94,14 @@ impl RunRecord {
 
 /// Writes each chart of `run` as `<name>.png` and `<name>.svg` into its folder.
 pub fn write_charts(run: &RunRecord) -> Result<(), String> {
-    for (name, chart) in run_charts(std::slice::from_ref(run)) {
-        chart.save(&run.dir.join(format!("{name}.png")), CHART_SIZE)?;
-        chart.save(&run.dir.join(format!("{name}.svg")), CHART_SIZE)?;
+    write_charts_into(std::slice::from_ref(run), &run.dir)
+}
+
+/// Writes the charts of `runs` (one, or several overlaid) as `<name>.png` and `<name>.svg` into `dir`.
+pub fn write_charts_into(runs: &[RunRecord], dir: &Path) -> Result<(), String> {
+    for (name, chart) in run_charts(runs) {
+        chart.save(&dir.join(format!("{name}.png")), CHART_SIZE)?;
+        chart.save(&dir.join(format!("{name}.svg")), CHART_SIZE)?;
     }
     Ok(())
 }
