@@ -134,7 +134,8 @@ mod tests {
         let x = Tensor::randn([5, 3], 0.0, 1.0, DType::F32, &mut rng);
         let s = Var::leaf(Tensor::randn([5, 10], 0.0, 1.0, DType::F32, &mut rng));
         let labels = Tensor::from_vec(vec![1i64, 0, 3, 2, 0], [5]).unwrap();
-        let err = d.loss_and_correct(Objective::CrossEntropy, &s, &x, &labels).err().expect("refused").to_string();
+        let Err(err) = d.loss_and_correct(Objective::CrossEntropy, &s, &x, &labels) else { panic!("refused") };
+        let err = err.to_string();
         assert!(err.contains("[5, 4]") && err.contains("[5, 10]") && err.contains("same classes"), "{err}");
     }
 
@@ -142,7 +143,8 @@ mod tests {
     fn temperature_and_alpha_are_checked() {
         let teacher = || Box::new(Linear::new(2, 2, true, &mut Rng::new(1))) as Box<dyn Module>;
         for (t, a) in [(0.0, 0.5), (-1.0, 0.5), (f64::NAN, 0.5), (f64::INFINITY, 0.5), (4.0, -0.1), (4.0, 1.01)] {
-            let err = Distillation::new(teacher(), "t".into(), t, a).err().expect("refused").to_string();
+            let Err(err) = Distillation::new(teacher(), "t".into(), t, a) else { panic!("refused {t} {a}") };
+            let err = err.to_string();
             assert!(err.contains("--temperature") || err.contains("--alpha"), "{err}");
         }
         assert!(Distillation::new(teacher(), "t".into(), 1.0, 0.0).is_ok());
