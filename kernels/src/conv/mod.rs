@@ -7,6 +7,7 @@
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
+pub mod cuda;
 mod im2col;
 pub mod reference;
 

@@ -12,8 +12,8 @@
 //!   backend `Tensor::to_device` uploads through, and host-shim emulation of `cuda:0`;
 //!   [`access`]: how each family's tensor-level device functions reach their buffers.
 //!
-//! Each family's launch code lives in `<family>/cuda.rs` and is wired in below by path until the
-//! family's own `mod.rs` declares it. See docs/CUDA.md for the kernel list and how each was checked.
+//! Each family's launch code lives in `<family>/cuda.rs`, declared by the family's own `mod.rs`
+//! and re-exported below. See docs/CUDA.md for the kernel list and how each was checked.
 
 pub mod access;
 mod buffer;
@@ -33,30 +33,13 @@ pub use buffer::{Buf, DevElem, HostMem};
 pub use device::{cuda_available, driver_present, resolve_device, CudaDevice, ResolvedDevice};
 pub use launch::{Launch, Runner, HOST_GRID_STRIDE_BLOCKS, MAX_GRID_STRIDE_BLOCKS};
 
-#[path = "../conv/cuda.rs"]
-pub mod conv;
-#[path = "../dropout/cuda.rs"]
-pub mod dropout;
-#[path = "../elementwise/cuda.rs"]
-pub mod elementwise;
-#[path = "../embedding/cuda.rs"]
-pub mod embedding;
-#[path = "../join/cuda.rs"]
-pub mod join;
-#[path = "../loss/cuda.rs"]
-pub mod loss;
-#[path = "../lstm/cuda.rs"]
-pub mod lstm;
-#[path = "../matmul/cuda.rs"]
-pub mod matmul;
-#[path = "../optim/cuda.rs"]
-pub mod optim;
-#[path = "../pool/cuda.rs"]
-pub mod pool;
-#[path = "../reduce/cuda.rs"]
-pub mod reduce;
-#[path = "../softmax/cuda.rs"]
-pub mod softmax;
+// Each family's launch code is its own `<family>/cuda.rs`, declared by the family's `mod.rs`;
+// re-exported here so `crate::cuda::<family>` names every family's device side in one place.
+pub use crate::{
+    conv::cuda as conv, dropout::cuda as dropout, elementwise::cuda as elementwise, embedding::cuda as embedding,
+    join::cuda as join, loss::cuda as loss, lstm::cuda as lstm, matmul::cuda as matmul, norm::cuda as norm,
+    optim::cuda as optim, pool::cuda as pool, reduce::cuda as reduce, softmax::cuda as softmax,
+};
 
 use kiln_tensor::{Error, Layout, Result};
 

@@ -3,6 +3,8 @@
 //! `rng.next_f64()` per element in row-major order, so the same seed gives the same mask on every
 //! machine. Applying the mask is an elementwise multiply; nothing here records gradients.
 
+pub mod cuda;
+
 use crate::float_dispatch;
 use kiln_tensor::{DType, Error, Float, Result, Rng, Shape, Tensor};
 

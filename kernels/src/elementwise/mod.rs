@@ -6,6 +6,7 @@
 pub mod cpu;
 #[cfg(test)]
 pub(crate) mod cpu_tests;
+pub mod cuda;
 mod ops;
 pub mod reference;
 pub mod strided;
@@ -14,7 +15,6 @@ mod strided_tests;
 
 pub use ops::{BinaryOp, CompareOp, UnaryOp};
 
-use crate::cuda::elementwise as cuda;
 use crate::{check, float_dispatch};
 use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
 

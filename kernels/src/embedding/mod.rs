@@ -5,6 +5,7 @@
 //! and need f32/f64. No autograd here.
 
 pub mod cpu;
+pub mod cuda;
 pub mod reference;
 
 use crate::elementwise::cpu::try_fast;

@@ -2,6 +2,7 @@
 //! every dtype is accepted (f16/bf16 and integer tensors too). Checks and dispatch here, the copy
 //! loop in `reference.rs`; the output is always a fresh contiguous tensor. No autograd here.
 
+pub mod cuda;
 pub mod reference;
 
 use crate::check;

@@ -7,11 +7,11 @@
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
+pub mod cuda;
 pub mod reference;
 
 mod composite;
 
-use crate::cuda::loss as cuda;
 use crate::elementwise::cpu::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Element, Error, Layout, Result, Shape, Tensor};

@@ -23,6 +23,7 @@
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
+pub mod cuda;
 pub mod reference;
 
 use crate::backend::{backend, Backend};

@@ -2,6 +2,7 @@
 //! Checks and dispatch live here; `reference.rs` is the naive oracle and `mm.rs` the GEMM call
 //! (through `matrixmultiply`, reading strided and broadcast views in place). No autograd here.
 
+pub mod cuda;
 mod mm;
 pub mod reference;
 

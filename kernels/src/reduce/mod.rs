@@ -8,6 +8,7 @@
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
+pub mod cuda;
 pub mod reference;
 
 pub use reference::ReduceOp;

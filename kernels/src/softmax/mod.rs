@@ -4,6 +4,7 @@
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
+pub mod cuda;
 pub mod reference;
 
 use crate::elementwise::cpu::try_fast;
