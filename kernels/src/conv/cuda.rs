@@ -1,5 +1,5 @@
 //! Launch code for conv.cu: im2col (input through any strides) and the gather-form col2im, with the
-//! column layout of conv/im2col.rs, batched over samples.
+//! column layout of conv/im2col.rs, batched over samples. Sizes are the family's `ConvGeom`.
 
 use crate::conv::ConvGeom;
 use crate::cuda::access::{self, from_start};
@@ -12,43 +12,6 @@ use crate::matmul::matmul;
 use crate::reduce::sum;
 use kiln_tensor::{DType, Error, Layout, Result, Tensor};
 
-/// The sizes of an NCHW convolution with a `kh x kw` kernel, square stride and zero padding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvDims {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: usize,
-    pub pad: usize,
-}
-
-impl ConvDims {
-    pub fn out_hw(&self) -> (usize, usize) {
-        ((self.h + 2 * self.pad - self.kh) / self.stride + 1, (self.w + 2 * self.pad - self.kw) / self.stride + 1)
-    }
-
-    /// Elements of the column buffer: `n * (c*kh*kw) * (oh*ow)`.
-    pub fn cols_len(&self) -> usize {
-        let (oh, ow) = self.out_hw();
-        self.n * self.c * self.kh * self.kw * oh * ow
-    }
-
-    fn check(&self, op: &'static str) -> Result<()> {
-        if self.stride == 0
-            || self.kh == 0
-            || self.kw == 0
-            || self.kh > self.h + 2 * self.pad
-            || self.kw > self.w + 2 * self.pad
-        {
-            return Err(Error::invalid(op, format!("kernel/stride do not fit the input: {self:?}")));
-        }
-        Ok(())
-    }
-}
-
 kernel_params! {
     pub struct ConvColsParams {
         pub x: u64, pub out: u64,
@@ -59,8 +22,8 @@ kernel_params! {
     }
 }
 
-fn params(op: &'static str, d: &ConvDims, x: u64, out: u64, strides: [usize; 4]) -> Result<ConvColsParams> {
-    let (oh, ow) = d.out_hw();
+fn params(op: &'static str, d: &ConvGeom, x: u64, out: u64, strides: [usize; 4]) -> Result<ConvColsParams> {
+    let (oh, ow) = (d.oh, d.ow);
     let u = |v| to_u32(op, "size", v);
     Ok(ConvColsParams {
         x,
@@ -74,7 +37,7 @@ fn params(op: &'static str, d: &ConvDims, x: u64, out: u64, strides: [usize; 4])
         oh: u(oh)?,
         ow: u(ow)?,
         stride: u(d.stride)?,
-        pad: u(d.pad)?,
+        pad: u(d.padding)?,
         sn: u(strides[0])?,
         sc: u(strides[1])?,
         sh: u(strides[2])?,
@@ -83,10 +46,9 @@ fn params(op: &'static str, d: &ConvDims, x: u64, out: u64, strides: [usize; 4])
 }
 
 /// `cols[b][(c*kh + i)*kw + j][oh*OW + ow]` for every sample; `x` is `[n, c, h, w]` (any strides).
-pub fn im2col(r: &Runner, d: ConvDims, x: (&Buf<f32>, &Layout), cols: &mut Buf<f32>) -> Result<()> {
+pub fn im2col(r: &Runner, d: &ConvGeom, x: (&Buf<f32>, &Layout), cols: &mut Buf<f32>) -> Result<()> {
     const OP: &str = "im2col";
     r.check(&[x.0, cols])?;
-    d.check(OP)?;
     if x.1.dims() != [d.n, d.c, d.h, d.w] {
         return Err(Error::invalid(
             OP,
@@ -96,21 +58,20 @@ pub fn im2col(r: &Runner, d: ConvDims, x: (&Buf<f32>, &Layout), cols: &mut Buf<f
     need(OP, "input", x.0, x.1.storage_span())?;
     need(OP, "cols", cols, d.cols_len())?;
     let s = x.1.strides();
-    let p = params(OP, &d, x.0.addr(x.1.offset())?, cols.addr_mut(0)?, [s[0], s[1], s[2], s[3]])?;
+    let p = params(OP, d, x.0.addr(x.1.offset())?, cols.addr_mut(0)?, [s[0], s[1], s[2], s[3]])?;
     // SAFETY: the input span and the column buffer size were checked.
     unsafe { r.launch(&CONV, "im2col_f32", Launch::linear(d.cols_len(), 256), &p) }
 }
 
 /// The adjoint of [`im2col`]: `dx` (contiguous `[n, c, h, w]`) is overwritten with the sum of every
 /// column entry read from each pixel.
-pub fn col2im(r: &Runner, d: ConvDims, cols: &Buf<f32>, dx: &mut Buf<f32>) -> Result<()> {
+pub fn col2im(r: &Runner, d: &ConvGeom, cols: &Buf<f32>, dx: &mut Buf<f32>) -> Result<()> {
     const OP: &str = "col2im";
     r.check(&[cols, dx])?;
-    d.check(OP)?;
     let len = d.n * d.c * d.h * d.w;
     need(OP, "cols", cols, d.cols_len())?;
     need(OP, "input gradient", dx, len)?;
-    let p = params(OP, &d, cols.addr(0)?, dx.addr_mut(0)?, [0; 4])?;
+    let p = params(OP, d, cols.addr(0)?, dx.addr_mut(0)?, [0; 4])?;
     // SAFETY: as above.
     unsafe { r.launch(&CONV, "col2im_f32", Launch::linear(len, 256), &p) }
 }
@@ -119,16 +80,11 @@ pub fn col2im(r: &Runner, d: ConvDims, cols: &Buf<f32>, dx: &mut Buf<f32>) -> Re
 // conv2d as im2col + batched GEMM (the matmul family's device path), its backward as GEMMs plus
 // col2im: the textbook lowering, three kernels deep, with the column buffer `[N, C*KH*KW, OH*OW]`.
 
-fn dims(g: &ConvGeom) -> ConvDims {
-    ConvDims { n: g.n, c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, stride: g.stride, pad: g.padding }
-}
-
 /// The column tensor `[N, C*KH*KW, OH*OW]` of `x` on its device.
 fn columns(g: &ConvGeom, x: &Tensor) -> Result<Tensor> {
-    let d = dims(g);
     access::read_f32("im2col", &[x], |r, v| {
-        let mut cols = r.output(d.cols_len())?;
-        im2col(r, d, v[0], &mut cols)?;
+        let mut cols = r.output(g.cols_len())?;
+        im2col(r, g, v[0], &mut cols)?;
         access::f32_tensor(r, cols, [g.n, g.c * g.kh * g.kw, g.oh * g.ow])
     })
 }
@@ -152,10 +108,9 @@ pub fn conv2d_tensor(g: &ConvGeom, x: &Tensor, w: &Tensor, bias: Option<&Tensor>
 pub fn conv2d_backward_input_tensor(g: &ConvGeom, grad_out: &Tensor, w: &Tensor) -> Result<Tensor> {
     let grad = grad_out.reshape([g.n, g.o, g.oh * g.ow])?;
     let dcols = from_start(&matmul(&weight_matrix(g, w)?.t()?, &grad)?)?;
-    let d = dims(g);
     access::read_f32("col2im", &[&dcols], |r, v| {
         let mut dx = r.output(g.n * g.c * g.h * g.w)?;
-        col2im(r, d, v[0].0, &mut dx)?;
+        col2im(r, g, v[0].0, &mut dx)?;
         access::f32_tensor(r, dx, g.in_shape())
     })
 }

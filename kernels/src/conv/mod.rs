@@ -76,6 +76,11 @@ impl ConvGeom {
         [self.o, self.c, self.kh, self.kw].into()
     }
 
+    /// Elements of the column buffer of every sample: `n * (c*kh*kw) * (oh*ow)`.
+    pub fn cols_len(&self) -> usize {
+        self.n * self.c * self.kh * self.kw * self.oh * self.ow
+    }
+
     /// Input row `ih` or column `iw` read by output position `out` and kernel tap `k`, or `None`
     /// when it falls in the zero padding. `size` is H or W.
     #[inline]

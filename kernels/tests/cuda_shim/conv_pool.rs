@@ -2,7 +2,8 @@
 //! with strided (channels-last storage) inputs, padding, stride 2 and odd sizes.
 
 use crate::common::*;
-use kiln_kernels::cuda::conv::{col2im, im2col, ConvDims};
+use kiln_kernels::conv::ConvGeom;
+use kiln_kernels::cuda::conv::{col2im, im2col};
 use kiln_kernels::cuda::pool::{max_pool2d, max_pool2d_backward, out_hw};
 use kiln_kernels::pool::reference as pool_ref;
 use kiln_tensor::{Layout, Rng};
@@ -13,18 +14,24 @@ fn nchw_layouts(n: usize, c: usize, h: usize, w: usize) -> Vec<(&'static str, La
     vec![("nchw", Layout::contiguous(vec![n, c, h, w])), ("nhwc-permuted", nhwc)]
 }
 
+/// The geometry of an `[n, c, h, w]` input under a one-filter `kh x kw` kernel.
+#[allow(clippy::too_many_arguments)]
+fn geom(n: usize, c: usize, h: usize, w: usize, kh: usize, kw: usize, stride: usize, pad: usize) -> ConvGeom {
+    ConvGeom::new("test", &[n, c, h, w].into(), &[1, c, kh, kw].into(), stride, pad).unwrap()
+}
+
 #[test]
 fn im2col_and_col2im_match_scalar_loops() {
     let Some(r) = runner() else { return };
     let mut rng = Rng::new(40);
     let cases = [
-        ConvDims { n: 1, c: 1, h: 1, w: 1, kh: 1, kw: 1, stride: 1, pad: 0 },
-        ConvDims { n: 2, c: 3, h: 7, w: 5, kh: 3, kw: 3, stride: 1, pad: 1 },
-        ConvDims { n: 1, c: 2, h: 9, w: 8, kh: 3, kw: 2, stride: 2, pad: 0 },
-        ConvDims { n: 3, c: 1, h: 6, w: 7, kh: 5, kw: 5, stride: 2, pad: 2 },
+        geom(1, 1, 1, 1, 1, 1, 1, 0),
+        geom(2, 3, 7, 5, 3, 3, 1, 1),
+        geom(1, 2, 9, 8, 3, 2, 2, 0),
+        geom(3, 1, 6, 7, 5, 5, 2, 2),
     ];
     for d in cases {
-        let (oh, ow) = d.out_hw();
+        let (oh, ow) = (d.oh, d.ow);
         for (name, l) in nchw_layouts(d.n, d.c, d.h, d.w) {
             let xd = rand_vec(&mut rng, d.n * d.c * d.h * d.w, -1.0, 1.0);
             let xat = |b: usize, c: usize, y: usize, x: usize| {
@@ -32,7 +39,7 @@ fn im2col_and_col2im_match_scalar_loops() {
                 xd[b * s[0] + c * s[1] + y * s[2] + x * s[3]]
             };
             let pix = |o: usize, k: usize, size: usize| {
-                let p = (o * d.stride + k) as isize - d.pad as isize;
+                let p = (o * d.stride + k) as isize - d.padding as isize;
                 (p >= 0 && (p as usize) < size).then_some(p as usize)
             };
             let mut want = Vec::new();
@@ -54,7 +61,7 @@ fn im2col_and_col2im_match_scalar_loops() {
             }
             let x = upload(&r, &xd);
             let mut cols = r.zeros::<f32>(d.cols_len()).unwrap();
-            im2col(&r, d, (&x, &l), &mut cols).unwrap();
+            im2col(&r, &d, (&x, &l), &mut cols).unwrap();
             assert_eq!(r.download(&cols).unwrap(), want, "im2col {d:?} {name}");
 
             // col2im is im2col's adjoint: <im2col(x), g> == <x, col2im(g)> with x contiguous.
@@ -80,7 +87,7 @@ fn im2col_and_col2im_match_scalar_loops() {
             let want_gx: Vec<f32> = gx.iter().map(|&v| v as f32).collect();
             let g = upload(&r, &gd);
             let mut dx = upload(&r, &vec![f32::NAN; want_gx.len()]); // overwritten, not accumulated
-            col2im(&r, d, &g, &mut dx).unwrap();
+            col2im(&r, &d, &g, &mut dx).unwrap();
             assert_close(&format!("col2im {d:?}"), &r.download(&dx).unwrap(), &want_gx, 1e-5);
         }
     }
