@@ -59,25 +59,33 @@ __device__ __forceinline__ u64 norm_channel_index(u64 k, u32 grp, u32 c, u32 inn
     return (o * c + grp) * inner + i;
 }
 
+// Mean, biased variance and invstd of the m values `at(k)` of one group, block-wide: the mean
+// first, then the centred sum of squares (two passes, as the reference), written by thread 0.
+template <typename At>
+__device__ inline void norm_group_stats(const At& at, u64 m, const NormStatsParams& p, u32 group, float* scratch) {
+    const float inv_m = m ? 1.0f / (float)m : 0.0f;
+    float s = 0.0f;
+    for (u64 k = threadIdx.x; k < m; k += blockDim.x) s += at(k);
+    const float mu = kiln_block_reduce(s, 0, scratch) * inv_m;
+    float q = 0.0f;
+    for (u64 k = threadIdx.x; k < m; k += blockDim.x) {
+        const float d = at(k) - mu;
+        q += d * d;
+    }
+    const float var = kiln_block_reduce(q, 0, scratch) * inv_m;
+    if (threadIdx.x == 0) {
+        p.mean[group] = mu;
+        p.var[group] = var;
+        p.invstd[group] = 1.0f / sqrtf(var + p.eps);
+    }
+}
+
 extern "C" __global__ void batch_norm_stats_f32(const NormStatsParams p) {
     __shared__ float scratch[32];
     const u64 m = (u64)p.outer * p.inner;
-    const float inv_m = m ? 1.0f / (float)m : 0.0f;
     for (u32 ch = blockIdx.x; ch < p.c; ch += gridDim.x) {
-        float s = 0.0f;
-        for (u64 k = threadIdx.x; k < m; k += blockDim.x) s += p.x[norm_channel_index(k, ch, p.c, p.inner)];
-        const float mu = kiln_block_reduce(s, 0, scratch) * inv_m;
-        float q = 0.0f;
-        for (u64 k = threadIdx.x; k < m; k += blockDim.x) {
-            const float d = p.x[norm_channel_index(k, ch, p.c, p.inner)] - mu;
-            q += d * d;
-        }
-        const float var = kiln_block_reduce(q, 0, scratch) * inv_m;
-        if (threadIdx.x == 0) {
-            p.mean[ch] = mu;
-            p.var[ch] = var;
-            p.invstd[ch] = 1.0f / sqrtf(var + p.eps);
-        }
+        const auto at = [&](u64 k) { return p.x[norm_channel_index(k, ch, p.c, p.inner)]; };
+        norm_group_stats(at, m, p, ch, scratch);
     }
 }
 KILN_EXPORT(batch_norm_stats_f32, NormStatsParams)
@@ -130,21 +138,10 @@ KILN_EXPORT(batch_norm_backward_dx_f32, NormBackwardParams)
 
 extern "C" __global__ void layer_norm_stats_f32(const NormStatsParams p) {
     __shared__ float scratch[32];
-    const u32 d = p.inner;
-    const float inv_d = d ? 1.0f / (float)d : 0.0f;
     for (u32 r = blockIdx.x; r < p.outer; r += gridDim.x) {
-        const float* x = p.x + (u64)r * d;
-        float s = 0.0f;
-        for (u32 j = threadIdx.x; j < d; j += blockDim.x) s += x[j];
-        const float mu = kiln_block_reduce(s, 0, scratch) * inv_d;
-        float q = 0.0f;
-        for (u32 j = threadIdx.x; j < d; j += blockDim.x) q += (x[j] - mu) * (x[j] - mu);
-        const float var = kiln_block_reduce(q, 0, scratch) * inv_d;
-        if (threadIdx.x == 0) {
-            p.mean[r] = mu;
-            p.var[r] = var;
-            p.invstd[r] = 1.0f / sqrtf(var + p.eps);
-        }
+        const float* x = p.x + (u64)r * p.inner;
+        const auto at = [&](u64 k) { return x[k]; };
+        norm_group_stats(at, p.inner, p, r, scratch);
     }
 }
 KILN_EXPORT(layer_norm_stats_f32, NormStatsParams)
