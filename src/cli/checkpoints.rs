@@ -74,15 +74,21 @@ pub fn sentiment_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(Sentimen
         )
         .into());
     }
-    let name = ck.metadata.get("vocab").ok_or("sentiment checkpoint names no vocabulary")?;
+    let vocab = checkpoint_vocab(ck, path)?;
+    let net = SentimentNet::new(vocab.len(), &mut Rng::new(0))?;
+    load_module(ck, "model", &net)?;
+    Ok((net, vocab))
+}
+
+/// The vocabulary a sentiment or pretraining checkpoint names, read from beside it and checked
+/// against the checksum the checkpoint records.
+pub fn checkpoint_vocab(ck: &Checkpoint, path: &Path) -> CliResult<Vocab> {
+    let name = ck.metadata.get("vocab").ok_or_else(|| format!("{}: names no vocabulary", path.display()))?;
     let vocab_path = path.with_file_name(name);
     if let Some(sum) = ck.metadata.get("vocab_sha256") {
         verify_sha256(&vocab_path, sum)?;
     }
-    let vocab = Vocab::load(&vocab_path)?;
-    let net = SentimentNet::new(vocab.len(), &mut Rng::new(0))?;
-    load_module(ck, "model", &net)?;
-    Ok((net, vocab))
+    Ok(Vocab::load(&vocab_path)?)
 }
 
 /// The run configuration of a command that only evaluates (no epochs, no output folder).

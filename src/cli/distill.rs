@@ -4,12 +4,12 @@
 //! encoder of `--init` with its vocabulary. The losses and the copying are the models crate's
 //! (`zoo::distill`, `zoo::sentiment::pretrain`); this file only reads flags and checkpoints.
 
-use super::checkpoints::{image_network, sentiment_classifier};
+use super::checkpoints::{checkpoint_vocab, image_network, sentiment_classifier};
 use super::choices::VariantArg;
 use super::CliResult;
 use clap::ValueEnum;
 use kiln::models::checkpoint::Checkpoint;
-use kiln::models::data::{verify_sha256, Vocab};
+use kiln::models::data::Vocab;
 use kiln::models::nn::Module;
 use kiln::models::zoo::cnn::CnnVariant;
 use kiln::models::zoo::distill::{Distillation, DEFAULT_ALPHA, DEFAULT_TEMPERATURE};
@@ -70,7 +70,8 @@ pub fn cnn_variant(student: Option<&str>, variant: VariantArg) -> CliResult<CnnV
     let picked = VariantArg::from_str(name, true)
         .map_err(|_| format!("unknown cnn network `{name}` for --student (expected plain, bn or half)"))?;
     if variant != VariantArg::Plain && variant != picked {
-        return Err(format!("--student {name} and --variant {variant:?} name two networks; give one").into());
+        let given = variant.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        return Err(format!("--student {name} and --variant {given} name two networks; give one").into());
     }
     Ok(picked.into())
 }
@@ -86,12 +87,7 @@ pub fn pretrained(init: Option<&Path>, teacher_vocab: Option<Vocab>) -> CliResul
     if ck.metadata.get(PRETRAINING_KEY).map(String::as_str) != Some(PRETRAINING_OBJECTIVE) {
         return Err(format!("--init {}: not a `kiln pretrain sentiment` checkpoint", path.display()).into());
     }
-    let name = ck.metadata.get("vocab").ok_or_else(|| format!("--init {}: names no vocabulary", path.display()))?;
-    let vocab_path = path.with_file_name(name);
-    if let Some(sum) = ck.metadata.get("vocab_sha256") {
-        verify_sha256(&vocab_path, sum)?;
-    }
-    let vocab = Vocab::load(&vocab_path)?;
+    let vocab = checkpoint_vocab(&ck, path)?;
     if teacher_vocab.as_ref().is_some_and(|t| t != &vocab) {
         return Err(format!("--init {} and --teacher encode with different vocabularies", path.display()).into());
     }

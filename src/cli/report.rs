@@ -40,7 +40,7 @@ pub fn run(a: ReportArgs) -> CliResult<()> {
     }
     report::write_report(&runs, &out)?;
     if let Some(dir) = &a.charts {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("--charts {}: {e}", dir.display()))?;
         report::write_charts_into(&runs, dir)?;
         println!("{}", dir.display());
     }

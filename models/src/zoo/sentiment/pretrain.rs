@@ -12,11 +12,9 @@ use super::super::run::{
 use super::masking::{MaskedBatch, Masking};
 use super::model::{lengths, SentimentNet, EMBED_DIM, HIDDEN};
 use super::subsets::{hold_out, subsample};
-use super::{encode_options, VOCAB_FILE, VOCAB_WORDS};
+use super::{loader, VOCAB_FILE, VOCAB_WORDS};
 use crate::checkpoint::Checkpoint;
-use crate::data::{
-    load_texts, sha256_file, FetchOptions, Loader, LoaderOptions, Split, TextDataset, TokenBatcher, Vocab, PAD_ID,
-};
+use crate::data::{load_texts, sha256_file, FetchOptions, Loader, Split, TokenBatcher, Vocab, PAD_ID};
 use crate::nn::{self, join_name, Embedding, Lstm, LstmConfig, Module};
 use crate::optim::{Adam, LrSchedule, Optimizer};
 use crate::train::Progress;
@@ -122,13 +120,6 @@ pub fn init_classifier(net: &SentimentNet, ck: &Checkpoint, source: &str) -> Run
         v.tensor().assign(saved)?;
     }
     Ok(())
-}
-
-/// Reviews to batches for pretraining (the labels ride along unused).
-fn loader(texts: &TextDataset, vocab: &Vocab, cfg: &RunConfig, shuffle: bool) -> RunResult<Loader<TokenBatcher>> {
-    let encoded = vocab.encode_dataset(texts, &encode_options());
-    let opts = LoaderOptions { batch_size: cfg.batch_size, shuffle, drop_last: false, seed: cfg.seed, prefetch: 2 };
-    Ok(Loader::new(TokenBatcher::new(encoded)?, opts)?)
 }
 
 /// Sums over an epoch of masked batches.
