@@ -24,11 +24,11 @@ pub use grad_store::GradStore;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use no_grad::{is_grad_enabled, no_grad, NoGradGuard};
 pub use op::Op;
+pub use ops::elementwise::where_cond;
 pub use ops::join::{cat, stack};
 pub use ops::loss::{bce, bce_with_logits, cross_entropy, distill_kl, mse};
+pub use ops::lstm::lstm_sequence;
 pub use ops::norm::{batch_norm, layer_norm, BatchNormMode};
-pub use ops::recurrent::lstm_sequence;
-pub use ops::select::where_cond;
 pub use var::{Var, VarId, WeakVar};
 
 pub use kiln_kernels::elementwise::{BinaryOp, UnaryOp};

@@ -8,6 +8,7 @@
 pub mod backend;
 mod check;
 pub mod conv;
+mod cpu_common;
 pub mod cuda;
 pub mod denormals;
 pub mod dropout;
@@ -27,4 +28,4 @@ pub mod reduce;
 pub mod simd;
 pub mod softmax;
 
-pub use backend::{backend, set_backend, Backend};
+pub use backend::{backend, set_backend, with_backend, Backend};

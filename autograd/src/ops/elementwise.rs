@@ -1,12 +1,12 @@
 //! Elementwise forwards: unary maps (and the scalar helpers built on `affine`), broadcasting binary
-//! ops, and dropout. Each records `Op::Unary`, `Op::Binary` or `Op::Dropout`.
+//! ops, `where_cond` and `masked_fill` (conditions and masks are plain tensors, no gradient flows
+//! into them). Each records `Op::Unary`, `Op::Binary`, `Op::Where` or `Op::MaskedFill`.
 //! No backward math here: the rules are in `rules/elementwise.rs`.
 
 use crate::op::Op;
 use crate::var::Var;
-use kiln_kernels::dropout::dropout_mask;
-use kiln_kernels::elementwise::{binary, unary, BinaryOp, UnaryOp};
-use kiln_tensor::{Error, Result, Rng};
+use kiln_kernels::elementwise::{self, binary, unary, BinaryOp, UnaryOp};
+use kiln_tensor::{Result, Tensor};
 
 impl Var {
     /// Applies an elementwise map and records it.
@@ -105,22 +105,23 @@ impl Var {
     pub fn minimum(&self, rhs: &Var) -> Result<Var> {
         self.binary(rhs, BinaryOp::Minimum)
     }
+}
 
-    /// Inverted dropout: in training each element is zeroed with probability `p` and the rest
-    /// scaled by `1/(1-p)` (`p == 1` zeroes everything); outside training (or with `p == 0`) it is
-    /// the identity, records nothing and draws nothing. The mask is drawn from `rng` and saved for
-    /// backward.
-    pub fn dropout(&self, p: f64, train: bool, rng: &mut Rng) -> Result<Var> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(Error::hyper("dropout", "drop probability", p, "in [0, 1]"));
-        }
-        if !train || p == 0.0 {
-            return Ok(self.clone());
-        }
-        // Drawn on the host from the same generator whatever the device, so a model trains the
-        // same on a GPU as on the CPU; one upload of the mask per call.
-        let mask = dropout_mask(self.shape(), p, self.dtype(), rng)?.to_device(self.device())?;
-        let out = binary(BinaryOp::Mul, self.tensor(), &mask)?;
-        Ok(Var::from_op(out, Op::Dropout { x: self.clone(), mask, p }))
+/// `cond ? a : b` elementwise, all three broadcasting; `cond` is a u32 mask (nonzero = true).
+pub fn where_cond(cond: &Tensor, a: &Var, b: &Var) -> Result<Var> {
+    let out = elementwise::where_cond(cond, a.tensor(), b.tensor())?;
+    Ok(Var::from_op(out, Op::Where { cond: cond.clone(), a: a.clone(), b: b.clone() }))
+}
+
+impl Var {
+    /// Same as [`where_cond`] with `self` as the true branch.
+    pub fn where_cond(&self, cond: &Tensor, other: &Var) -> Result<Var> {
+        where_cond(cond, self, other)
+    }
+
+    /// `self` with `value` wherever `mask` (u32, broadcastable to self) is nonzero.
+    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Var> {
+        let out = elementwise::masked_fill(self.tensor(), mask, value)?;
+        Ok(Var::from_op(out, Op::MaskedFill { x: self.clone(), mask: mask.clone(), value }))
     }
 }

@@ -1,5 +1,5 @@
 //! Joining forwards: `cat` along an existing axis and `stack` along a new one.
-//! No backward math here: the rules are in `rules/index.rs`.
+//! No backward math here: the rules are in `rules/join.rs`.
 
 use super::insertion_axis;
 use crate::op::Op;

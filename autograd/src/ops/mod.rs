@@ -1,17 +1,22 @@
 //! The forward half of every op: `Var` methods (and a few free functions) that call one
-//! kiln-kernels function and record an `Op`. One file per op family, matching `rules/`. No backward
+//! kiln-kernels function and record an `Op`. One file per op family, named as kiln-kernels names it, matching `rules/` (`view` and
+//! `overloads` have no kernel family: views are layout changes, overloads are sugar). No backward
 //! math here.
 
+mod conv;
+mod dropout;
 pub(crate) mod elementwise;
+mod embedding;
 pub(crate) mod join;
-pub(crate) mod linalg;
 pub(crate) mod loss;
+pub(crate) mod lstm;
+mod matmul;
 pub(crate) mod norm;
 mod overloads;
-pub(crate) mod recurrent;
-pub(crate) mod reduce;
-pub(crate) mod select;
-pub(crate) mod view;
+mod pool;
+mod reduce;
+mod softmax;
+mod view;
 
 /// Resolves an insertion axis for an output of rank `rank + 1` (unsqueeze, stack): `-1` appends.
 pub(crate) fn insertion_axis(

@@ -1,11 +1,10 @@
 //! Reduction forwards: sum and mean over any axes, max and min along one axis (saving the argmax /
-//! argmin for backward), softmax and log-softmax along one axis.
+//! argmin for backward).
 //! No backward math here: the rules are in `rules/reduce.rs`.
 
 use crate::op::Op;
 use crate::var::Var;
 use kiln_kernels::reduce::{self, max_with_indices, ReduceOp};
-use kiln_kernels::softmax;
 use kiln_tensor::Result;
 
 impl Var {
@@ -56,17 +55,5 @@ impl Var {
         let x = self.clone();
         let op = if max { Op::Max { x, axis: a, keepdim, indices } } else { Op::Min { x, axis: a, keepdim, indices } };
         Ok(Var::from_op(out, op))
-    }
-
-    pub fn softmax(&self, axis: isize) -> Result<Var> {
-        let a = self.shape().resolve_axis(axis, "softmax")?;
-        let out = softmax::softmax(self.tensor(), axis)?;
-        Ok(Var::from_op(out, Op::Softmax { x: self.clone(), axis: a }))
-    }
-
-    pub fn log_softmax(&self, axis: isize) -> Result<Var> {
-        let a = self.shape().resolve_axis(axis, "log_softmax")?;
-        let out = softmax::log_softmax(self.tensor(), axis)?;
-        Ok(Var::from_op(out, Op::LogSoftmax { x: self.clone(), axis: a }))
     }
 }

@@ -1,11 +1,9 @@
-//! Backward rules of conv2d (input, weight, bias) and max_pool2d (the gradient goes to each
-//! window's saved argmax).
+//! Backward rule of conv2d: the input, weight and bias gradients.
 //! Formulas only: no graph walking, no recording, no loops over elements.
 
 use super::{when_needed, Grads};
 use crate::var::Var;
 use kiln_kernels::conv::{conv2d_backward_input, conv2d_backward_weight};
-use kiln_kernels::pool::max_pool2d_backward;
 use kiln_kernels::reduce::sum;
 use kiln_tensor::{Result, Tensor};
 
@@ -27,9 +25,4 @@ pub(super) fn conv2d(
         grads.push(when_needed(b, || sum(grad, &[0, 2, 3], false))?);
     }
     Ok(grads)
-}
-
-/// y = max over each window of x  =>  dx[argmax of the window] += dy (overlapping windows add).
-pub(super) fn max_pool2d(x: &Var, indices: &Tensor, grad: &Tensor) -> Result<Grads> {
-    Ok(vec![when_needed(x, || max_pool2d_backward(grad, indices, x.shape()))?])
 }

@@ -1,5 +1,4 @@
-//! Backward rules of elementwise ops: unary maps, broadcasting binary ops, where, masked_fill and
-//! dropout. Broadcast inputs get their gradient summed back to their own shape (`sum_to`).
+//! Backward rules of elementwise ops: unary maps, broadcasting binary ops, where and masked_fill. Broadcast inputs get their gradient summed back to their own shape (`sum_to`).
 //! Formulas only: no graph walking, no recording, no loops over elements.
 
 use super::{when_needed, Grads};
@@ -32,9 +31,4 @@ pub(super) fn where_cond(cond: &Tensor, a: &Var, b: &Var, grad: &Tensor) -> Resu
 /// out = mask ? value : x  =>  dx = mask ? 0 : grad.
 pub(super) fn masked_fill(x: &Var, mask: &Tensor, grad: &Tensor) -> Result<Grads> {
     Ok(vec![when_needed(x, || ew::masked_fill(grad, mask, 0.0))?])
-}
-
-/// out = x * mask  =>  dx = grad * mask.
-pub(super) fn dropout(x: &Var, mask: &Tensor, grad: &Tensor) -> Result<Grads> {
-    Ok(vec![when_needed(x, || ew::binary(BinaryOp::Mul, grad, mask))?])
 }

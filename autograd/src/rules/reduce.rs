@@ -1,13 +1,11 @@
 //! Backward rules of reductions: sum and mean (spread the gradient back over the reduced axes),
-//! max and min (the gradient goes to the one saved argmax/argmin), softmax and log-softmax (from
-//! the saved output).
+//! max and min (the gradient goes to the one saved argmax/argmin).
 //! Formulas only: no graph walking, no recording, no loops over elements.
 
 use super::{when_needed, Grads};
 use crate::var::Var;
 use kiln_kernels::elementwise::{unary, UnaryOp};
 use kiln_kernels::embedding::scatter_add;
-use kiln_kernels::softmax::softmax_backward;
 use kiln_tensor::{Result, Shape, Tensor};
 
 /// `x`'s shape with the reduced axes set to 1: the shape a keepdim reduction returns.
@@ -37,10 +35,4 @@ pub(super) fn arg_extreme(x: &Var, axis: usize, _keepdim: bool, indices: &Tensor
         let g = grad.reshape(indices.shape())?;
         scatter_add(x.shape(), axis as isize, indices, &g)
     })?])
-}
-
-/// y = softmax(x)      =>  dx = y * (grad - sum(grad * y));
-/// y = log_softmax(x)  =>  dx = grad - exp(y) * sum(grad), sums along `axis`.
-pub(super) fn softmax(x: &Var, axis: usize, y: &Tensor, grad: &Tensor, log: bool) -> Result<Grads> {
-    Ok(vec![when_needed(x, || softmax_backward(y, grad, axis as isize, log))?])
 }

@@ -9,7 +9,7 @@
 
 use super::im2col::{col2im, im2col};
 use super::{at4, ConvGeom};
-use crate::elementwise::cpu::{as_f32, as_f32_out, assume_init, build};
+use crate::cpu_common::{as_f32, as_f32_out, assume_init, build};
 use crate::gemm::{sgemm_with, GemmOptions, MatMut, MatRef};
 use crate::simd::{Isa, Simd};
 use kiln_tensor::{Float, Layout};

@@ -1,7 +1,7 @@
 //! conv2d through GEMM: im2col unrolls receptive fields into a `[C*KH*KW, OH*OW]` matrix per sample
 //! so the forward is `W [O, C*KH*KW] @ cols`; the input gradient is `W^T @ grad` folded back by
 //! col2im (scatter-add); the weight gradient is `grad @ cols^T` summed over samples. Every GEMM goes
-//! through `matmul::gemm`. This is the generic (f32 and f64) single-threaded path; `cpu.rs` runs f32
+//! through `gemm::product`. This is the generic (f32 and f64) single-threaded path; `cpu.rs` runs f32
 //! in blocks of samples over rayon and reuses the block-level `im2col` / `col2im` below. Tested
 //! against `reference.rs`; must not change results.
 //!
@@ -10,8 +10,8 @@
 //! this keeps memory bounded and writes each sample's output in place.
 
 use super::{at4, ConvGeom};
-use crate::matmul::{gemm, Gemm, MatRef};
-use kiln_tensor::{Float, Layout};
+use crate::gemm::{product, view_at, Gemm, MatRef};
+use kiln_tensor::{Float, Layout, Result};
 
 /// The output positions `lo..hi` (along one axis of `out` positions) whose input coordinate under
 /// kernel tap `k` lies inside an input axis of `size`: `0 <= pos * stride + k - padding < size`.
@@ -114,62 +114,62 @@ fn add<T: Float>(src: &[T], dst: &mut [T]) {
 /// The weight (contiguous, as mod.rs guarantees) viewed as an `[O, C*KH*KW]` matrix.
 fn weight_matrix<'a, T>(g: &ConvGeom, w: (&'a [T], &Layout)) -> MatRef<'a, T> {
     assert!(w.1.is_contiguous(), "conv2d im2col path expects a contiguous weight");
-    MatRef { data: w.0, offset: w.1.offset(), rs: g.c * g.kh * g.kw, cs: 1 }
+    view_at(w.0, w.1.offset(), g.c * g.kh * g.kw, 1)
 }
 
 /// Sample `n` of a contiguous `[N, O, OH, OW]` gradient as an `[O, OH*OW]` matrix.
 fn grad_matrix<'a, T>(g: &ConvGeom, grad: (&'a [T], &Layout), n: usize) -> MatRef<'a, T> {
     assert!(grad.1.is_contiguous(), "conv2d im2col path expects a contiguous output gradient");
     let p = g.oh * g.ow;
-    MatRef { data: grad.0, offset: grad.1.offset() + n * g.o * p, rs: p, cs: 1 }
+    view_at(grad.0, grad.1.offset() + n * g.o * p, p, 1)
 }
 
-pub fn conv2d<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), w: (&[T], &Layout), bias: Option<&[T]>) -> Vec<T> {
+pub fn conv2d<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), w: (&[T], &Layout), bias: Option<&[T]>) -> Result<Vec<T>> {
     let (ckk, p) = (g.c * g.kh * g.kw, g.oh * g.ow);
     let mut out = vec![T::ZERO; g.n * g.o * p];
     if g.o * p == 0 {
-        return out;
+        return Ok(out);
     }
     let mut cols = vec![T::ZERO; ckk * p];
     let wm = weight_matrix(g, w);
     for (n, sample) in out.chunks_mut(g.o * p).enumerate() {
         im2col(g, x.0, x.1, (n, 1), &mut cols, copy);
-        gemm(g.o, ckk, p, wm, MatRef { data: &cols, offset: 0, rs: p, cs: 1 }, sample, false);
+        product(g.o, ckk, p, wm, MatRef::row_major(&cols, p), sample, false)?;
         if let Some(b) = bias {
             for (row, &bo) in sample.chunks_mut(p).zip(b) {
                 row.iter_mut().for_each(|v| *v += bo);
             }
         }
     }
-    out
+    Ok(out)
 }
 
-pub fn conv2d_backward_input<T: Gemm>(g: &ConvGeom, grad: (&[T], &Layout), w: (&[T], &Layout)) -> Vec<T> {
+pub fn conv2d_backward_input<T: Gemm>(g: &ConvGeom, grad: (&[T], &Layout), w: (&[T], &Layout)) -> Result<Vec<T>> {
     let (ckk, p, chw) = (g.c * g.kh * g.kw, g.oh * g.ow, g.c * g.h * g.w);
     let mut gx = vec![T::ZERO; g.n * chw];
     if chw == 0 {
-        return gx;
+        return Ok(gx);
     }
     let mut gcols = vec![T::ZERO; ckk * p];
     let wm = weight_matrix(g, w);
     // W^T is the same buffer read with the strides swapped.
-    let wt = MatRef { rs: wm.cs, cs: wm.rs, ..wm };
+    let wt = wm.t();
     for (n, sample) in gx.chunks_mut(chw).enumerate() {
-        gemm(ckk, g.o, p, wt, grad_matrix(g, grad, n), &mut gcols, false);
+        product(ckk, g.o, p, wt, grad_matrix(g, grad, n), &mut gcols, false)?;
         col2im(g, &gcols, 1, sample, add);
     }
-    gx
+    Ok(gx)
 }
 
-pub fn conv2d_backward_weight<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), grad: (&[T], &Layout)) -> Vec<T> {
+pub fn conv2d_backward_weight<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), grad: (&[T], &Layout)) -> Result<Vec<T>> {
     let (ckk, p) = (g.c * g.kh * g.kw, g.oh * g.ow);
     let mut gw = vec![T::ZERO; g.o * ckk];
     let mut cols = vec![T::ZERO; ckk * p];
     for n in 0..g.n {
         im2col(g, x.0, x.1, (n, 1), &mut cols, copy);
         // cols^T is [OH*OW, C*KH*KW]: the column buffer read with swapped strides.
-        let colst = MatRef { data: &cols[..], offset: 0, rs: 1, cs: p };
-        gemm(g.o, p, ckk, grad_matrix(g, grad, n), colst, &mut gw, true);
+        let colst = MatRef::row_major(&cols, p).t();
+        product(g.o, p, ckk, grad_matrix(g, grad, n), colst, &mut gw, true)?;
     }
-    gw
+    Ok(gw)
 }

@@ -106,17 +106,6 @@ fn check_grad_out(op: &'static str, g: &ConvGeom, grad_out: &Tensor) -> Result<(
 /// `x [N, C, H, W]` convolved with `w [O, C, KH, KW]` (+ `bias [O]`) -> `[N, O, OH, OW]` with
 /// `OH = (H + 2 padding - KH) / stride + 1`.
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
-    conv2d_with(crate::backend(), x, w, bias, stride, padding)
-}
-
-pub fn conv2d_with(
-    backend: Backend,
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    stride: usize,
-    padding: usize,
-) -> Result<Tensor> {
     const OP: &str = "conv2d";
     check::float_pair(OP, x, w)?;
     let g = ConvGeom::new(OP, x.shape(), w.shape(), stride, padding)?;
@@ -132,30 +121,20 @@ pub fn conv2d_with(
     // Trade-off: the GEMM wants the weight as an [O, C*KH*KW] matrix, which a strided weight view
     // cannot always express; weights are small, so a non-contiguous one is copied once.
     let w = w.contiguous()?;
+    let backend = crate::backend();
     float_dispatch!(x.dtype(), OP, T => {
         let bias: Option<Vec<T>> = bias.map(|b| b.to_vec::<T>()).transpose()?;
         let out = Tensor::with_slices(&[x, &w], |v: &[(&[T], &Layout)]| match backend {
-            Backend::Reference => reference::conv2d(&g, v[0], v[1], bias.as_deref()),
+            Backend::Reference => Ok(reference::conv2d(&g, v[0], v[1], bias.as_deref())),
             Backend::Cpu => cpu::conv2d(simd::isa(), &g, v[0], v[1], bias.as_deref())
-                .unwrap_or_else(|| im2col::conv2d(&g, v[0], v[1], bias.as_deref())),
-        })?;
+                .map_or_else(|| im2col::conv2d(&g, v[0], v[1], bias.as_deref()), Ok),
+        })??;
         Tensor::from_vec(out, g.out_shape())
     })
 }
 
 /// Gradient w.r.t. the input of `conv2d`, of shape `input_shape`.
 pub fn conv2d_backward_input(
-    grad_out: &Tensor,
-    w: &Tensor,
-    input_shape: &Shape,
-    stride: usize,
-    padding: usize,
-) -> Result<Tensor> {
-    conv2d_backward_input_with(crate::backend(), grad_out, w, input_shape, stride, padding)
-}
-
-pub fn conv2d_backward_input_with(
-    backend: Backend,
     grad_out: &Tensor,
     w: &Tensor,
     input_shape: &Shape,
@@ -172,6 +151,7 @@ pub fn conv2d_backward_input_with(
     // Same trade-off as the forward: the GEMM reads both as plain matrices (no copy when contiguous).
     // `cpu.rs` reads the gradient through its strides, so it is copied only for the other paths.
     let w = w.contiguous()?;
+    let backend = crate::backend();
     float_dispatch!(w.dtype(), OP, T => {
         let fast = match backend {
             Backend::Cpu => Tensor::with_slices(&[grad_out, &w], |v: &[(&[T], &Layout)]| {
@@ -182,9 +162,9 @@ pub fn conv2d_backward_input_with(
         let out = match fast {
             Some(out) => out,
             None => Tensor::with_slices(&[&grad_out.contiguous()?, &w], |v: &[(&[T], &Layout)]| match backend {
-                Backend::Reference => reference::conv2d_backward_input(&g, v[0], v[1]),
+                Backend::Reference => Ok(reference::conv2d_backward_input(&g, v[0], v[1])),
                 Backend::Cpu => im2col::conv2d_backward_input(&g, v[0], v[1]),
-            })?,
+            })??,
         };
         Tensor::from_vec(out, g.in_shape())
     })
@@ -198,17 +178,6 @@ pub fn conv2d_backward_weight(
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
-    conv2d_backward_weight_with(crate::backend(), x, grad_out, weight_shape, stride, padding)
-}
-
-pub fn conv2d_backward_weight_with(
-    backend: Backend,
-    x: &Tensor,
-    grad_out: &Tensor,
-    weight_shape: &Shape,
-    stride: usize,
-    padding: usize,
-) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
     check::float_pair(OP, x, grad_out)?;
     let g = ConvGeom::new(OP, x.shape(), weight_shape, stride, padding)?;
@@ -216,6 +185,7 @@ pub fn conv2d_backward_weight_with(
     if !x.device().is_cpu() {
         return crate::cuda::conv::conv2d_backward_weight_tensor(&g, x, grad_out);
     }
+    let backend = crate::backend();
     float_dispatch!(x.dtype(), OP, T => {
         let fast = match backend {
             Backend::Cpu => Tensor::with_slices(&[x, grad_out], |v: &[(&[T], &Layout)]| {
@@ -226,9 +196,9 @@ pub fn conv2d_backward_weight_with(
         let out = match fast {
             Some(out) => out,
             None => Tensor::with_slices(&[x, &grad_out.contiguous()?], |v: &[(&[T], &Layout)]| match backend {
-                Backend::Reference => reference::conv2d_backward_weight(&g, v[0], v[1]),
+                Backend::Reference => Ok(reference::conv2d_backward_weight(&g, v[0], v[1])),
                 Backend::Cpu => im2col::conv2d_backward_weight(&g, v[0], v[1]),
-            })?,
+            })??,
         };
         Tensor::from_vec(out, g.weight_shape())
     })

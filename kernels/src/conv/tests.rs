@@ -3,6 +3,7 @@
 //! adjoint identity tying the three reference maps together; hand cases; the error cases.
 
 use super::*;
+use crate::with_backend;
 use kiln_tensor::testing::assert_close;
 use kiln_tensor::{DType, Rng};
 
@@ -65,19 +66,19 @@ fn im2col_path_matches_direct_loops() {
             let bias = randn(&[o], dtype, &mut rng);
             for (name, x) in inputs(n, c, h, w, dtype, &mut rng) {
                 let what = format!("{name} x{:?} w{:?} s{s} p{p} {dtype:?}", x.dims(), wt.dims());
-                let fast = conv2d_with(Backend::Cpu, &x, &wt, Some(&bias), s, p).unwrap();
-                let slow = conv2d_with(Backend::Reference, &x, &wt, Some(&bias), s, p).unwrap();
+                let fast = with_backend(Backend::Cpu, || conv2d(&x, &wt, Some(&bias), s, p)).unwrap();
+                let slow = with_backend(Backend::Reference, || conv2d(&x, &wt, Some(&bias), s, p)).unwrap();
                 assert_close(&format!("forward {what}"), &fast, &slow, conv_tol(fast.dtype(), c * kh * kw));
                 // A permuted output gradient (a non-contiguous upstream).
                 let od = fast.dims().to_vec();
                 let go = randn(&[od[0], od[2], od[3], od[1]], dtype, &mut rng).permute(&[0, 3, 1, 2]).unwrap();
                 let xs = x.shape().clone();
-                let fi = conv2d_backward_input_with(Backend::Cpu, &go, &wt, &xs, s, p).unwrap();
-                let si = conv2d_backward_input_with(Backend::Reference, &go, &wt, &xs, s, p).unwrap();
+                let fi = with_backend(Backend::Cpu, || conv2d_backward_input(&go, &wt, &xs, s, p)).unwrap();
+                let si = with_backend(Backend::Reference, || conv2d_backward_input(&go, &wt, &xs, s, p)).unwrap();
                 assert_close(&format!("backward input {what}"), &fi, &si, conv_tol(fi.dtype(), o * kh * kw));
                 let ws = wt.shape().clone();
-                let fw = conv2d_backward_weight_with(Backend::Cpu, &x, &go, &ws, s, p).unwrap();
-                let sw = conv2d_backward_weight_with(Backend::Reference, &x, &go, &ws, s, p).unwrap();
+                let fw = with_backend(Backend::Cpu, || conv2d_backward_weight(&x, &go, &ws, s, p)).unwrap();
+                let sw = with_backend(Backend::Reference, || conv2d_backward_weight(&x, &go, &ws, s, p)).unwrap();
                 assert_close(&format!("backward weight {what}"), &fw, &sw, conv_tol(fw.dtype(), n * od[2] * od[3]));
             }
         }
@@ -96,10 +97,10 @@ fn backward_maps_are_adjoints_of_the_forward() {
         for [n, c, h, w, o, kh, kw, s, p] in GEOMS {
             let x = randn(&[n, c, h, w], DType::F64, &mut rng);
             let wt = randn(&[o, c, kh, kw], DType::F64, &mut rng);
-            let y = conv2d_with(backend, &x, &wt, None, s, p).unwrap();
+            let y = with_backend(backend, || conv2d(&x, &wt, None, s, p)).unwrap();
             let g = randn(y.dims(), DType::F64, &mut rng);
-            let dx = conv2d_backward_input_with(backend, &g, &wt, x.shape(), s, p).unwrap();
-            let dw = conv2d_backward_weight_with(backend, &x, &g, wt.shape(), s, p).unwrap();
+            let dx = with_backend(backend, || conv2d_backward_input(&g, &wt, x.shape(), s, p)).unwrap();
+            let dw = with_backend(backend, || conv2d_backward_weight(&x, &g, wt.shape(), s, p)).unwrap();
             let (lhs, via_x, via_w) = (dot(&y, &g), dot(&x, &dx), dot(&wt, &dw));
             assert!((lhs - via_x).abs() < 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {via_x}");
             assert!((lhs - via_w).abs() < 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {via_w}");
@@ -113,21 +114,24 @@ fn hand_computed_cases() {
         let x = Tensor::from_vec((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]).unwrap();
         let w = Tensor::ones([1, 1, 2, 2], DType::F32);
         let b = Tensor::from_vec(vec![1f32], [1]).unwrap();
-        let y = conv2d_with(backend, &x, &w, Some(&b), 1, 0).unwrap();
+        let y = with_backend(backend, || conv2d(&x, &w, Some(&b), 1, 0)).unwrap();
         assert_eq!(y.dims(), &[1, 1, 2, 2]);
         assert_eq!(y.to_vec::<f32>().unwrap(), vec![9., 13., 21., 25.]);
         // Padding 1 around a 2x2 of ones: every 3x3 window covers all four ones.
         let ones = Tensor::ones([1, 1, 2, 2], DType::F64);
         let k3 = Tensor::ones([1, 1, 3, 3], DType::F64);
-        assert_eq!(conv2d_with(backend, &ones, &k3, None, 1, 1).unwrap().to_vec::<f64>().unwrap(), vec![4.; 4]);
+        assert_eq!(
+            with_backend(backend, || conv2d(&ones, &k3, None, 1, 1)).unwrap().to_vec::<f64>().unwrap(),
+            vec![4.; 4]
+        );
         // Stride 2 over a 3x3 with a 1x1 kernel picks the corners.
         let x64 = x.to_dtype(DType::F64).unwrap();
         let k1 = Tensor::full(2.0, [1, 1, 1, 1], DType::F64);
-        let y = conv2d_with(backend, &x64, &k1, None, 2, 0).unwrap();
+        let y = with_backend(backend, || conv2d(&x64, &k1, None, 2, 0)).unwrap();
         assert_eq!(y.to_vec::<f64>().unwrap(), vec![0., 4., 12., 16.]);
         // The input gradient of the 2x2 ones kernel counts how many windows cover each pixel.
         let g = Tensor::ones([1, 1, 2, 2], DType::F32);
-        let dx = conv2d_backward_input_with(backend, &g, &w, x.shape(), 1, 0).unwrap();
+        let dx = with_backend(backend, || conv2d_backward_input(&g, &w, x.shape(), 1, 0)).unwrap();
         assert_eq!(dx.to_vec::<f32>().unwrap(), vec![1., 2., 1., 2., 4., 2., 1., 2., 1.]);
     }
 }

@@ -6,135 +6,16 @@
 //! rayon splits the work only above a measured size. Any other layout returns `None` and the caller
 //! runs `reference.rs`. Results equal the reference bit for bit, except f32 exp / tanh / sigmoid,
 //! which use the SIMD layer's approximations (max relative error ~1.5e-7, a few ulps).
-//!
-//! Also home to the helpers the other families' `cpu.rs` share (`try_fast`, `vectorized`, `build`,
-//! `as_f32`, `assume_init`). Must not: change what an op computes, or read a layout it has not classified.
+//! The helpers every family's `cpu.rs` shares live in `crate::cpu_common`. Must not: change what
+//! an op computes, or read a layout it has not classified.
 
 use super::{BinaryOp, UnaryOp};
-use crate::backend::{backend, Backend};
+use crate::cpu_common::{as_f32, as_f32_out};
+pub(crate) use crate::cpu_common::{build, build2, PAR_MIN_CHEAP, PAR_MIN_COSTLY};
 pub(crate) use crate::simd::map_uninit;
-use crate::simd::{self, Isa, MapFn};
-use kiln_tensor::{DType, Element, Float, Layout};
-use rayon::prelude::*;
+use crate::simd::{self, vectorized, MapFn};
+use kiln_tensor::{Float, Layout};
 use std::mem::MaybeUninit;
-
-/// Elements below which a cheap op (add, mul, relu, a backward map, a sum) stays on one thread.
-/// Measured (`cpu_tests::w1_op_timings`, release) on the 2-core dev box while a training run kept it
-/// loaded (load 5–6): relu on one thread vs split in two on a 2-thread pool, in µs: 16k 1.8 / 1.6,
-/// 64k 12 / 6.5, 256k 48 / 43, 1M 195 / 226, 4M 2549 / 2726 (two runs agree in trend, not in
-/// digits). Waking the second worker costs 5–50 µs there and the op is memory bound, so no size
-/// gained reliably: split only from 2M elements (8 MB of f32, past L2, where an idle second core
-/// adds bandwidth). W1's tensors (16k–100k) never split.
-pub(crate) const PAR_MIN_CHEAP: usize = 1 << 21;
-/// The same for transcendental ops (exp, tanh, sigmoid, log, pow, softmax rows). tanh, same setup:
-/// 16k 15 / 12, 64k 48 / 79, 256k 287 / 288, 1M 1184 / 1328, 4M 3866 / 3705 µs: even only from
-/// about 1M elements on the loaded box, so split from there.
-pub(crate) const PAR_MIN_COSTLY: usize = 1 << 20;
-
-/// `f()` when the fast CPU kernels are selected (`Backend::Cpu`), else `None` (run the reference).
-pub(crate) fn try_fast<R>(f: impl FnOnce() -> Option<R>) -> Option<R> {
-    if backend() == Backend::Cpu {
-        f()
-    } else {
-        None
-    }
-}
-
-/// Runs `f` (pass an `#[inline(always)]` closure) inlined into a function compiled for the best
-/// instruction set [`simd::isa`] allows, so plain loops in it are auto-vectorised with AVX-512 or
-/// AVX2. Rust never contracts `a * b + c` into an FMA, so results do not depend on the ISA.
-#[inline]
-pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-        f()
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-        f()
-    }
-    match simd::isa() {
-        // SAFETY: `isa()` only returns an instruction set this CPU supports.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { avx512(f) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { avx2(f) },
-        _ => f(),
-    }
-}
-
-/// Chunk length (a multiple of `unit`) for splitting `n` elements over rayon, or `None` to stay on
-/// this thread. About four chunks per thread, so a busy core does not hold up the others.
-fn chunk_len(n: usize, unit: usize, parallel: bool) -> Option<usize> {
-    let threads = rayon::current_num_threads();
-    if !parallel || threads < 2 || n < 2 * unit {
-        return None;
-    }
-    Some((n / unit).div_ceil(threads * 4) * unit)
-}
-
-/// A fresh `Vec` of `n` elements, filled by `fill(start, chunk)` over chunks whose lengths are
-/// multiples of `unit` (in parallel when `parallel`). `fill` must write every element of its chunk.
-pub(crate) fn build<T: Send>(
-    n: usize,
-    unit: usize,
-    parallel: bool,
-    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
-) -> Vec<T> {
-    let mut out = Vec::with_capacity(n);
-    let spare = &mut out.spare_capacity_mut()[..n];
-    match chunk_len(n, unit.max(1), parallel) {
-        None => fill(0, spare),
-        Some(c) => spare.par_chunks_mut(c).enumerate().for_each(|(i, s)| fill(i * c, s)),
-    }
-    // SAFETY: every caller's `fill` writes each element of each chunk, and the chunks cover 0..n.
-    unsafe { out.set_len(n) };
-    out
-}
-
-/// Two fresh `Vec`s of `n` elements each (of possibly different types) filled together chunk by
-/// chunk, as [`build`].
-pub(crate) fn build2<A: Send, B: Send>(
-    n: usize,
-    unit: usize,
-    parallel: bool,
-    fill: impl Fn(usize, &mut [MaybeUninit<A>], &mut [MaybeUninit<B>]) + Sync,
-) -> (Vec<A>, Vec<B>) {
-    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (sa, sb) = (&mut a.spare_capacity_mut()[..n], &mut b.spare_capacity_mut()[..n]);
-    match chunk_len(n, unit.max(1), parallel) {
-        None => fill(0, sa, sb),
-        Some(c) => sa.par_chunks_mut(c).zip(sb.par_chunks_mut(c)).enumerate().for_each(|(i, (x, y))| fill(i * c, x, y)),
-    }
-    // SAFETY: as in `build`.
-    unsafe {
-        a.set_len(n);
-        b.set_len(n);
-    }
-    (a, b)
-}
-
-/// `out` viewed as initialised.
-///
-/// # Safety
-/// Every element of `out` must have been written.
-pub(crate) unsafe fn assume_init<T>(out: &mut [MaybeUninit<T>]) -> &mut [T] {
-    &mut *(out as *mut [MaybeUninit<T>] as *mut [T])
-}
-
-/// `x` as `&[f32]` when `T` is f32 (for the SIMD-layer kernels, which are f32 only).
-pub(crate) fn as_f32<T: Element>(x: &[T]) -> Option<&[f32]> {
-    // SAFETY: `T::DTYPE == F32` only for `T = f32`, so this is the identity cast.
-    (T::DTYPE == DType::F32).then(|| unsafe { &*(x as *const [T] as *const [f32]) })
-}
-
-/// `out` as `&mut [MaybeUninit<f32>]` when `T` is f32.
-pub(crate) fn as_f32_out<T: Element>(out: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
-    // SAFETY: as in `as_f32`.
-    (T::DTYPE == DType::F32).then(|| unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]) })
-}
 
 /// How a layout broadcast to the output shape reads its storage, in output order.
 #[derive(Debug, Clone, Copy, PartialEq)]

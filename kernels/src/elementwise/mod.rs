@@ -15,6 +15,7 @@ mod strided_tests;
 
 pub use ops::{BinaryOp, CompareOp, UnaryOp};
 
+use crate::backend::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
 
@@ -24,7 +25,7 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     }
     float_dispatch!(x.dtype(), op.name(), T => {
         let out = x.with_slice(|s: &[T], l| {
-            cpu::try_fast(|| cpu::unary(op, s, l).or_else(|| Some(strided::unary(op, s, l))))
+            try_fast(|| cpu::unary(op, s, l).or_else(|| Some(strided::unary(op, s, l))))
                 .unwrap_or_else(|| reference::unary(op, s, l))
         })?;
         Tensor::from_vec(out, x.shape())
@@ -44,7 +45,7 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Res
     }
     float_dispatch!(x.dtype(), name, T => {
         let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| {
-            cpu::try_fast(|| cpu::unary_backward(op, v[0], v[1], v[2]).or_else(|| Some(strided::unary_backward(op, v[0], v[1], v[2]))))
+            try_fast(|| cpu::unary_backward(op, v[0], v[1], v[2]).or_else(|| Some(strided::unary_backward(op, v[0], v[1], v[2]))))
                 .unwrap_or_else(|| reference::unary_backward(op, v[0], v[1], v[2]))
         })?;
         Tensor::from_vec(out, x.shape())
@@ -79,7 +80,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     float_dispatch!(a.dtype(), name, T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| {
-            cpu::try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl).or_else(|| Some(strided::binary(op, v[0].0, &al, v[1].0, &bl))))
+            try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl).or_else(|| Some(strided::binary(op, v[0].0, &al, v[1].0, &bl))))
                 .unwrap_or_else(|| reference::binary(op, v[0].0, &al, v[1].0, &bl))
         })?;
         Tensor::from_vec(out, shape)
@@ -101,7 +102,7 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
     }
     float_dispatch!(a.dtype(), name, T => {
         let (ga, gb) = Tensor::with_slices(&[a, b, grad], |v: &[(&[T], &Layout)]| {
-            cpu::try_fast(|| {
+            try_fast(|| {
                 let (a, b) = ((v[0].0, &al), (v[1].0, &bl));
                 cpu::binary_backward(op, a, b, v[2]).or_else(|| Some(strided::binary_backward(op, a, b, v[2])))
             })

@@ -10,11 +10,13 @@
 //! (whose results published runs reproduce).
 
 use super::cpu::{
-    as_f32, as_f32_out, binary_parallel, build, build2, grad2, map1, map2, per_binary_op, per_unary_op, simd_map_fn,
-    unary_backward_parallel, unary_parallel, vectorized, Seg,
+    binary_parallel, grad2, map1, map2, per_binary_op, per_unary_op, simd_map_fn, unary_backward_parallel,
+    unary_parallel, Seg,
 };
 use super::{BinaryOp, UnaryOp};
+use crate::cpu_common::{as_f32, as_f32_out, build, build2};
 use crate::simd;
+use crate::simd::vectorized;
 use kiln_tensor::{Float, Layout};
 use std::mem::MaybeUninit;
 

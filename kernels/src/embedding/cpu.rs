@@ -4,7 +4,7 @@
 //! for bit (each output element receives its additions in the same order). Other axes and strided
 //! inputs return `None` and take the reference. Must not: reorder additions into a row.
 
-use crate::elementwise::cpu::vectorized;
+use crate::simd::vectorized;
 use kiln_tensor::{Float, Layout};
 
 /// Rows `idx` of `x` viewed as `[n, row]`, when `x` is contiguous.

@@ -8,7 +8,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod reference;
 
-use crate::elementwise::cpu::try_fast;
+use crate::backend::try_fast;
 use crate::join::element_dispatch;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Float, Layout, Result, Shape, Tensor};

@@ -19,6 +19,7 @@
 
 mod blocking;
 mod driver;
+mod generic;
 mod microkernel;
 mod pack;
 mod parallel;
@@ -31,6 +32,7 @@ use kiln_tensor::Float;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use blocking::{KC, MC, NC};
+pub use generic::{product, view_at, Gemm};
 pub(crate) use parallel::threads_for;
 use view::check;
 pub use view::{GemmError, MatMut, MatRef};

@@ -7,10 +7,10 @@
 
 use super::device::{tensor_on_device, OnDevice};
 use super::{elements, uniform, unsupported, Case, Kernel, Operands, Problem, Unit, Version};
-use crate::conv::conv2d_with;
+use crate::conv::conv2d;
 use crate::cuda::Buf;
 use crate::pool::{cpu as pool_cpu, reference as pool_reference};
-use crate::Backend;
+use crate::{with_backend, Backend};
 use kiln_tensor::{Error, Layout, Result, Rng, Tensor};
 
 /// Output side of a stride-1, unpadded convolution: `size - k + 1`.
@@ -98,7 +98,7 @@ impl Case for ConvCase {
             Version::Reference => Backend::Reference,
             other => return Err(unsupported("conv2d", other)),
         };
-        self.out = conv2d_with(backend, &self.x, &self.w, Some(&self.bias), 1, 0)?.to_vec::<f32>()?;
+        self.out = with_backend(backend, || conv2d(&self.x, &self.w, Some(&self.bias), 1, 0))?.to_vec::<f32>()?;
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl Case for ConvCase {
             self.dev = Some(([on(&self.x)?, on(&self.w)?, on(&self.bias)?], None));
         }
         let ([x, w, b], out) = self.dev.as_mut().expect("uploaded above");
-        *out = Some(conv2d_with(Backend::Cpu, x, w, Some(b), 1, 0)?);
+        *out = Some(conv2d(x, w, Some(b), 1, 0)?);
         Ok(())
     }
 

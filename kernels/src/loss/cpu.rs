@@ -6,10 +6,11 @@
 //! contiguous operands return `None` and the caller runs the reference. Must not: drop the
 //! stable forms (log-sum-exp, `max(x, 0) - x y + ln(1 + e^-|x|)`) or PyTorch's clamps.
 
-use crate::elementwise::cpu::{as_f32, as_f32_out, assume_init, build, vectorized, PAR_MIN_CHEAP, PAR_MIN_COSTLY};
+use crate::cpu_common::{as_f32, as_f32_out, assume_init, build, PAR_MIN_CHEAP, PAR_MIN_COSTLY};
 use crate::elementwise::UnaryOp;
 use crate::reduce::cpu::max_ignoring_nan;
 use crate::simd;
+use crate::simd::vectorized;
 use crate::softmax::cpu::exp_shift_sum;
 use kiln_tensor::{Float, Layout};
 use std::mem::MaybeUninit;

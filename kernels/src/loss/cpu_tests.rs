@@ -33,7 +33,7 @@ fn check_ce<T: Float>(x: &Tensor, targets: &[usize], covered: bool) {
 fn cross_entropy_matches_reference() {
     let mut rng = Rng::new(31);
     for dtype in [DType::F32, DType::F64] {
-        let rows = crate::elementwise::cpu::PAR_MIN_COSTLY / 257 + 3;
+        let rows = crate::cpu_common::PAR_MIN_COSTLY / 257 + 3;
         for (n, c) in [(1, 1), (1, 7), (7, 3), (33, 10), (64, 257), (rows, 257)] {
             let targets: Vec<usize> = (0..n).map(|_| rng.below(c)).collect();
             let x = rand(&[n, c], -10.0, 10.0, dtype, &mut rng);

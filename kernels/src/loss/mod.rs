@@ -12,7 +12,7 @@ pub mod reference;
 
 mod composite;
 
-use crate::elementwise::cpu::try_fast;
+use crate::backend::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Element, Error, Layout, Result, Shape, Tensor};
 

@@ -1,12 +1,10 @@
 //! Matrix multiplication: `a [.., m, k] @ b [.., k, n]` with NumPy broadcasting of the batch dims.
 //! Checks and dispatch live here; `reference.rs` is the naive oracle and `mm.rs` the GEMM call
-//! (through `matrixmultiply`, reading strided and broadcast views in place). No autograd here.
+//! (through `crate::gemm`, reading strided and broadcast views in place). No autograd here.
 
 pub mod cuda;
 mod mm;
 pub mod reference;
-
-pub use mm::{gemm, Gemm, MatRef};
 
 use crate::{check, float_dispatch, Backend};
 use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, StridedIndex, Tensor};
@@ -43,20 +41,16 @@ fn plan(a: &Tensor, b: &Tensor) -> Result<(Shape, Layout, Layout)> {
 
 /// `a @ b` on the active backend.
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    matmul_with(crate::backend(), a, b)
-}
-
-/// `a @ b` with an explicit implementation (the kernel lab and tests compare them).
-pub fn matmul_with(backend: Backend, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (shape, al, bl) = plan(a, b)?;
     if !a.device().is_cpu() {
         return crate::cuda::matmul::matmul_tensor(a, b, &shape, &al, &bl);
     }
+    let backend = crate::backend();
     float_dispatch!(a.dtype(), "matmul", T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| match backend {
-            Backend::Reference => reference::matmul(v[0].0, &al, v[1].0, &bl),
+            Backend::Reference => Ok(reference::matmul(v[0].0, &al, v[1].0, &bl)),
             Backend::Cpu => mm::matmul(v[0].0, &al, v[1].0, &bl),
-        })?;
+        })??;
         Tensor::from_vec(out, shape)
     })
 }

@@ -2,6 +2,7 @@
 //! transposed, narrowed and broadcast operands in f32 and f64, a hand case, and the error cases.
 
 use super::*;
+use crate::with_backend;
 use kiln_tensor::{DType, Rng};
 
 fn randn(shape: &[usize], dtype: DType, rng: &mut Rng) -> Tensor {
@@ -10,8 +11,8 @@ fn randn(shape: &[usize], dtype: DType, rng: &mut Rng) -> Tensor {
 
 /// Fast against reference; the tolerance grows with the accumulation length `k`.
 fn check_against_reference(a: &Tensor, b: &Tensor) {
-    let fast = matmul_with(Backend::Cpu, a, b).unwrap();
-    let slow = matmul_with(Backend::Reference, a, b).unwrap();
+    let fast = with_backend(Backend::Cpu, || matmul(a, b)).unwrap();
+    let slow = with_backend(Backend::Reference, || matmul(a, b)).unwrap();
     assert_eq!(fast.shape(), slow.shape());
     assert!(fast.is_contiguous());
     let k = a.dims()[a.rank() - 1];
@@ -88,10 +89,16 @@ fn hand_computed_product() {
     for backend in [Backend::Reference, Backend::Cpu] {
         let a = Tensor::from_vec(vec![1f32, 2., 3., 4.], [2, 2]).unwrap();
         let b = Tensor::from_vec(vec![5f32, 6., 7., 8.], [2, 2]).unwrap();
-        assert_eq!(matmul_with(backend, &a, &b).unwrap().to_vec::<f32>().unwrap(), vec![19., 22., 43., 50.]);
+        assert_eq!(
+            with_backend(backend, || matmul(&a, &b)).unwrap().to_vec::<f32>().unwrap(),
+            vec![19., 22., 43., 50.]
+        );
         // a^T @ b = [[1,3],[2,4]] @ [[5,6],[7,8]]
         let at = a.t().unwrap();
-        assert_eq!(matmul_with(backend, &at, &b).unwrap().to_vec::<f32>().unwrap(), vec![26., 30., 38., 44.]);
+        assert_eq!(
+            with_backend(backend, || matmul(&at, &b)).unwrap().to_vec::<f32>().unwrap(),
+            vec![26., 30., 38., 44.]
+        );
     }
 }
 

@@ -7,7 +7,8 @@
 //! rounding only. Must not: read a layout other than contiguous, or allocate per element.
 
 use super::reference::Stats;
-use crate::elementwise::cpu::{build, vectorized};
+use crate::cpu_common::build;
+use crate::simd::vectorized;
 use kiln_tensor::Float;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;

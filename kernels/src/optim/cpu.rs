@@ -5,7 +5,7 @@
 //! `sqrt` and division). Must not: reorder the update's arithmetic or skip PyTorch's conventions.
 
 use super::{AdamParams, SgdParams};
-use crate::elementwise::cpu::vectorized;
+use crate::simd::vectorized;
 use kiln_tensor::Float;
 use rayon::prelude::*;
 

@@ -4,7 +4,8 @@
 //! tie rule (first wins) and NaN rule (first NaN wins) as the reference, so results are identical.
 //! Must not: change which element a window picks.
 
-use crate::elementwise::cpu::{assume_init, build, build2, vectorized, PAR_MIN_CHEAP};
+use crate::cpu_common::{assume_init, build, build2, PAR_MIN_CHEAP};
+use crate::simd::vectorized;
 use kiln_tensor::{Float, Layout};
 use std::mem::MaybeUninit;
 

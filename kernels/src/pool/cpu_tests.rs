@@ -5,7 +5,7 @@
 //! gradient, and sizes above the parallel threshold.
 
 use super::{cpu, reference};
-use crate::elementwise::cpu::PAR_MIN_CHEAP;
+use crate::cpu_common::PAR_MIN_CHEAP;
 use crate::elementwise::cpu_tests::assert_same;
 use kiln_tensor::{DType, Layout, Rng, Tensor};
 

@@ -9,7 +9,7 @@ mod cpu_tests;
 pub mod cuda;
 pub mod reference;
 
-use crate::elementwise::cpu::try_fast;
+use crate::backend::try_fast;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Result, Shape, Tensor};
 

@@ -12,7 +12,8 @@
 //! layout other than the ones checked here, or change which element an arg reduction picks.
 
 use super::ReduceOp;
-use crate::elementwise::cpu::{assume_init, build, vectorized, PAR_MIN_CHEAP};
+use crate::cpu_common::{assume_init, build, PAR_MIN_CHEAP};
+use crate::simd::vectorized;
 use kiln_tensor::{Float, Layout};
 use std::mem::MaybeUninit;
 

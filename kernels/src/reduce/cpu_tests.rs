@@ -171,7 +171,7 @@ fn arg_reductions_match_reference_with_ties_and_nans() {
 #[test]
 fn large_reductions_split_over_threads_and_still_match() {
     let mut rng = Rng::new(13);
-    let rows = crate::elementwise::cpu::PAR_MIN_CHEAP / 600 + 7;
+    let rows = crate::cpu_common::PAR_MIN_CHEAP / 600 + 7;
     for dtype in [DType::F32, DType::F64] {
         let x = rand(&[rows, 600], -1.0, 1.0, dtype, &mut rng);
         for op in OPS {

@@ -13,7 +13,7 @@ pub mod reference;
 
 pub use reference::ReduceOp;
 
-use crate::elementwise::cpu::try_fast;
+use crate::backend::try_fast;
 use crate::elementwise::strided;
 use crate::float_dispatch;
 use kiln_tensor::{Error, Float, Layout, Result, Shape, Tensor};

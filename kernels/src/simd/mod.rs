@@ -23,6 +23,7 @@ pub mod peak;
 pub mod scalar;
 mod slice;
 mod vector;
+mod vectorized;
 
 #[cfg(target_arch = "x86_64")]
 pub use avx2::Avx2Fma;
@@ -33,6 +34,7 @@ pub use slice::{
     axpby, axpby_with, axpy, axpy_with, dot, dot_with, map, map_uninit, map_with, scale, scale_with, MapFn,
 };
 pub use vector::{Simd, EXP_MAX_REL_ERR, SIGMOID_MAX_ABS_ERR, TANH_MAX_ABS_ERR};
+pub(crate) use vectorized::vectorized;
 
 use std::sync::OnceLock;
 

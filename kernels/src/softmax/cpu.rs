@@ -5,11 +5,10 @@
 //! layouts (softmax over a middle axis, transposed inputs) return `None` and the caller runs
 //! `reference.rs`. Must not: change the max-subtraction that keeps large logits safe.
 
-use crate::elementwise::cpu::{
-    as_f32, as_f32_out, assume_init, build, map_uninit, vectorized, PAR_MIN_CHEAP, PAR_MIN_COSTLY,
-};
+use crate::cpu_common::{as_f32, as_f32_out, assume_init, build, PAR_MIN_CHEAP, PAR_MIN_COSTLY};
 use crate::reduce::cpu::{dot, max_ignoring_nan, sum};
 use crate::simd::{self, MapFn};
+use crate::simd::{map_uninit, vectorized};
 use kiln_tensor::{Float, Layout};
 use std::mem::MaybeUninit;
 

@@ -74,7 +74,7 @@ fn softmax_and_backward_match_reference() {
         // Huge logits stay finite; a row above the parallel threshold splits.
         let big =
             Tensor::from_vec(vec![1000.0, 0.0, -1000.0, 3.0, 88.0, -88.0], [2, 3]).unwrap().to_dtype(dtype).unwrap();
-        let rows = crate::elementwise::cpu::PAR_MIN_COSTLY / 257 + 3;
+        let rows = crate::cpu_common::PAR_MIN_COSTLY / 257 + 3;
         let large = rand(&[rows, 257], -8.0, 8.0, dtype, &mut rng);
         crate::float_dispatch!(dtype, "test", T => {
             check::<T>(&big, 1, true);

@@ -1,30 +1,13 @@
-//! Selection forwards: `where_cond`, `masked_fill`, `index_select` and `gather`. Conditions,
-//! masks and indices are plain tensors (no gradient flows into them).
-//! No backward math here: the rules are in `rules/elementwise.rs` and `rules/index.rs`.
+//! Indexing forwards, kiln-kernels' `embedding` family: `index_select`, `embedding` (a lookup
+//! with an optional padding row) and `gather`. Indices are plain tensors (no gradient flows into
+//! them). No backward math here: the rules are in `rules/embedding.rs`.
 
 use crate::op::Op;
 use crate::var::Var;
-use kiln_kernels::{elementwise, embedding};
+use kiln_kernels::embedding;
 use kiln_tensor::{Result, Tensor};
 
-/// `cond ? a : b` elementwise, all three broadcasting; `cond` is a u32 mask (nonzero = true).
-pub fn where_cond(cond: &Tensor, a: &Var, b: &Var) -> Result<Var> {
-    let out = elementwise::where_cond(cond, a.tensor(), b.tensor())?;
-    Ok(Var::from_op(out, Op::Where { cond: cond.clone(), a: a.clone(), b: b.clone() }))
-}
-
 impl Var {
-    /// Same as [`where_cond`] with `self` as the true branch.
-    pub fn where_cond(&self, cond: &Tensor, other: &Var) -> Result<Var> {
-        where_cond(cond, self, other)
-    }
-
-    /// `self` with `value` wherever `mask` (u32, broadcastable to self) is nonzero.
-    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Var> {
-        let out = elementwise::masked_fill(self.tensor(), mask, value)?;
-        Ok(Var::from_op(out, Op::MaskedFill { x: self.clone(), mask: mask.clone(), value }))
-    }
-
     /// The slices `indices[i]` of `self` along `axis`, in order (repeats allowed): an embedding
     /// lookup when `axis` is 0.
     pub fn index_select(&self, axis: isize, indices: &Tensor) -> Result<Var> {

@@ -1,7 +1,7 @@
 //! The fused LSTM recurrence as one graph node: `lstm_sequence(proj, w_hh, steps)` runs one
 //! direction of a layer over every step (kiln-kernels' `lstm` family) and records the activated
 //! gates the backward pass needs. Building an LSTM out of it (the input projection, directions,
-//! layers, outputs) is kiln-models' job. No backward math here: the rule is in `rules/recurrent.rs`.
+//! layers, outputs) is kiln-models' job. No backward math here: the rule is in `rules/lstm.rs`.
 
 use crate::op::Op;
 use crate::var::Var;
