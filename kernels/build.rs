@@ -1,5 +1,6 @@
 //! Builds kiln's CUDA C kernels for the host: every `src/<family>/<family>.cu` is compiled as C++20
-//! with `cuda/kiln_shim.h` and `cuda/kiln_cuda.h` force-included, together with the fiber launcher
+//! with `cuda/kiln_shim.h`, the definitions generated from `src/cuda/shared_defs.rs` and
+//! `cuda/kiln_cuda.h` force-included, together with the fiber launcher
 //! `cuda/kiln_shim.cpp`, so `cargo test` runs the very same kernel source on the CPU. Every
 //! `KILN_EXPORT(name, Params)` found in a source becomes an entry of a generated name -> launcher
 //! table. Nothing here needs CUDA; NVRTC compiles the same files for GPUs at run time.
@@ -7,6 +8,11 @@
 //! Only on Linux (ucontext fibers); elsewhere the shim is skipped and the shim tests say so.
 
 use std::path::{Path, PathBuf};
+
+/// The op codes and limits Rust and the kernels share; the same file is a module of the crate.
+#[allow(dead_code)]
+#[path = "src/cuda/shared_defs.rs"]
+mod shared_defs;
 
 /// Op families with a `.cu` file, in `src/<family>/<family>.cu`. Keep in step with
 /// `src/cuda/source.rs` (a test checks both against the files on disk).
@@ -59,6 +65,9 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let names: Vec<String> =
         sources.iter().flat_map(|p| exports(&std::fs::read_to_string(p).expect("read a .cu source"))).collect();
+    let shared_defs = out.join("kiln_shared_defs.h");
+    std::fs::write(&shared_defs, shared_defs::header()).expect("write the shared definitions header");
+    println!("cargo:rerun-if-changed={}", root.join("src/cuda/shared_defs.rs").display());
     let registry = out.join("kiln_host_registry.cpp");
     std::fs::write(&registry, registry_source(&names)).expect("write the host kernel registry");
 
@@ -72,6 +81,8 @@ fn main() {
         .flag("c++")
         .flag("-include")
         .flag(path_str(&shim_dir.join("kiln_shim.h")))
+        .flag("-include")
+        .flag(path_str(&shared_defs))
         .flag("-include")
         .flag(path_str(&shim_dir.join("kiln_cuda.h")))
         .flag("-Wno-unknown-pragmas")

@@ -12,7 +12,7 @@
 //! also prints the measured single-core FMA peak.
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
-use kiln_kernels::gemm::{sgemm_with, GemmImpl, GemmOptions, MatMut, MatRef};
+use kiln_kernels::gemm::{gemm_with, GemmImpl, GemmOptions, MatMut, MatRef};
 use kiln_kernels::simd;
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ impl Shape {
         let a = if self.a_t { MatRef::col_major(&o.a, m) } else { MatRef::row_major(&o.a, k) };
         let b = if self.b_t { MatRef::col_major(&o.b, k) } else { MatRef::row_major(&o.b, n) };
         let opts = GemmOptions { imp, ..GemmOptions::default() };
-        sgemm_with(opts, m, k, n, 1.0, a, b, 0.0, MatMut::row_major(&mut o.c, n)).unwrap();
+        gemm_with(opts, m, k, n, 1.0, a, b, 0.0, MatMut::row_major(&mut o.c, n)).unwrap();
         black_box(&o.c);
     }
 }

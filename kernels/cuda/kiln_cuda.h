@@ -10,7 +10,8 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef long long i64;
 
-#define KILN_MAX_DIMS 6
+// KILN_MAX_DIMS and the op-code enums come from kernels/src/cuda/shared_defs.rs, generated
+// in front of this header (source.rs for NVRTC, build.rs for the host shim).
 #define KILN_FULL_MASK 0xffffffffu
 
 #ifdef KILN_HOST

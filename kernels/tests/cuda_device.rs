@@ -6,7 +6,7 @@
 //! there as `<module>.<arch>.ptx` for ptxas. With `KILN_TEST_GPU=1` a missing GPU or NVRTC fails.
 
 use kiln_kernels::cuda::compile::{self, compile_ptx, nvrtc_available};
-use kiln_kernels::cuda::source::{SourceKind, ALL};
+use kiln_kernels::cuda::source::ALL;
 use kiln_kernels::cuda::{cuda_available, driver_present, resolve_device, testing, Runner};
 use kiln_tensor::{Device, Error};
 
@@ -71,13 +71,12 @@ fn every_cu_file_on_disk_is_registered_and_exported_to_the_host_shim() {
         })
         .collect();
     on_disk.sort();
-    let mut registered: Vec<String> =
-        ALL.iter().filter(|s| s.kind == SourceKind::CudaC).map(|s| s.name.to_string()).collect();
+    let mut registered: Vec<String> = ALL.iter().map(|s| s.name.to_string()).collect();
     registered.sort();
     assert_eq!(on_disk, registered, "src/*/<family>.cu files vs cuda::source::ALL (and FAMILIES in build.rs)");
     if kiln_kernels::cuda::host::AVAILABLE {
         let host = kiln_kernels::cuda::host::kernel_names();
-        for s in ALL.iter().filter(|s| s.kind == SourceKind::CudaC) {
+        for s in ALL.iter() {
             for k in s.kernel_names() {
                 assert!(host.iter().any(|h| h == k), "{k} in {} has no KILN_EXPORT", s.path);
             }
@@ -119,11 +118,9 @@ fn every_kernel_source_compiles_with_nvrtc_for_sm80_and_sm90() {
                     src.path
                 );
             }
-            if src.kind == SourceKind::CudaC {
-                assert_eq!(first.origin, "nvrtc");
-                let again = compile_ptx(src, arch, Some(&cache)).unwrap();
-                assert_eq!((again.origin, &again.ptx), ("disk cache", &first.ptx), "{} disk cache", src.name);
-            }
+            assert_eq!(first.origin, "nvrtc");
+            let again = compile_ptx(src, arch, Some(&cache)).unwrap();
+            assert_eq!((again.origin, &again.ptx), ("disk cache", &first.ptx), "{} disk cache", src.name);
             eprintln!(
                 "{arch} {:<12} {:>2} kernels {:>7} bytes of PTX ({}, {ms:.0} ms)",
                 src.name,
@@ -151,7 +148,6 @@ fn a_compile_error_comes_back_with_nvrtc_log() {
     static BROKEN: kiln_kernels::cuda::source::KernelSource = kiln_kernels::cuda::source::KernelSource {
         name: "broken",
         path: "tests/broken.cu",
-        kind: SourceKind::CudaC,
         code: "extern \"C\" __global__ void k(float* x) { x[0] = undefined_name; }\n",
     };
     let err = compile_ptx(&BROKEN, "compute_80", None).unwrap_err().to_string();

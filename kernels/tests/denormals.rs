@@ -5,7 +5,7 @@
 
 use kiln_kernels::denormals::{self, Mode};
 use kiln_kernels::elementwise::{binary, BinaryOp};
-use kiln_kernels::gemm::{set_gemm_impl, sgemm, GemmImpl, MatMut, MatRef};
+use kiln_kernels::gemm::{gemm, set_gemm_impl, GemmImpl, MatMut, MatRef};
 use kiln_tensor::Tensor;
 
 /// 1e-40 is subnormal in f32 (the smallest normal is ~1.18e-38).
@@ -28,7 +28,7 @@ fn gemm_of_tiny(imp: GemmImpl) -> Vec<f64> {
     let a = vec![TINY; m * k];
     let b = vec![1.0f32; k * n];
     let mut c = vec![0.0f32; m * n];
-    sgemm(m, k, n, 1.0, MatRef::row_major(&a, k), MatRef::row_major(&b, n), 0.0, MatMut::row_major(&mut c, n)).unwrap();
+    gemm(m, k, n, 1.0, MatRef::row_major(&a, k), MatRef::row_major(&b, n), 0.0, MatMut::row_major(&mut c, n)).unwrap();
     set_gemm_impl(GemmImpl::Kiln);
     // One element per row block, so every thread's part is looked at.
     (0..m).step_by(8).map(|i| c[i * n + (i * 7) % n] as f64 * 1e30).collect()

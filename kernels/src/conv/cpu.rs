@@ -10,7 +10,7 @@
 use super::im2col::{col2im, im2col};
 use super::{at4, ConvGeom};
 use crate::cpu_common::{as_f32, as_f32_out, assume_init, build};
-use crate::gemm::{sgemm_with, GemmOptions, MatMut, MatRef};
+use crate::gemm::{gemm_with, GemmOptions, MatMut, MatRef};
 use crate::simd::{Isa, Simd};
 use kiln_tensor::{Float, Layout};
 use rayon::prelude::*;
@@ -149,7 +149,7 @@ crate::simd_dispatch! {
 /// callers' geometry, so a GEMM error is a bug here.
 #[allow(clippy::too_many_arguments)]
 fn gemm(opts: GemmOptions, m: usize, k: usize, n: usize, a: MatRef<f32>, b: MatRef<f32>, beta: f32, c: &mut [f32]) {
-    sgemm_with(opts, m, k, n, 1.0, a, b, beta, MatMut::row_major(c, n)).expect("conv2d block GEMM views fit");
+    gemm_with(opts, m, k, n, 1.0, a, b, beta, MatMut::row_major(c, n)).expect("conv2d block GEMM views fit");
 }
 
 /// `x [N, C, H, W]` (any layout) convolved with the contiguous weight `w [O, C, KH, KW]` + `bias`;

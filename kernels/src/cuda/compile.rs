@@ -7,7 +7,7 @@
 //! Set `KILN_CUDA_CACHE` to choose the folder, or to `off` to disable the disk cache.
 
 use super::nvrtc::{nvrtc, NvrtcFailure};
-use super::source::{KernelSource, SourceKind};
+use super::source::KernelSource;
 use kiln_tensor::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,7 +92,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 #[derive(Debug, Clone)]
 pub struct CompiledPtx {
     pub ptx: Arc<str>,
-    /// `nvrtc`, `disk cache`, `memory cache` or `hand-written`.
+    /// `nvrtc`, `disk cache` or `memory cache`.
     pub origin: &'static str,
     /// The disk cache file, when one was read or written.
     pub file: Option<PathBuf>,
@@ -106,11 +106,7 @@ fn compile_error(src: &KernelSource, arch: &str, version: &str, e: NvrtcFailure)
 }
 
 /// Compiles `src` for `arch` (e.g. `compute_80`) through NVRTC, reading and writing `disk` when given.
-/// Hand-written PTX is returned as is.
 pub fn compile_ptx(src: &KernelSource, arch: &'static str, disk: Option<&Path>) -> Result<CompiledPtx> {
-    if src.kind == SourceKind::Ptx {
-        return Ok(CompiledPtx { ptx: Arc::from(src.code), origin: "hand-written", file: None });
-    }
     let lib = nvrtc().map_err(|e| Error::invalid("nvrtc", e))?;
     let (major, minor) = lib.version;
     let text = src.nvrtc_text();

@@ -7,7 +7,8 @@
 //!   with memory + disk caches; [`source`]: the registry of every source.
 //! - [`Runner`]: launches on a GPU, or on the host shim (the same `.cu` compiled for the CPU by
 //!   build.rs against kernels/cuda/kiln_shim.h), which is how `cargo test` runs every kernel here.
-//! - [`params`]: the one-`#[repr(C)]`-struct-per-kernel convention, mirrored in the `.cu` files.
+//! - [`params`]: the one-`#[repr(C)]`-struct-per-kernel convention, mirrored in the `.cu` files;
+//!   [`shared_defs`]: the op codes and limits both sides use, generated into the C the kernels see.
 //! - [`storage`]: tensors' CUDA storage (the `kiln_tensor::DeviceStorage` implementation), the
 //!   backend `Tensor::to_device` uploads through, and host-shim emulation of `cuda:0`;
 //!   [`access`]: how each family's tensor-level device functions reach their buffers.
@@ -25,6 +26,7 @@ mod launch;
 pub mod nvrtc;
 pub mod nvrtc_find;
 pub mod params;
+pub mod shared_defs;
 pub mod source;
 pub mod storage;
 pub mod testing;

@@ -19,8 +19,7 @@ macro_rules! kernel_params {
     };
 }
 
-/// Most dims a strided kernel handles after [`Strided::new`] merged what it could.
-pub const MAX_DIMS: usize = 6;
+pub use super::shared_defs::MAX_DIMS;
 
 kernel_params! {
     /// `KilnStrided` in kiln_cuda.h: a shape and up to three operands' strides (elements).

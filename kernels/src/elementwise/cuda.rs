@@ -3,6 +3,7 @@
 //! broadcast to the output shape, as for `reference.rs`; outputs are contiguous.
 
 use crate::cuda::params::{to_u32, Strided};
+use crate::cuda::shared_defs::{BinaryCode as B, CompareCode as C, UnaryCode as U};
 use crate::cuda::source::ELEMENTWISE;
 use crate::cuda::{access, need, Buf, Launch, Runner};
 use crate::elementwise::{BinaryOp, CompareOp, UnaryOp};
@@ -44,46 +45,46 @@ kernel_params! {
     }
 }
 
-/// `UnaryCode` in elementwise.cu, with the op's two scalar arguments. 0 is the plain copy.
+/// The op's [`UnaryCode`](U) with its two scalar arguments; no op is the plain copy.
 fn unary_code(op: Option<UnaryOp>) -> (u32, f32, f32) {
     match op {
-        None => (0, 0.0, 0.0),
-        Some(UnaryOp::Neg) => (1, 0.0, 0.0),
-        Some(UnaryOp::Exp) => (2, 0.0, 0.0),
-        Some(UnaryOp::Log) => (3, 0.0, 0.0),
-        Some(UnaryOp::Sqrt) => (4, 0.0, 0.0),
-        Some(UnaryOp::Abs) => (5, 0.0, 0.0),
-        Some(UnaryOp::Relu) => (6, 0.0, 0.0),
-        Some(UnaryOp::LeakyRelu(s)) => (7, s as f32, 0.0),
-        Some(UnaryOp::Sigmoid) => (8, 0.0, 0.0),
-        Some(UnaryOp::Tanh) => (9, 0.0, 0.0),
-        Some(UnaryOp::Affine { mul, add }) => (10, mul as f32, add as f32),
-        Some(UnaryOp::PowScalar(e)) => (11, e as f32, 0.0),
+        None => (U::Copy.code(), 0.0, 0.0),
+        Some(UnaryOp::Neg) => (U::Neg.code(), 0.0, 0.0),
+        Some(UnaryOp::Exp) => (U::Exp.code(), 0.0, 0.0),
+        Some(UnaryOp::Log) => (U::Log.code(), 0.0, 0.0),
+        Some(UnaryOp::Sqrt) => (U::Sqrt.code(), 0.0, 0.0),
+        Some(UnaryOp::Abs) => (U::Abs.code(), 0.0, 0.0),
+        Some(UnaryOp::Relu) => (U::Relu.code(), 0.0, 0.0),
+        Some(UnaryOp::LeakyRelu(s)) => (U::Leaky.code(), s as f32, 0.0),
+        Some(UnaryOp::Sigmoid) => (U::Sigmoid.code(), 0.0, 0.0),
+        Some(UnaryOp::Tanh) => (U::Tanh.code(), 0.0, 0.0),
+        Some(UnaryOp::Affine { mul, add }) => (U::Affine.code(), mul as f32, add as f32),
+        Some(UnaryOp::PowScalar(e)) => (U::Pow.code(), e as f32, 0.0),
     }
 }
 
-/// `BinaryCode` in elementwise.cu.
+/// The op's [`BinaryCode`](B).
 fn binary_code(op: BinaryOp) -> u32 {
     match op {
-        BinaryOp::Add => 0,
-        BinaryOp::Sub => 1,
-        BinaryOp::Mul => 2,
-        BinaryOp::Div => 3,
-        BinaryOp::Pow => 4,
-        BinaryOp::Maximum => 5,
-        BinaryOp::Minimum => 6,
+        BinaryOp::Add => B::Add.code(),
+        BinaryOp::Sub => B::Sub.code(),
+        BinaryOp::Mul => B::Mul.code(),
+        BinaryOp::Div => B::Div.code(),
+        BinaryOp::Pow => B::Pow.code(),
+        BinaryOp::Maximum => B::Max.code(),
+        BinaryOp::Minimum => B::Min.code(),
     }
 }
 
-/// `CompareCode` in elementwise.cu.
+/// The op's [`CompareCode`](C).
 fn compare_code(op: CompareOp) -> u32 {
     match op {
-        CompareOp::Eq => 0,
-        CompareOp::Ne => 1,
-        CompareOp::Lt => 2,
-        CompareOp::Le => 3,
-        CompareOp::Gt => 4,
-        CompareOp::Ge => 5,
+        CompareOp::Eq => C::Eq.code(),
+        CompareOp::Ne => C::Ne.code(),
+        CompareOp::Lt => C::Lt.code(),
+        CompareOp::Le => C::Le.code(),
+        CompareOp::Gt => C::Gt.code(),
+        CompareOp::Ge => C::Ge.code(),
     }
 }
 
@@ -252,26 +253,6 @@ pub fn where_cond(
     };
     // SAFETY: every operand was checked against its layout, and the output holds n.
     unsafe { r.launch(&ELEMENTWISE, "ew_where_f32", Launch::linear(n, BLOCK), &p) }
-}
-
-kernel_params! {
-    /// The parameter block of the hand-written `axpy_f32_ptx` (`.param .b8 p[24]` in axpy.ptx).
-    pub struct AxpyParams { pub x: u64, pub y: u64, pub n: u32, pub a: f32 }
-}
-
-/// `y = a * x + y` over `n` elements with the hand-written PTX kernel (src/elementwise/axpy.ptx).
-/// GPU only: PTX cannot run on the host shim, so this returns an error there.
-pub fn axpy_ptx(r: &Runner, a: f32, x: &Buf<f32>, y: &mut Buf<f32>, n: usize) -> Result<()> {
-    const OP: &str = "axpy_ptx";
-    if matches!(r, Runner::Host) {
-        return Err(Error::invalid(OP, "hand-written PTX runs on a GPU only; the host shim executes CUDA C"));
-    }
-    r.check(&[x, y])?;
-    need(OP, "x", x, n)?;
-    need(OP, "y", y, n)?;
-    let p = AxpyParams { x: x.addr(0)?, y: y.addr_mut(0)?, n: to_u32(OP, "length", n)?, a };
-    // SAFETY: both buffers hold n elements; AxpyParams matches the 24-byte .param block.
-    unsafe { r.launch(&crate::cuda::source::AXPY_PTX, "axpy_f32_ptx", Launch::linear(n, BLOCK), &p) }
 }
 
 // ---- tensors on a CUDA device (the family's mod.rs dispatches here) --------------------------

@@ -8,12 +8,10 @@
 //   v2 ew_unary_vec4_f32 / ew_binary_vec4_f32  contiguous, 16-byte aligned: one float4 per
 //                                              iteration, scalar tail
 // Selection (strided only): ew_compare_f32 (a u32 0/1 mask) and ew_where_f32 (cond ? a : b).
-// Op codes are mirrored by `unary_code` / `binary_code` / `compare_code` in elementwise/cuda.rs.
+// Op codes: `UnaryCode` etc., defined in Rust (kernels/src/cuda/shared_defs.rs) and generated here.
 // Compiled with kernels/cuda/kiln_cuda.h in front (NVRTC) or with kiln_shim.h too (host tests).
 
-enum UnaryCode { U_COPY, U_NEG, U_EXP, U_LOG, U_SQRT, U_ABS, U_RELU, U_LEAKY, U_SIGMOID, U_TANH, U_AFFINE, U_POW };
-enum BinaryCode { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN };
-enum CompareCode { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE };
+// UnaryCode, BinaryCode and CompareCode are generated from kernels/src/cuda/shared_defs.rs.
 
 struct UnaryParams {
     const float* x;

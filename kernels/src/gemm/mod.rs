@@ -14,8 +14,9 @@
 //! (n = 1, m = 1, k = 1), and the rest is split over threads (`parallel.rs`) into the packed loop nest
 //! (`driver.rs`, block sizes in `blocking.rs`, packing in `pack.rs`, kernels in `microkernel.rs`).
 //!
-//! `dgemm` (f64, used on CPU for gradient checks where accuracy matters more than speed) runs on
-//! `matrixmultiply`'s f64 kernels under both `Kiln` and `MatrixMultiply`; `Reference` is the naive loop.
+//! The entry points are [`gemm`] / [`gemm_with`] for either float type (`generic.rs`): f64, used on
+//! CPU for gradient checks where accuracy matters more than speed, runs on `matrixmultiply`'s f64
+//! kernels under both `Kiln` and `MatrixMultiply`; `Reference` is the naive loop.
 
 mod blocking;
 mod driver;
@@ -32,7 +33,7 @@ use kiln_tensor::Float;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use blocking::{KC, MC, NC};
-pub use generic::{product, view_at, Gemm};
+pub use generic::{gemm, gemm_with, product, view_at, Gemm};
 pub(crate) use parallel::threads_for;
 use view::check;
 pub use view::{GemmError, MatMut, MatRef};
@@ -102,70 +103,8 @@ impl Default for GemmOptions {
     }
 }
 
-/// `C = alpha A B + beta C` in f32 with `A: m x k`, `B: k x n`, `C: m x n`, using
-/// [`GemmOptions::default`]. `beta == 0` overwrites C without reading it.
-///
-/// ```
-/// use kiln_kernels::gemm::{sgemm, MatMut, MatRef};
-/// let a = [1.0, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
-/// let mut c = [0.0; 4];
-/// // C = A Aᵀ
-/// sgemm(2, 2, 2, 1.0, MatRef::row_major(&a, 2), MatRef::row_major(&a, 2).t(), 0.0, MatMut::row_major(&mut c, 2)).unwrap();
-/// assert_eq!(c, [5.0, 11.0, 11.0, 25.0]);
-/// ```
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: MatRef<f32>,
-    b: MatRef<f32>,
-    beta: f32,
-    c: MatMut<f32>,
-) -> Result<(), GemmError> {
-    sgemm_with(GemmOptions::default(), m, k, n, alpha, a, b, beta, c)
-}
-
-/// [`sgemm`] with explicit options (implementation, SIMD back end, threads).
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_with(
-    opts: GemmOptions,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: MatRef<f32>,
-    b: MatRef<f32>,
-    beta: f32,
-    c: MatMut<f32>,
-) -> Result<(), GemmError> {
-    check(m, k, n, &a, &b, &c)?;
-    // SAFETY: `check` proved every view fits its slice and C does not overlap itself; C is a `&mut`
-    // so it cannot alias A or B.
-    unsafe {
-        sgemm_unchecked(
-            opts,
-            m,
-            k,
-            n,
-            alpha,
-            a.data.as_ptr(),
-            a.rs,
-            a.cs,
-            b.data.as_ptr(),
-            b.rs,
-            b.cs,
-            beta,
-            c.data.as_mut_ptr(),
-            c.rs,
-            c.cs,
-        )
-    }
-    Ok(())
-}
-
-/// [`sgemm_with`] on raw pointers, for callers that have already validated their layouts.
+/// The f32 GEMM on raw pointers, for callers that have already validated their layouts
+/// ([`gemm_with`] checks, then calls this).
 ///
 /// # Safety
 /// For every `i < m`, `p < k`, `j < n`: `a + i*rsa + p*csa`, `b + p*rsb + j*csb` must be readable and
@@ -225,73 +164,9 @@ pub unsafe fn sgemm_unchecked(
     }
 }
 
-/// `C = alpha A B + beta C` in f64 (see the module docs for which kernels run).
-#[allow(clippy::too_many_arguments)]
-pub fn dgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f64,
-    a: MatRef<f64>,
-    b: MatRef<f64>,
-    beta: f64,
-    c: MatMut<f64>,
-) -> Result<(), GemmError> {
-    dgemm_with(GemmOptions::default(), m, k, n, alpha, a, b, beta, c)
-}
-
-/// [`dgemm`] with explicit options (only `imp` matters for f64).
-#[allow(clippy::too_many_arguments)]
-pub fn dgemm_with(
-    opts: GemmOptions,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f64,
-    a: MatRef<f64>,
-    b: MatRef<f64>,
-    beta: f64,
-    c: MatMut<f64>,
-) -> Result<(), GemmError> {
-    check(m, k, n, &a, &b, &c)?;
-    crate::denormals::ensure_current_thread();
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    let (ap, bp, cp) = (a.data.as_ptr(), b.data.as_ptr(), c.data.as_mut_ptr());
-    // SAFETY: validated by `check` as in `sgemm_with`.
-    unsafe {
-        match opts.imp {
-            GemmImpl::Kiln | GemmImpl::MatrixMultiply => {
-                let s = |x: usize| x as isize;
-                matrixmultiply::dgemm(
-                    m,
-                    k,
-                    n,
-                    alpha,
-                    ap,
-                    s(a.rs),
-                    s(a.cs),
-                    bp,
-                    s(b.rs),
-                    s(b.cs),
-                    beta,
-                    cp,
-                    s(c.rs),
-                    s(c.cs),
-                )
-            }
-            GemmImpl::Reference => {
-                reference_raw(m, k, n, alpha, ap, (a.rs, a.cs), bp, (b.rs, b.cs), beta, cp, (c.rs, c.cs))
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The reference loop on raw pointers (slices rebuilt over exactly the validated extents).
 #[allow(clippy::too_many_arguments)]
-unsafe fn reference_raw<T: Float>(
+pub(crate) unsafe fn reference_raw<T: Float>(
     m: usize,
     k: usize,
     n: usize,

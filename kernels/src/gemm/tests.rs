@@ -116,7 +116,7 @@ impl Case {
         let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; m * n] } else { self.c.clone() };
         let (mut c, rsc, csc) = place(&c0, m, n, lc, SENTINEL);
         let before = c.clone();
-        sgemm_with(
+        gemm_with(
             opts,
             m,
             k,
@@ -283,7 +283,7 @@ fn dgemm_matches_the_reference() {
     for imp in GemmImpl::ALL {
         let mut c = vec![1.0; m * n];
         let opts = GemmOptions { imp, ..GemmOptions::default() };
-        dgemm_with(
+        gemm_with(
             opts,
             m,
             k,
@@ -308,7 +308,7 @@ fn empty_and_zero_k_problems() {
         let opts = kiln(isa, 0);
         let mut c = [f32::NAN; 6];
         // k = 0, beta = 0: C is zeroed (not left NaN).
-        sgemm_with(
+        gemm_with(
             opts,
             2,
             0,
@@ -322,7 +322,7 @@ fn empty_and_zero_k_problems() {
         .unwrap();
         assert_eq!(c, [0.0; 6]);
         let mut c = [2.0f32; 6];
-        sgemm_with(
+        gemm_with(
             opts,
             2,
             0,
@@ -336,7 +336,7 @@ fn empty_and_zero_k_problems() {
         .unwrap();
         assert_eq!(c, [6.0; 6]);
         // m = 0 and n = 0 touch nothing, even with empty slices.
-        sgemm_with(
+        gemm_with(
             opts,
             0,
             4,
@@ -348,7 +348,7 @@ fn empty_and_zero_k_problems() {
             MatMut::row_major(&mut [], 3),
         )
         .unwrap();
-        sgemm_with(
+        gemm_with(
             opts,
             2,
             3,
@@ -370,7 +370,7 @@ fn bad_views_are_errors_not_panics() {
     let mut c = [0.0f32; 4];
     // C (2 x 2) = A (2 x k) B (k x 2) through the given views.
     let call = |k: usize, a: MatRef<f32>, b: MatRef<f32>, c: MatMut<f32>| {
-        sgemm_with(GemmOptions::default(), 2, k, 2, 1.0, a, b, 0.0, c)
+        gemm_with(GemmOptions::default(), 2, k, 2, 1.0, a, b, 0.0, c)
     };
     // A claims 2 x 4 but has 6 elements.
     let e = call(4, MatRef::row_major(&a, 4), MatRef::row_major(&b, 2), MatMut::row_major(&mut c, 2));

@@ -1,11 +1,11 @@
-//! GEMM in the kernel lab: `C = A B` in f32 through `gemm::sgemm_with`, one version per
+//! GEMM in the kernel lab: `C = A B` in f32 through `gemm::gemm_with`, one version per
 //! [`GemmImpl`] chosen per call (no process-wide switch). Dense cases are row-major (operands
 //! marked transposed are stored transposed, as the W1 layers store their weights); strided cases pad
 //! every leading dimension and write a column-major C. Must not: call `set_gemm_impl`.
 
 use super::device::OnDevice;
 use super::{elements, uniform, unsupported, Case, Expected, Kernel, Operands, Problem, Unit, Version};
-use crate::gemm::{reference, sgemm_with, GemmImpl, GemmOptions, MatMut, MatRef};
+use crate::gemm::{gemm_with, reference, GemmImpl, GemmOptions, MatMut, MatRef};
 use kiln_tensor::{Error, Result, Rng};
 
 /// Square sizes, then the 18 GEMMs of a W1 GAN step (batch 64; G 100-256-512-784, D 784-512-256-1)
@@ -158,7 +158,7 @@ impl Case for GemmCase {
         };
         let opts = GemmOptions { imp, ..GemmOptions::default() };
         let c = MatMut::new(&mut self.c.data, self.c.rs, self.c.cs);
-        sgemm_with(opts, self.m, self.k, self.n, 1.0, self.a.view(), self.b.view(), 0.0, c)
+        gemm_with(opts, self.m, self.k, self.n, 1.0, self.a.view(), self.b.view(), 0.0, c)
             .map_err(|e| Error::invalid("kernel lab", e.to_string()))
     }
 

@@ -6,7 +6,7 @@
 
 use super::gemm::{sampled_rows, FULL_REFERENCE_MACS};
 use super::{elements, unsupported, Case, Expected, Kernel, Problem, Unit, Version};
-use crate::gemm::{sgemm_with, GemmImpl, GemmOptions, MatMut, MatRef};
+use crate::gemm::{gemm_with, GemmImpl, GemmOptions, MatMut, MatRef};
 use crate::qgemm::{qgemm, reference, Epilogue, Output, PackedWeights, QIsa};
 use kiln_tensor::{Error, Result, Rng};
 
@@ -103,7 +103,7 @@ impl QGemmCase {
         let opts = GemmOptions { imp: GemmImpl::Kiln, ..GemmOptions::default() };
         let a = MatRef::row_major(&self.a_f32, k);
         let b = MatRef::row_major(&self.b_f32, n);
-        sgemm_with(opts, m, k, n, 1.0, a, b, 0.0, MatMut::row_major(&mut self.out, n))
+        gemm_with(opts, m, k, n, 1.0, a, b, 0.0, MatMut::row_major(&mut self.out, n))
             .map_err(|e| Error::invalid("kernel lab", e.to_string()))?;
         for row in self.out.chunks_mut(n.max(1)) {
             for ((y, s), b) in row.iter_mut().zip(&self.scale).zip(&self.bias) {

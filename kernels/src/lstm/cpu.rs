@@ -6,7 +6,7 @@
 //! Must not: touch the autograd, or allocate per step.
 
 use super::{BackwardArgs, Dims, Steps};
-use crate::gemm::{sgemm, MatMut, MatRef};
+use crate::gemm::{gemm, MatMut, MatRef};
 use crate::simd::{axpy_with, Isa, Simd};
 use rayon::prelude::*;
 
@@ -317,7 +317,7 @@ pub fn backward(isa: Isa, a: &BackwardArgs<f32>, d: Dims, steps: &Steps) -> (Vec
         }
     }
     let da = MatRef::row_major(&dproj, 4 * h).t();
-    sgemm(4 * h, batch * t_len, h, 1.0, da, MatRef::row_major(&h_prev, h), 0.0, MatMut::row_major(&mut dw, h))
+    gemm(4 * h, batch * t_len, h, 1.0, da, MatRef::row_major(&h_prev, h), 0.0, MatMut::row_major(&mut dw, h))
         .expect("dense operands of matching sizes");
     (dproj, dw)
 }

@@ -1,6 +1,7 @@
 //! Launch code for reduce.cu: sum / mean / max / min of each row of a `[rows, n]` matrix with
 //! contiguous rows (reductions over other axes permute/copy to this form first).
 
+use crate::cuda::shared_defs::ReduceCode;
 use crate::cuda::source::REDUCE;
 use crate::cuda::{access, need, Buf, DevElem, Launch, Rows, Runner};
 use crate::kernel_params;
@@ -25,14 +26,15 @@ kernel_params! {
     pub struct ReduceRowsParams { pub x: u64, pub out: u64, pub rows: u32, pub n: u32, pub ld: u32, pub op: u32 }
 }
 
-/// `ReduceCode` in reduce.cu.
+/// The op's [`ReduceCode`].
 fn op_code(op: ReduceOp) -> u32 {
     match op {
-        ReduceOp::Sum => 0,
-        ReduceOp::Max => 1,
-        ReduceOp::Min => 2,
-        ReduceOp::Mean => 3,
+        ReduceOp::Sum => ReduceCode::Sum,
+        ReduceOp::Max => ReduceCode::Max,
+        ReduceOp::Min => ReduceCode::Min,
+        ReduceOp::Mean => ReduceCode::Mean,
     }
+    .code()
 }
 
 /// The launch every row kernel uses: one block of `block` threads per row, capped.

@@ -15,7 +15,7 @@
 // Max/min propagate NaN as the reference does; an empty row gives 0 (sum), NaN (mean), -inf/inf.
 // Launch code: reduce/cuda.rs. Op codes mirrored by `ReduceOp` -> `op_code` there.
 
-enum ReduceCode { R_SUM, R_MAX, R_MIN, R_MEAN };
+// ReduceCode is generated from kernels/src/cuda/shared_defs.rs.
 
 struct ReduceRowsParams {
     const float* x;

@@ -11,12 +11,7 @@ kernel_params! {
 }
 
 /// Never compiled by NVRTC: only names the module for the launch API (the host runner ignores it).
-static SELFTEST: KernelSource = KernelSource {
-    name: "shim_selftest",
-    path: "cuda/shim_selftest.cu",
-    kind: kiln_kernels::cuda::source::SourceKind::CudaC,
-    code: "",
-};
+static SELFTEST: KernelSource = KernelSource { name: "shim_selftest", path: "cuda/shim_selftest.cu", code: "" };
 
 fn run(r: &Runner, kernel: &'static str, launch: Launch, len: usize, mode: u32) -> Result<Vec<i32>, String> {
     let mut out = r.zeros::<i32>(len).unwrap();
