@@ -43,23 +43,42 @@ pub(crate) fn unsupported(op: &'static str, dtype: DType) -> Error {
     Error::UnsupportedDType { op, dtype, expected: "f32 or f64" }
 }
 
-/// Runs `$body` with `$T` bound to the Rust float type of `$dtype` (f32 or f64).
+/// The one dtype dispatch: runs `$body` with `$T` bound to the Rust type of `$dtype` for each
+/// listed `DType variant => type`; any other dtype evaluates `$otherwise` (with `$other` bound to
+/// it). [`float_dispatch!`] and `element_dispatch!` are its two lists.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! float_dispatch {
-    ($dtype:expr, $op:expr, $T:ident => $body:expr) => {
+macro_rules! dtype_dispatch {
+    ($dtype:expr, $T:ident => $body:expr, [$($variant:ident => $ty:ty),+ $(,)?] $(, $other:ident => $otherwise:expr)?) => {
         match $dtype {
-            kiln_tensor::DType::F32 => {
-                type $T = f32;
+            $(kiln_tensor::DType::$variant => {
+                type $T = $ty;
                 $body
-            }
-            kiln_tensor::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            other => Err($crate::check::unsupported($op, other)),
+            })+
+            $($other => $otherwise,)?
         }
     };
 }
+
+/// Runs `$body` with `$T` bound to the Rust float type of `$dtype` (f32 or f64); any other dtype
+/// is an `UnsupportedDType` error naming `$op`.
+#[macro_export]
+macro_rules! float_dispatch {
+    ($dtype:expr, $op:expr, $T:ident => $body:expr) => {
+        $crate::dtype_dispatch!($dtype, $T => $body, [F32 => f32, F64 => f64], other => Err($crate::check::unsupported($op, other)))
+    };
+}
+
+/// Runs `$body` with `$T` bound to the Rust element type of `$dtype`, for every dtype kiln stores.
+/// For ops that only move elements (copies, gathers), where f32/f64-only `float_dispatch!` is too narrow.
+macro_rules! element_dispatch {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        $crate::dtype_dispatch!($dtype, $T => $body, [
+            F32 => f32, F64 => f64, F16 => kiln_tensor::f16, BF16 => kiln_tensor::bf16, I64 => i64, U32 => u32,
+        ])
+    };
+}
+pub(crate) use element_dispatch;
 
 /// Reads an index tensor (i64 or u32) as usize values in logical order, checking each is `< bound`.
 pub(crate) fn read_indices(op: &'static str, idx: &Tensor, bound: usize) -> Result<Vec<usize>> {

@@ -121,16 +121,42 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
     // Trade-off: the GEMM wants the weight as an [O, C*KH*KW] matrix, which a strided weight view
     // cannot always express; weights are small, so a non-contiguous one is copied once.
     let w = w.contiguous()?;
-    let backend = crate::backend();
     float_dispatch!(x.dtype(), OP, T => {
         let bias: Option<Vec<T>> = bias.map(|b| b.to_vec::<T>()).transpose()?;
-        let out = Tensor::with_slices(&[x, &w], |v: &[(&[T], &Layout)]| match backend {
-            Backend::Reference => Ok(reference::conv2d(&g, v[0], v[1], bias.as_deref())),
-            Backend::Cpu => cpu::conv2d(simd::isa(), &g, v[0], v[1], bias.as_deref())
-                .map_or_else(|| im2col::conv2d(&g, v[0], v[1], bias.as_deref()), Ok),
-        })??;
+        let bias = bias.as_deref();
+        let out = run_versions(
+            [x, &w],
+            || Ok([x.clone(), w.clone()]),
+            |v: &[(&[T], &Layout)]| cpu::conv2d(simd::isa(), &g, v[0], v[1], bias),
+            |v| im2col::conv2d(&g, v[0], v[1], bias),
+            |v| reference::conv2d(&g, v[0], v[1], bias),
+        )?;
         Tensor::from_vec(out, g.out_shape())
     })
+}
+
+/// Runs a conv map in the version the backend selects. With `Backend::Cpu`, `cpu.rs` first, on
+/// the operands as they are (it reads strided views); where it has no path (f64, empty shapes),
+/// the generic `im2col.rs` on `dense()`, the operands as the GEMM wants them (contiguous). With
+/// `Backend::Reference`, the oracle on `dense()`.
+fn run_versions<T: kiln_tensor::Element>(
+    operands: [&Tensor; 2],
+    dense: impl FnOnce() -> Result<[Tensor; 2]>,
+    fast: impl FnOnce(&[(&[T], &Layout)]) -> Option<Vec<T>>,
+    generic: impl FnOnce(&[(&[T], &Layout)]) -> Result<Vec<T>>,
+    oracle: impl FnOnce(&[(&[T], &Layout)]) -> Vec<T>,
+) -> Result<Vec<T>> {
+    let backend = crate::backend();
+    if backend == Backend::Cpu {
+        if let Some(out) = Tensor::with_slices(&operands, fast)? {
+            return Ok(out);
+        }
+    }
+    let [a, b] = dense()?;
+    Tensor::with_slices(&[&a, &b], |v: &[(&[T], &Layout)]| match backend {
+        Backend::Cpu => generic(v),
+        Backend::Reference => Ok(oracle(v)),
+    })?
 }
 
 /// Gradient w.r.t. the input of `conv2d`, of shape `input_shape`.
@@ -151,21 +177,14 @@ pub fn conv2d_backward_input(
     // Same trade-off as the forward: the GEMM reads both as plain matrices (no copy when contiguous).
     // `cpu.rs` reads the gradient through its strides, so it is copied only for the other paths.
     let w = w.contiguous()?;
-    let backend = crate::backend();
     float_dispatch!(w.dtype(), OP, T => {
-        let fast = match backend {
-            Backend::Cpu => Tensor::with_slices(&[grad_out, &w], |v: &[(&[T], &Layout)]| {
-                cpu::conv2d_backward_input(simd::isa(), &g, v[0], v[1])
-            })?,
-            Backend::Reference => None,
-        };
-        let out = match fast {
-            Some(out) => out,
-            None => Tensor::with_slices(&[&grad_out.contiguous()?, &w], |v: &[(&[T], &Layout)]| match backend {
-                Backend::Reference => Ok(reference::conv2d_backward_input(&g, v[0], v[1])),
-                Backend::Cpu => im2col::conv2d_backward_input(&g, v[0], v[1]),
-            })??,
-        };
+        let out = run_versions(
+            [grad_out, &w],
+            || Ok([grad_out.contiguous()?, w.clone()]),
+            |v: &[(&[T], &Layout)]| cpu::conv2d_backward_input(simd::isa(), &g, v[0], v[1]),
+            |v| im2col::conv2d_backward_input(&g, v[0], v[1]),
+            |v| reference::conv2d_backward_input(&g, v[0], v[1]),
+        )?;
         Tensor::from_vec(out, g.in_shape())
     })
 }
@@ -185,21 +204,14 @@ pub fn conv2d_backward_weight(
     if !x.device().is_cpu() {
         return crate::cuda::conv::conv2d_backward_weight_tensor(&g, x, grad_out);
     }
-    let backend = crate::backend();
     float_dispatch!(x.dtype(), OP, T => {
-        let fast = match backend {
-            Backend::Cpu => Tensor::with_slices(&[x, grad_out], |v: &[(&[T], &Layout)]| {
-                cpu::conv2d_backward_weight(simd::isa(), &g, v[0], v[1])
-            })?,
-            Backend::Reference => None,
-        };
-        let out = match fast {
-            Some(out) => out,
-            None => Tensor::with_slices(&[x, &grad_out.contiguous()?], |v: &[(&[T], &Layout)]| match backend {
-                Backend::Reference => Ok(reference::conv2d_backward_weight(&g, v[0], v[1])),
-                Backend::Cpu => im2col::conv2d_backward_weight(&g, v[0], v[1]),
-            })??,
-        };
+        let out = run_versions(
+            [x, grad_out],
+            || Ok([x.clone(), grad_out.contiguous()?]),
+            |v: &[(&[T], &Layout)]| cpu::conv2d_backward_weight(simd::isa(), &g, v[0], v[1]),
+            |v| im2col::conv2d_backward_weight(&g, v[0], v[1]),
+            |v| reference::conv2d_backward_weight(&g, v[0], v[1]),
+        )?;
         Tensor::from_vec(out, g.weight_shape())
     })
 }

@@ -9,7 +9,7 @@ pub mod cuda;
 pub mod reference;
 
 use crate::backend::try_fast;
-use crate::join::element_dispatch;
+use crate::check::element_dispatch;
 use crate::{check, float_dispatch};
 use kiln_tensor::{Error, Float, Layout, Result, Shape, Tensor};
 

@@ -5,42 +5,8 @@
 pub mod cuda;
 pub mod reference;
 
-use crate::check;
+use crate::check::{self, element_dispatch};
 use kiln_tensor::{Error, Layout, Result, Shape, Tensor};
-
-/// Runs `$body` with `$T` bound to the Rust element type of `$dtype`, for every dtype kiln stores.
-/// For ops that only move elements (copies, gathers), where f32/f64-only `float_dispatch!` is too narrow.
-macro_rules! element_dispatch {
-    ($dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            kiln_tensor::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            kiln_tensor::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            kiln_tensor::DType::F16 => {
-                type $T = kiln_tensor::f16;
-                $body
-            }
-            kiln_tensor::DType::BF16 => {
-                type $T = kiln_tensor::bf16;
-                $body
-            }
-            kiln_tensor::DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            kiln_tensor::DType::U32 => {
-                type $T = u32;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use element_dispatch;
 
 /// Concatenates along `axis`: all tensors share dtype, device, rank and every dim but `axis`.
 pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
