@@ -104,7 +104,7 @@ crate::simd_dispatch! {
     /// [`im2col`] of samples `n0..n0 + ns` with vector run copies.
     fn im2col_f32<S>(g: &ConvGeom, x: &[f32], xl: &Layout, samples: (usize, usize), cols: &mut [f32]) {
         // SAFETY: the closure runs inside this function, compiled for `S`'s target features.
-        im2col(g, x, xl, samples, cols, |s: &[f32], d: &mut [f32]| run::<S, false>(s, d))
+        im2col(g, (x, xl), samples, cols, 0.0, |s: &[f32], d: &mut [f32]| run::<S, false>(s, d))
     }
 }
 

@@ -24,15 +24,16 @@ fn valid_range(g: &ConvGeom, k: usize, size: usize, out: usize) -> (usize, usize
 
 /// Samples `n0..n0 + ns` of `x` (any layout) as columns side by side: `cols[r * ns*P + s*P + oh*OW + ow]`
 /// (with `r = (c*KH + i)*KW + j`, `P = OH*OW`) is the input pixel of sample `n0 + s` under kernel tap
-/// (c, i, j) at output position (oh, ow), or 0 in the padding. `copy(src, dst)` copies one
-/// contiguous run of equal lengths (`cpu.rs` passes a SIMD copy; here it is `copy_from_slice`).
+/// (c, i, j) at output position (oh, ow), or `pad` in the padding (0 for floats; the int8 conv
+/// passes its input's zero point, which stands for 0.0). `copy(src, dst)` copies one contiguous
+/// run of equal lengths (`cpu.rs` passes a SIMD copy; here it is `copy_from_slice`).
 #[inline(always)]
-pub(crate) fn im2col<T: Float>(
+pub(crate) fn im2col<T: Copy>(
     g: &ConvGeom,
-    x: &[T],
-    xl: &Layout,
+    (x, xl): (&[T], &Layout),
     (n0, ns): (usize, usize),
     cols: &mut [T],
+    pad: T,
     copy: impl Fn(&[T], &mut [T]),
 ) {
     let (p, sw) = (g.oh * g.ow, xl.strides()[3]);
@@ -46,11 +47,11 @@ pub(crate) fn im2col<T: Float>(
                     let row = &mut cols[r * width + s * p..][..p];
                     for (oh, dst) in row.chunks_exact_mut(g.ow).enumerate() {
                         let Some(ih) = g.input_pos(oh, i, g.h) else {
-                            dst.fill(T::ZERO);
+                            dst.fill(pad);
                             continue;
                         };
-                        dst[..lo].fill(T::ZERO);
-                        dst[hi..].fill(T::ZERO);
+                        dst[..lo].fill(pad);
+                        dst[hi..].fill(pad);
                         if lo == hi {
                             continue;
                         }
@@ -133,7 +134,7 @@ pub fn conv2d<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), w: (&[T], &Layout), bia
     let mut cols = vec![T::ZERO; ckk * p];
     let wm = weight_matrix(g, w);
     for (n, sample) in out.chunks_mut(g.o * p).enumerate() {
-        im2col(g, x.0, x.1, (n, 1), &mut cols, copy);
+        im2col(g, x, (n, 1), &mut cols, T::ZERO, copy);
         product(g.o, ckk, p, wm, MatRef::row_major(&cols, p), sample, false)?;
         if let Some(b) = bias {
             for (row, &bo) in sample.chunks_mut(p).zip(b) {
@@ -166,7 +167,7 @@ pub fn conv2d_backward_weight<T: Gemm>(g: &ConvGeom, x: (&[T], &Layout), grad: (
     let mut gw = vec![T::ZERO; g.o * ckk];
     let mut cols = vec![T::ZERO; ckk * p];
     for n in 0..g.n {
-        im2col(g, x.0, x.1, (n, 1), &mut cols, copy);
+        im2col(g, x, (n, 1), &mut cols, T::ZERO, copy);
         // cols^T is [OH*OW, C*KH*KW]: the column buffer read with swapped strides.
         let colst = MatRef::row_major(&cols, p).t();
         product(g.o, p, ckk, grad_matrix(g, grad, n), colst, &mut gw, true)?;

@@ -8,7 +8,7 @@ pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
 pub mod cuda;
-mod im2col;
+pub(crate) mod im2col;
 pub mod reference;
 
 use crate::{check, float_dispatch, simd, Backend};

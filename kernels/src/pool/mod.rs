@@ -1,12 +1,13 @@
 //! 2-D max pooling over `[N, C, H, W]` (square kernel, no padding) keeping the argmax of every
 //! window for the backward, which scatters the gradient back onto those positions. Checks and
 //! dispatch here, loops in `reference.rs` (the oracle) and `cpu.rs` (the fast CPU version, used
-//! unless `KILN_KERNELS=reference`). No autograd here.
+//! unless `KILN_KERNELS=reference`); `quantized.rs` pools u8 codes for int8 inference. No autograd here.
 
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
 pub mod cuda;
+pub mod quantized;
 pub mod reference;
 
 use crate::backend::try_fast;

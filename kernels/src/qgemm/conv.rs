@@ -1,26 +1,51 @@
-//! int8 conv2d: each sample's u8 input unrolled into rows, one receptive field per output position
-//! (`im2row`, the transpose of the f32 conv's im2col: the GEMM's A operand must have contiguous
-//! rows for its fast packing; padding is the input's zero point, which stands for 0.0), then one
-//! integer GEMM per sample, `out[o, p] = epilogue(Σ_r rows[p, r] w[o, r])`, written straight into
-//! NCHW. Samples run in parallel over rayon (one thread per GEMM: a sample's GEMM is small, a few
-//! MOPs). Must not: quantize (the caller hands u8 activations and packed s8 weights).
+//! int8 conv2d: per sample, the u8 input unrolled by the conv family's `im2col` into `[C*KH*KW,
+//! OH*OW]` (padding is the input's zero point, which stands for 0.0), then the swapped-order
+//! integer GEMM (`lanes.rs`: output positions in the vector lanes, output channels broadcast),
+//! `out[o, p] = epilogue(Σ_r cols[r, p] w[o, r])`, stored straight into NCHW as f32 or requantized
+//! u8 (the next layer's input, so int8 activations need not return to f32 between layers).
+//! Samples run in parallel over rayon, one thread per sample's GEMM (a sample's GEMM is a few
+//! MOPs). Must not: quantize or choose scales (the caller hands u8 activations and packed weights).
 
-use super::{qgemm_with, Epilogue, Output, PackedWeights, OP};
+use super::epilogue::RawOutput;
+use super::lanes::{self, ConvWeights, LaneCall};
+use super::{Epilogue, Output, OP};
+use crate::conv::im2col::im2col;
 use crate::conv::ConvGeom;
-use crate::gemm::{MatMut, MatRef};
-use kiln_tensor::{Error, Result};
+use crate::gemm::MatMut;
+use kiln_tensor::{Error, Layout, Result};
 use rayon::prelude::*;
 
-/// `out [N, O, OH, OW] = epilogue(conv(x, w))` for a contiguous u8 input `x [N, C, H, W]` with zero
-/// point `x_zero_point`, and weights `[O, C*KH*KW]` packed as the `k x n = C*KH*KW x O` matrix
-/// (`PackedWeights::pack(isa, k, o, MatRef::row_major(w, k).t())`).
+/// Where a conv's `[N, O, OH, OW]` outputs go.
+#[derive(Debug)]
+pub enum ConvOutput<'a> {
+    F32(&'a mut [f32]),
+    /// Requantized with `scale` and `zero_point` (see [`Output::U8`]).
+    U8 {
+        out: &'a mut [u8],
+        scale: f32,
+        zero_point: u8,
+    },
+}
+
+impl ConvOutput<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ConvOutput::F32(o) => o.len(),
+            ConvOutput::U8 { out, .. } => out.len(),
+        }
+    }
+}
+
+/// `out [N, O, OH, OW] = epilogue(conv(x, w))` for a contiguous u8 input `x [N, C, H, W]` with
+/// zero point `x_zero_point`, and weights `[O, C*KH*KW]` packed as the `k x n = C*KH*KW x O`
+/// matrix (`ConvWeights::pack(isa, k, o, MatRef::row_major(w, k).t())`).
 pub fn conv2d(
     g: &ConvGeom,
     x: &[u8],
     x_zero_point: u8,
-    weights: &PackedWeights,
+    weights: &ConvWeights,
     epilogue: &Epilogue,
-    out: &mut [f32],
+    out: ConvOutput,
 ) -> Result<()> {
     let k = g.c * g.kh * g.kw;
     let p = g.oh * g.ow;
@@ -55,47 +80,79 @@ pub fn conv2d(
             format!("conv2d: the epilogue folds zero point {}, the input has {x_zero_point}", epilogue.a_zero_point),
         ));
     }
+    epilogue.check(g.o)?;
     if out_len == 0 {
         return Ok(());
     }
+    let cols_len = k.checked_mul(p).ok_or_else(|| Error::SizeOverflow { op: OP, what: format!("{k}x{p} columns") })?;
+    let sample = Layout::contiguous([1, g.c, g.h, g.w]);
+    let per_input = (g.c * g.h * g.w).max(1);
+    crate::denormals::ensure_current_thread();
+    // One sample: im2col, then the GEMM; `raw` is this sample's `[O, P]` output as a p x o matrix.
+    let one = |x: &[u8], raw: RawOutput| {
+        with_scratch(|cols, scratch| {
+            // Every entry is written (the padding with the zero point), so no fill is needed.
+            cols.resize(cols_len, x_zero_point);
+            im2col(g, (x, &sample), (0, 1), cols, x_zero_point, copy_run);
+            let call = LaneCall { m: p, at: cols, weights, epilogue, out: raw };
+            // SAFETY: `cols` holds k x p values, `raw` was validated as a p x o view of this
+            // sample's output, and the epilogue was checked for o columns.
+            unsafe { lanes::run(&call, scratch) }
+        })
+    };
     let per_sample = g.o * p;
-    let per_input = g.c * g.h * g.w;
-    out.par_chunks_mut(per_sample).zip(x.par_chunks(per_input.max(1))).try_for_each_init(
-        || vec![x_zero_point; k * p],
-        |rows, (out, x)| {
-            im2row(g, x, x_zero_point, rows);
-            // C = outᵀ: out[o * P + p] at (p, o).
-            qgemm_with(1, MatRef::row_major(rows, k), p, weights, epilogue, Output::F32(MatMut::new(out, 1, p)))
-        },
-    )
+    match out {
+        ConvOutput::F32(out) => out.par_chunks_mut(per_sample).zip(x.par_chunks(per_input)).try_for_each(|(out, x)| {
+            let mut view = Output::F32(MatMut::new(out, 1, p));
+            view.check(p, g.o)?;
+            one(x, view.raw());
+            Ok(())
+        }),
+        ConvOutput::U8 { out, scale, zero_point } => {
+            out.par_chunks_mut(per_sample).zip(x.par_chunks(per_input)).try_for_each(|(out, x)| {
+                let mut view = Output::U8 { out: MatMut::new(out, 1, p), scale, zero_point };
+                view.check(p, g.o)?;
+                one(x, view.raw());
+                Ok(())
+            })
+        }
+    }
 }
 
-/// One sample's receptive fields as rows: `rows[p * K + (c*KH + i)*KW + j]` is input pixel
-/// `(c, oh*stride + i - padding, ow*stride + j - padding)` for output position `p = oh*OW + ow`, or
-/// `zero_point` in the padding.
-fn im2row(g: &ConvGeom, x: &[u8], zero_point: u8, rows: &mut [u8]) {
-    let k = g.c * g.kh * g.kw;
-    for (p, row) in rows.chunks_exact_mut(k).enumerate() {
-        let (oh, ow) = (p / g.ow, p % g.ow);
-        for (tap, dst) in row.chunks_exact_mut(g.kw).enumerate() {
-            let (c, i) = (tap / g.kh, tap % g.kh);
-            let Some(ih) = g.input_pos(oh, i, g.h) else {
-                dst.fill(zero_point);
-                continue;
-            };
-            let line = &x[(c * g.h + ih) * g.w..][..g.w];
-            if g.stride == 1 {
-                // Taps j read input column ow + j - padding: valid for j in lo..hi, a contiguous run.
-                let lo = g.padding.saturating_sub(ow).min(g.kw);
-                let hi = (g.w + g.padding).saturating_sub(ow).clamp(lo, g.kw);
-                dst[..lo].fill(zero_point);
-                dst[hi..].fill(zero_point);
-                dst[lo..hi].copy_from_slice(&line[ow + lo - g.padding..ow + hi - g.padding]);
-            } else {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = g.input_pos(ow, j, g.w).map_or(zero_point, |iw| line[iw]);
-                }
+/// Runs `f` on this thread's column and packing buffers (kept between calls: a network runs its
+/// convs sample by sample, and fresh buffers per sample cost more than small convs' arithmetic).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u32>) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (cols, scratch) = &mut *bufs;
+            f(cols, scratch)
+        }
+        // Only if `f` were re-entered on this thread: fresh buffers then.
+        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+    })
+}
+
+/// Copies one im2col run (an output row's worth, tens of bytes) in 16-, 8- and 4-byte moves, the
+/// last one overlapping the one before: a `memcpy` call per run costs more than the copy.
+#[inline(always)]
+fn copy_run(src: &[u8], dst: &mut [u8]) {
+    let n = dst.len().min(src.len());
+    let mut by = |w: usize| {
+        for at in (0..n - w).step_by(w).chain([n - w]) {
+            match w {
+                16 => dst[at..at + 16].copy_from_slice(&src[at..at + 16]),
+                8 => dst[at..at + 8].copy_from_slice(&src[at..at + 8]),
+                _ => dst[at..at + 4].copy_from_slice(&src[at..at + 4]),
             }
         }
+    };
+    match n {
+        16.. => by(16),
+        8..=15 => by(8),
+        4..=7 => by(4),
+        _ => dst[..n].iter_mut().zip(src).for_each(|(d, s)| *d = *s),
     }
 }

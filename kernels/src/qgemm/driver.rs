@@ -5,7 +5,7 @@
 //! registers and the epilogue runs once per output), for each A micro-panel, one tile then the
 //! epilogue. Must not: allocate per tile, or let two threads write the same output tile.
 
-use super::epilogue::{store_tile, Epilogue, Output, RawOutput};
+use super::epilogue::{store_tile, Epilogue, Output, RawOutput, TileOrder};
 use super::microkernel::{self, MicroKernel, MAX_TILE};
 use super::PackedWeights;
 use crate::gemm::MatRef;
@@ -49,7 +49,15 @@ pub(crate) unsafe fn run(
     if weights.k() == 0 {
         // Empty sums: every output is the epilogue of 0 (the bias). The packed loop needs K >= 1.
         let zeros = vec![0i32; weights.n()];
-        return store_tile(epilogue, weights.column_sums(), &zeros, 0, (0, 0), (m, weights.n()), out.raw());
+        return store_tile(
+            epilogue,
+            weights.column_sums(),
+            &zeros,
+            (TileOrder::RowsAreI, 0),
+            (0, 0),
+            (m, weights.n()),
+            out.raw(),
+        );
     }
     let shape = microkernel::shape(isa);
     let (k, n) = (weights.k(), weights.n());
@@ -112,7 +120,15 @@ pub(crate) unsafe fn run_tasks<K: MicroKernel>(ctx: &Ctx, range: Range<usize>) {
             for (mp, apanel) in packed_a.chunks(groups * mr).take(rows.len().div_ceil(mr)).enumerate() {
                 let i0 = rows.start + mp * mr;
                 K::tile(groups, apanel.as_ptr(), bpanel.as_ptr(), acc.as_mut_ptr());
-                store_tile(ctx.epilogue, colsum, &acc, nr, (i0, j0), (mr.min(rows.end - i0), cols), ctx.out);
+                store_tile(
+                    ctx.epilogue,
+                    colsum,
+                    &acc,
+                    (TileOrder::RowsAreI, nr),
+                    (i0, j0),
+                    (mr.min(rows.end - i0), cols),
+                    ctx.out,
+                );
             }
         }
     }

@@ -4,6 +4,7 @@
 //! round differently. Must not: use FMA or reorder the float operations (bit-exactness between
 //! versions rests on each output being the same `mul` then `add`).
 
+use super::lanes::LANES;
 use super::{check_view, OP};
 use crate::gemm::MatMut;
 use kiln_tensor::{Error, Result};
@@ -103,70 +104,134 @@ pub(crate) enum RawOutput {
 unsafe impl Send for RawOutput {}
 unsafe impl Sync for RawOutput {}
 
-/// Writes outputs `(i0 + r, j0 + c)` for `r < rows`, `c < cols` from the accumulator tile `acc`
-/// (row `r` at `acc[r * ld..]`); `colsum` holds the weights' column sums from column `j0` on.
+/// How an accumulator tile is laid out: which output index its rows follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TileOrder {
+    /// Row `r` of the tile is output row `i0 + r` (the linear GEMM: A rows broadcast, B columns in
+    /// the vector lanes).
+    RowsAreI,
+    /// Row `c` of the tile is output column `j0 + c` (the conv GEMM: output positions in the vector
+    /// lanes, weight columns broadcast).
+    RowsAreJ,
+}
+
+/// Writes outputs `(i0 + r, j0 + c)` for `r < rows`, `c < cols` from the accumulator tile `acc`,
+/// laid out as `order` says with `ld` between its rows (`RowsAreI`: `(i0 + r, j0 + c)` at
+/// `acc[r * ld + c]`; `RowsAreJ`: at `acc[c * ld + r]`); `colsum` holds the weights' column sums
+/// from column `j0` on. Either order computes each output by the same [`finish_run`].
 ///
 /// # Safety
-/// Every written position must lie inside the validated output view; `acc` must hold
-/// `(rows - 1) * ld + cols` values and `colsum` (and the epilogue's slices from `j0`) `cols`.
+/// Every written position must lie inside the validated output view; `acc` must hold every
+/// position named above, and `colsum` (and the epilogue's slices from `j0`) `cols` values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn store_tile(
     epi: &Epilogue,
     colsum: &[i32],
     acc: &[i32],
-    ld: usize,
+    (order, ld): (TileOrder, usize),
     (i0, j0): (usize, usize),
     (rows, cols): (usize, usize),
     out: RawOutput,
 ) {
-    let za = epi.a_zero_point as i32;
     let scale = &epi.scale[j0..j0 + cols];
+    let bias = epi.bias.map(|b| &b[j0..j0 + cols]);
     let colsum = &colsum[..cols];
-    let mut row = [0f32; 64];
-    for r in 0..rows {
-        let sums = &acc[r * ld..r * ld + cols];
-        for c0 in (0..cols).step_by(row.len()) {
-            let width = (cols - c0).min(row.len());
-            let y = &mut row[..width];
-            // No overflow: |acc - za * colsum| = |Σ (a - za) b| <= K x 255 x 128 < 2^31 (K <= MAX_K),
-            // and za * colsum is bounded the same way.
-            for (c, v) in y.iter_mut().enumerate() {
-                *v = (sums[c0 + c] - za * colsum[c0 + c]) as f32 * scale[c0 + c];
-            }
-            if let Some(bias) = epi.bias {
-                for (v, b) in y.iter_mut().zip(&bias[j0 + c0..j0 + c0 + width]) {
-                    *v += *b;
+    let mut run = [0f32; 64];
+    match order {
+        TileOrder::RowsAreI => {
+            for r in 0..rows {
+                let sums = &acc[r * ld..r * ld + cols];
+                for c0 in (0..cols).step_by(run.len()) {
+                    let y = &mut run[..(cols - c0).min(64)];
+                    let at = |c: usize| c0 + c;
+                    finish_run(
+                        epi,
+                        y,
+                        |c| sums[at(c)],
+                        |c| colsum[at(c)],
+                        |c| scale[at(c)],
+                        bias.map(|b| move |c| b[at(c)]),
+                    );
+                    write_run(out, (i0 + r, j0 + c0), false, y);
                 }
             }
-            if epi.relu {
-                for v in y.iter_mut() {
-                    *v = v.max(0.0);
+        }
+        TileOrder::RowsAreJ => {
+            for c in 0..cols {
+                let sums = &acc[c * ld..c * ld + rows];
+                let (cs, s, b) = (colsum[c], scale[c], bias.map(|b| b[c]));
+                if rows == LANES {
+                    // The swapped order's full panels: a run of known length compiles to whole vectors.
+                    let mut y = [0f32; LANES];
+                    finish_run(epi, &mut y, |r| sums[r], |_| cs, |_| s, b.map(|b| move |_| b));
+                    write_run(out, (i0, j0 + c), true, &y);
+                    continue;
+                }
+                for r0 in (0..rows).step_by(run.len()) {
+                    let y = &mut run[..(rows - r0).min(64)];
+                    finish_run(epi, y, |r| sums[r0 + r], |_| cs, |_| s, b.map(|b| move |_| b));
+                    write_run(out, (i0 + r0, j0 + c), true, y);
                 }
             }
-            write_row(out, i0 + r, j0 + c0, y);
         }
     }
 }
 
-/// Stores one run of finished values at `(i, j..)`.
+/// `y[t] = relu?(scale(t) * (sum(t) - a_zero_point * colsum(t)) + bias(t))`: the one place an
+/// output value is computed (a `mul` then an `add`, never fused).
 #[inline(always)]
-unsafe fn write_row(out: RawOutput, i: usize, j: usize, y: &[f32]) {
+fn finish_run(
+    epi: &Epilogue,
+    y: &mut [f32],
+    sum: impl Fn(usize) -> i32,
+    colsum: impl Fn(usize) -> i32,
+    scale: impl Fn(usize) -> f32,
+    bias: Option<impl Fn(usize) -> f32>,
+) {
+    let za = epi.a_zero_point as i32;
+    // No overflow: |acc - za * colsum| = |Σ (a - za) b| <= K x 255 x 128 < 2^31 (K <= MAX_K), and
+    // za * colsum is bounded the same way.
+    for (t, v) in y.iter_mut().enumerate() {
+        *v = (sum(t) - za * colsum(t)) as f32 * scale(t);
+    }
+    if let Some(bias) = bias {
+        for (t, v) in y.iter_mut().enumerate() {
+            *v += bias(t);
+        }
+    }
+    if epi.relu {
+        for v in y.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+/// Stores one run of finished values from `(i, j)` on, along the output's columns, or along its
+/// rows if `along_i`.
+#[inline(always)]
+unsafe fn write_run(out: RawOutput, (i, j): (usize, usize), along_i: bool, y: &[f32]) {
     match out {
         RawOutput::F32 { ptr, rs, cs } => {
-            let base = ptr.add(i * rs + j * cs);
-            if cs == 1 {
+            let (base, step) = (ptr.add(i * rs + j * cs), if along_i { rs } else { cs });
+            if step == 1 {
                 std::ptr::copy_nonoverlapping(y.as_ptr(), base, y.len());
             } else {
-                for (c, v) in y.iter().enumerate() {
-                    *base.add(c * cs) = *v;
+                for (t, v) in y.iter().enumerate() {
+                    *base.add(t * step) = *v;
                 }
             }
         }
         RawOutput::U8 { ptr, rs, cs, inv_scale, zero_point } => {
-            let base = ptr.add(i * rs + j * cs);
-            for (c, v) in y.iter().enumerate() {
-                *base.add(c * cs) = requantize(*v, inv_scale, zero_point);
+            let (base, step) = (ptr.add(i * rs + j * cs), if along_i { rs } else { cs });
+            if step == 1 {
+                for (t, v) in y.iter().enumerate() {
+                    *base.add(t) = requantize(*v, inv_scale, zero_point);
+                }
+            } else {
+                for (t, v) in y.iter().enumerate() {
+                    *base.add(t * step) = requantize(*v, inv_scale, zero_point);
+                }
             }
         }
     }
@@ -174,12 +239,20 @@ unsafe fn write_row(out: RawOutput, i: usize, j: usize, y: &[f32]) {
 
 /// `clamp(round_half_even(y * inv_scale) + zero_point, 0, 255)` (NaN becomes 0).
 ///
-/// The rounding is the 1.5 x 2^23 trick, exact round-half-to-even for |t| < 2^22 (t is clamped
-/// there first, which changes nothing after the final clamp): unlike `f32::round_ties_even`, which
-/// is a `rintf` call per element on baseline x86-64, it vectorizes in every caller.
+/// The rounding is the 1.5 x 2^23 trick: for |t| <= 2^22, `t + 1.5 x 2^23` rounds t to an integer
+/// (half to even, the float addition's own rounding) and holds it in the low mantissa bits, so the
+/// bit pattern minus the constant's is `round_half_even(t)` as an integer. t is clamped there first
+/// (`max` then `min`, which also send NaN to the lower bound), which changes nothing after the
+/// final clamp. Unlike `f32::round_ties_even` (a `rintf` call per element on baseline x86-64) or a
+/// float-to-u8 cast (a scalar conversion per element), every step is a lane-wise integer or float
+/// operation, so the epilogues that requantize vectorize.
 #[inline(always)]
 pub fn requantize(y: f32, inv_scale: f32, zero_point: f32) -> u8 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 x 2^23
-    let t = (y * inv_scale).clamp(-4_194_304.0, 4_194_304.0);
-    (((t + MAGIC) - MAGIC) + zero_point).clamp(0.0, 255.0) as u8
+    const LIMIT: f32 = 4_194_304.0; // 2^22
+    // Not `clamp`: that keeps NaN, and NaN must land on the lower bound.
+    #[allow(clippy::manual_clamp)]
+    let t = (y * inv_scale).max(-LIMIT).min(LIMIT);
+    let rounded = (t + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32;
+    (rounded + zero_point as i32).clamp(0, 255) as u8
 }

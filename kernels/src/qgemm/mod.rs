@@ -29,14 +29,24 @@
 //! [`MAX_K`] = 65,536 keeps every 32-bit sum (and the zero-point correction) in range; a larger K is
 //! an error, not a wrapped sum.
 //!
-//! Files: `conv.rs` (int8 conv2d: u8 im2col + one GEMM per sample), `pack.rs` (the packed layouts), `microkernel.rs` (the scalar kernel and the dispatch),
-//! `x86.rs` (the SIMD kernels), `driver.rs` (blocking and threads), `epilogue.rs`, `peak.rs` (the
-//! int8 peak the lab reports against). Must not: quantize or choose scales (that is the models'
+//! Two operand orders share the words, the epilogue and the checks. The linear order (`qgemm`):
+//! A's rows broadcast, B's columns in the vector lanes, for `x Wᵀ` with a batch of rows. The
+//! swapped order (`lanes.rs`, used by `conv2d`): A's rows (output positions) in the lanes, B's
+//! columns (output channels) broadcast, reading A straight from the im2col layout.
+//!
+//! Files: `conv.rs` (int8 conv2d: u8 im2col + one swapped-order GEMM per sample), `lanes.rs` and
+//! `lanes_x86.rs` (the swapped order: packing, loop, kernels), `pack.rs` (the packed layouts of
+//! the linear order), `microkernel.rs` (its scalar kernel and dispatch), `x86.rs` (its SIMD
+//! kernels), `driver.rs` (its blocking and threads), `epilogue.rs`, `peak.rs` (the int8 peak the
+//! lab reports against). Must not: quantize or choose scales (that is the models'
 //! quantization code), or read the process-wide f32 GEMM setting.
 
 pub mod conv;
 mod driver;
 mod epilogue;
+mod lanes;
+#[cfg(target_arch = "x86_64")]
+mod lanes_x86;
 mod microkernel;
 mod pack;
 pub mod peak;
@@ -44,8 +54,9 @@ pub mod reference;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use conv::conv2d;
+pub use conv::{conv2d, ConvOutput};
 pub use epilogue::{requantize, Epilogue, Output};
+pub use lanes::ConvWeights;
 pub use pack::PackedWeights;
 
 use crate::gemm::{MatMut, MatRef};

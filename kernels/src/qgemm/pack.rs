@@ -32,7 +32,7 @@ impl Layout {
 
     /// The word holding `values` (fewer than a whole group at K's end; the rest are 0).
     #[inline(always)]
-    fn word(self, values: impl Iterator<Item = u8>, signed: bool) -> u32 {
+    pub(crate) fn word(self, values: impl Iterator<Item = u8>, signed: bool) -> u32 {
         let mut w = 0u32;
         for (slot, v) in values.enumerate() {
             w |= match self {

@@ -2,7 +2,7 @@
 //! then the shared epilogue. Must not: pack, block, vectorize or thread (it is what those are tested
 //! against).
 
-use super::epilogue::{store_tile, Epilogue, Output};
+use super::epilogue::{store_tile, Epilogue, Output, TileOrder};
 use super::{check_k, check_view, OP};
 use crate::gemm::{MatMut, MatRef};
 use kiln_tensor::{Error, Result};
@@ -48,6 +48,6 @@ pub fn qgemm(
     accumulate(m, k, n, (a.data, a.rs, a.cs), (b.data, b.rs, b.cs), MatMut::row_major(&mut acc, n));
     let colsum = column_sums(k, n, b);
     // SAFETY: the output view was checked for m x n; acc holds m rows of n.
-    unsafe { store_tile(epilogue, &colsum, &acc, n, (0, 0), (m, n), out.raw()) };
+    unsafe { store_tile(epilogue, &colsum, &acc, (TileOrder::RowsAreI, n), (0, 0), (m, n), out.raw()) };
     Ok(())
 }

@@ -223,55 +223,102 @@ fn versions_fall_back_and_parse() {
     println!("qgemm runs {} here", qisa());
 }
 
+/// The direct integer convolution of `x` (u8, zero point `zp`) with `wt` (`[O, C*K*K]`), then the
+/// epilogue's formula: the oracle of `conv2d`.
+fn direct_conv(g: &crate::conv::ConvGeom, x: &[u8], zp: u8, wt: &[i8], epi: &Epilogue) -> Vec<f32> {
+    let (kk, k) = (g.kh, g.c * g.kh * g.kw);
+    let mut want = vec![0f32; g.n * g.o * g.oh * g.ow];
+    for s in 0..g.n {
+        for oc in 0..g.o {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut acc = 0i32;
+                    for ci in 0..g.c {
+                        for i in 0..kk {
+                            for j in 0..kk {
+                                let (Some(iy), Some(ix)) = (g.input_pos(oy, i, g.h), g.input_pos(ox, j, g.w)) else {
+                                    continue;
+                                };
+                                let xv = x[((s * g.c + ci) * g.h + iy) * g.w + ix] as i32 - zp as i32;
+                                acc += xv * wt[oc * k + (ci * kk + i) * kk + j] as i32;
+                            }
+                        }
+                    }
+                    let y = acc as f32 * epi.scale[oc] + epi.bias.map_or(0.0, |b| b[oc]);
+                    want[((s * g.o + oc) * g.oh + oy) * g.ow + ox] = if epi.relu { y.max(0.0) } else { y };
+                }
+            }
+        }
+    }
+    want
+}
+
 #[test]
 fn conv2d_equals_the_direct_integer_convolution() {
     use crate::conv::ConvGeom;
     use kiln_tensor::Shape;
     let mut rng = Rng::new(17);
-    for &(n, c, h, w, o, kk, stride, pad) in
-        &[(2, 3, 7, 6, 5, 3, 1, 1), (3, 2, 9, 9, 4, 5, 2, 2), (1, 1, 4, 4, 3, 4, 1, 0)]
-    {
+    // Channel counts around every tile width (4, 6, 8, 16), positions not a multiple of 16, K not a
+    // multiple of 4, stride 2, padding wider than the kernel's reach.
+    for &(n, c, h, w, o, kk, stride, pad) in &[
+        (2, 3, 7, 6, 5, 3, 1, 1),
+        (3, 2, 9, 9, 4, 5, 2, 2),
+        (1, 1, 4, 4, 3, 4, 1, 0),
+        (2, 1, 12, 12, 6, 5, 1, 2),
+        (1, 3, 10, 11, 17, 3, 1, 0),
+        (2, 5, 6, 6, 33, 3, 1, 1),
+        (1, 4, 5, 5, 9, 1, 1, 0),
+    ] {
         let g = ConvGeom::new("test", &Shape::from([n, c, h, w]), &Shape::from([o, c, kk, kk]), stride, pad).unwrap();
         let zp = 37u8;
         let x = random_u8(&mut rng, n * c * h * w);
         let k = c * kk * kk;
         let wt = random_i8(&mut rng, o * k);
         let (scale, bias) = scales(&mut rng, o);
-        let epi = Epilogue { a_zero_point: zp, scale: &scale, bias: Some(&bias), relu: false };
-        let mut want = vec![0f32; n * o * g.oh * g.ow];
-        for s in 0..n {
-            for oc in 0..o {
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let mut acc = 0i32;
-                        for ci in 0..c {
-                            for i in 0..kk {
-                                for j in 0..kk {
-                                    let (Some(iy), Some(ix)) = (g.input_pos(oy, i, h), g.input_pos(ox, j, w)) else {
-                                        continue;
-                                    };
-                                    let xv = x[((s * c + ci) * h + iy) * w + ix] as i32 - zp as i32;
-                                    acc += xv * wt[oc * k + (ci * kk + i) * kk + j] as i32;
-                                }
-                            }
-                        }
-                        want[((s * o + oc) * g.oh + oy) * g.ow + ox] = acc as f32 * scale[oc] + bias[oc];
-                    }
+        for relu in [false, true] {
+            let epi = Epilogue { a_zero_point: zp, scale: &scale, bias: Some(&bias), relu };
+            let want = direct_conv(&g, &x, zp, &wt, &epi);
+            let (out_scale, out_zp) = (0.05f32, 11u8);
+            let want_u8: Vec<u8> = want.iter().map(|&y| requantize(y, 1.0 / out_scale, out_zp as f32)).collect();
+            for isa in QIsa::ALL {
+                let packed = ConvWeights::pack(isa, k, o, MatRef::row_major(&wt, k).t()).unwrap();
+                let mut got = vec![f32::NAN; want.len()];
+                conv2d(&g, &x, zp, &packed, &epi, ConvOutput::F32(&mut got)).unwrap();
+                for (e, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{isa} {:?}: element {e}: {a} vs {b}", (n, c, h, w, o, kk));
                 }
+                let mut got = vec![0u8; want.len()];
+                let out = ConvOutput::U8 { out: &mut got, scale: out_scale, zero_point: out_zp };
+                conv2d(&g, &x, zp, &packed, &epi, out).unwrap();
+                assert_eq!(got, want_u8, "{isa} {:?} u8 output", (n, c, h, w, o, kk));
             }
         }
-        for isa in QIsa::ALL {
-            let packed = PackedWeights::pack(isa, k, o, MatRef::row_major(&wt, k).t()).unwrap();
-            let mut got = vec![f32::NAN; want.len()];
-            conv2d(&g, &x, zp, &packed, &epi, &mut got).unwrap();
-            for (e, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(a.to_bits(), b.to_bits(), "{isa} {:?}: element {e}: {a} vs {b}", (n, c, h, w, o, kk));
-            }
-        }
-        let wrong = Epilogue { a_zero_point: zp + 1, ..epi };
-        let packed = PackedWeights::pack(QIsa::Scalar, k, o, MatRef::row_major(&wt, k).t()).unwrap();
-        let e = conv2d(&g, &x, zp, &packed, &wrong, &mut want).unwrap_err();
+        let epi = Epilogue { a_zero_point: zp + 1, scale: &scale, bias: Some(&bias), relu: false };
+        let packed = ConvWeights::pack(QIsa::Scalar, k, o, MatRef::row_major(&wt, k).t()).unwrap();
+        let mut out = vec![0f32; n * o * g.oh * g.ow];
+        let e = conv2d(&g, &x, zp, &packed, &epi, ConvOutput::F32(&mut out)).unwrap_err();
         assert!(e.to_string().contains("zero point"), "{e}");
+        let e = conv2d(&g, &x, zp, &packed, &epi, ConvOutput::F32(&mut out[1..])).unwrap_err();
+        assert!(e.to_string().contains("output values"), "{e}");
+    }
+}
+
+#[test]
+fn conv2d_at_the_saturation_edge_is_exact() {
+    use crate::conv::ConvGeom;
+    use kiln_tensor::Shape;
+    // 255 x -128 in every product, zero point 0: the largest sums the 32-bit lanes see here.
+    let g = ConvGeom::new("test", &Shape::from([1, 7, 9, 9]), &Shape::from([18, 7, 3, 3]), 1, 0).unwrap();
+    let k = 7 * 9;
+    let x = vec![255u8; 7 * 81];
+    let wt = vec![-128i8; 18 * k];
+    let scale = vec![1.0f32; 18];
+    let epi = Epilogue { a_zero_point: 0, scale: &scale, bias: None, relu: false };
+    for isa in QIsa::ALL {
+        let packed = ConvWeights::pack(isa, k, 18, MatRef::row_major(&wt, k).t()).unwrap();
+        let mut got = vec![0f32; 18 * 49];
+        conv2d(&g, &x, 0, &packed, &epi, ConvOutput::F32(&mut got)).unwrap();
+        assert!(got.iter().all(|&v| v == (k as i32 * 255 * -128) as f32), "{isa}");
     }
 }
 

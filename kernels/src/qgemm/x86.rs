@@ -94,7 +94,7 @@ unsafe fn ymm_tile(
 
 /// Stores a 6 x 16 tile of ymm accumulators row-major.
 #[inline(always)]
-unsafe fn store_ymm_tile(c: &[[__m256i; 2]; 6], acc: *mut i32) {
+pub(crate) unsafe fn store_ymm_tile(c: &[[__m256i; 2]; 6], acc: *mut i32) {
     for (r, row) in c.iter().enumerate() {
         let out = acc.add(r * 16) as *mut __m256i;
         _mm256_storeu_si256(out, row[0]);

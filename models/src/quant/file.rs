@@ -7,7 +7,7 @@
 //! checksum covers them all. Must not: quantize.
 
 use super::affine::{ActQuant, WeightQuant};
-use super::layers::{QConv2d, QLinear, QWeights};
+use super::layers::{GemmOrder, QConv2d, QLinear, QWeights};
 use super::net::{QuantizedNet, Stage};
 use crate::checkpoint::{ByteTensor, Checkpoint};
 use kiln_tensor::{Error, Result, Tensor};
@@ -98,14 +98,14 @@ fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
             let [o, c, kh, kw] = shape[..] else {
                 return Err(invalid(format!("stage {i}: conv weight_shape {shape:?} is not [O, C, KH, KW]")));
             };
-            let weights = weights(ck, i, o, c * kh * kw)?;
+            let weights = weights(ck, i, o, c * kh * kw, GemmOrder::Conv)?;
             let input = input(ck, i)?
                 .ok_or_else(|| invalid(format!("stage {i}: a conv needs its input scale and zero point")))?;
             let (stride, padding) = (count(d, i, "stride")?, count(d, i, "padding")?);
             Ok(Stage::Conv(QConv2d { weights, weight_shape: [o, c, kh, kw], stride, padding, input, relu }))
         }
         Some("linear") => {
-            let weights = weights(ck, i, count(d, i, "out")?, count(d, i, "in")?)?;
+            let weights = weights(ck, i, count(d, i, "out")?, count(d, i, "in")?, GemmOrder::Linear)?;
             let input = input(ck, i)?;
             if input.is_none() != d["dynamic"].as_bool().unwrap_or(false) {
                 return Err(invalid(format!("stage {i}: the input scale tensors disagree with `dynamic`")));
@@ -119,7 +119,7 @@ fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
     }
 }
 
-fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize) -> Result<QWeights> {
+fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize, order: GemmOrder) -> Result<QWeights> {
     let name = |t: &str| format!("stages.{i}.{t}");
     let missing = |e: crate::checkpoint::CheckpointError| invalid(format!("stage {i}: {e}"));
     let w = ck.get_bytes(&name("weight")).map_err(missing)?;
@@ -135,7 +135,7 @@ fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize) -> Result<QWeig
     if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Err(invalid(format!("stage {i}: weight scale {bad} is not positive")));
     }
-    QWeights::from_quantized(WeightQuant { values: w.as_i8(), scales }, Some(bias), out, inputs)
+    QWeights::from_quantized(WeightQuant { values: w.as_i8(), scales }, Some(bias), out, inputs, order)
 }
 
 fn input(ck: &Checkpoint, i: usize) -> Result<Option<ActQuant>> {

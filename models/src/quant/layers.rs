@@ -1,16 +1,34 @@
-//! int8 layers: `QLinear` and `QConv2d` hold s8 weights (packed once for the CPU's integer GEMM),
-//! their scales and the f32 bias; a forward quantizes its f32 input to u8 (with the calibrated
+//! int8 layers: `QLinear` and `QConv2d` hold s8 weights (packed once for the CPU's integer GEMM,
+//! in the order each layer runs: the linear order for `QLinear`, the swapped one for `QConv2d`),
+//! their scales and the f32 bias. `forward` quantizes an f32 input to u8 (with the calibrated
 //! grid, or, for dynamic quantization, one measured on the batch), runs the integer kernel with the
-//! zero point, scales, bias and ReLU fused in its epilogue, and returns f32. Must not: calibrate
-//! (the grid comes from `net.rs`) or keep anything between calls.
+//! zero point, scales, bias and ReLU fused in its epilogue, and returns f32; `forward_u8` takes an
+//! input already on the layer's grid and writes f32 or u8 on the next layer's grid (what a whole
+//! int8 network chains). Must not: calibrate (the grid comes from `net.rs`) or keep anything
+//! between calls.
 
 use super::affine::{ActQuant, WeightQuant};
 use kiln_kernels::conv::ConvGeom;
 use kiln_kernels::gemm::{MatMut, MatRef};
-use kiln_kernels::qgemm::{self, Epilogue, Output, PackedWeights};
+use kiln_kernels::qgemm::{self, ConvOutput, ConvWeights, Epilogue, Output, PackedWeights};
 use kiln_tensor::{Error, Result, Shape};
 
 const OP: &str = "int8 layer";
+
+/// Which integer GEMM order a layer's weights are packed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmOrder {
+    /// `qgemm::qgemm`: a batch of rows times the weights (linear layers).
+    Linear,
+    /// `qgemm::conv2d`: output positions in the vector lanes (convolutions).
+    Conv,
+}
+
+#[derive(Debug, Clone)]
+enum Packed {
+    Linear(PackedWeights),
+    Conv(ConvWeights),
+}
 
 /// The weights of an int8 layer: `[out, in]` (conv: `in = C*KH*KW`), quantized and packed.
 #[derive(Debug, Clone)]
@@ -19,14 +37,20 @@ pub struct QWeights {
     pub in_features: usize,
     pub quant: WeightQuant,
     pub bias: Vec<f32>,
-    packed: PackedWeights,
+    packed: Packed,
 }
 
 impl QWeights {
-    /// Quantizes f32 weights `[out, in]` (per output channel or per tensor).
-    pub fn quantize(w: &[f32], bias: Option<&[f32]>, out_features: usize, per_channel: bool) -> Result<QWeights> {
+    /// Quantizes f32 weights `[out, in]` (per output channel or per tensor) for `order`.
+    pub fn quantize(
+        w: &[f32],
+        bias: Option<&[f32]>,
+        out_features: usize,
+        per_channel: bool,
+        order: GemmOrder,
+    ) -> Result<QWeights> {
         let quant = WeightQuant::new(w, out_features, per_channel)?;
-        QWeights::from_quantized(quant, bias.map(<[f32]>::to_vec), out_features, w.len() / out_features.max(1))
+        QWeights::from_quantized(quant, bias.map(<[f32]>::to_vec), out_features, w.len() / out_features.max(1), order)
     }
 
     /// Rebuilds from stored s8 values and scales (a loaded int8 checkpoint).
@@ -35,6 +59,7 @@ impl QWeights {
         bias: Option<Vec<f32>>,
         out_features: usize,
         in_features: usize,
+        order: GemmOrder,
     ) -> Result<QWeights> {
         let expected = out_features.checked_mul(in_features);
         if expected != Some(quant.values.len()) || !(quant.scales.len() == 1 || quant.scales.len() == out_features) {
@@ -53,7 +78,10 @@ impl QWeights {
         }
         // B = Wᵀ: element (k, j) is w[j, k].
         let b = MatRef::row_major(&quant.values, in_features).t();
-        let packed = PackedWeights::pack(qgemm::qisa(), in_features, out_features, b)?;
+        let packed = match order {
+            GemmOrder::Linear => Packed::Linear(PackedWeights::pack(qgemm::qisa(), in_features, out_features, b)?),
+            GemmOrder::Conv => Packed::Conv(ConvWeights::pack(qgemm::qisa(), in_features, out_features, b)?),
+        };
         Ok(QWeights { out_features, in_features, quant, bias, packed })
     }
 
@@ -93,13 +121,46 @@ impl QLinear {
         };
         let mut xq = vec![0u8; x.len()];
         act.quantize_into(x, &mut xq);
-        let scale = w.scales(act);
-        let epi = Epilogue { a_zero_point: act.zero_point, scale: &scale, bias: Some(&w.bias), relu: self.relu };
         let mut y = vec![0f32; batch * w.out_features];
-        let out = Output::F32(MatMut::row_major(&mut y, w.out_features));
-        qgemm::qgemm(MatRef::row_major(&xq, w.in_features), batch, &w.packed, &epi, out)?;
+        self.run(&xq, batch, act, LayerOutput::F32(&mut y))?;
         Ok(y)
     }
+
+    /// `xq` is `[batch, in]` on the calibrated input grid (a dynamic layer has none: an error).
+    pub fn forward_u8(&self, xq: &[u8], batch: usize, out: LayerOutput) -> Result<()> {
+        let act = self.input.ok_or_else(|| Error::invalid(OP, "linear: a dynamic layer takes f32 input"))?;
+        if batch.checked_mul(self.weights.in_features) != Some(xq.len()) {
+            return Err(Error::invalid(
+                OP,
+                format!("linear: {} inputs for batch {batch} x {} features", xq.len(), self.weights.in_features),
+            ));
+        }
+        self.run(xq, batch, act, out)
+    }
+
+    fn run(&self, xq: &[u8], batch: usize, act: ActQuant, out: LayerOutput) -> Result<()> {
+        let w = &self.weights;
+        let Packed::Linear(packed) = &w.packed else {
+            return Err(Error::invalid(OP, "linear: the weights are packed for a convolution"));
+        };
+        let scale = w.scales(act);
+        let epi = Epilogue { a_zero_point: act.zero_point, scale: &scale, bias: Some(&w.bias), relu: self.relu };
+        let n = w.out_features;
+        let out = match out {
+            LayerOutput::F32(y) => Output::F32(MatMut::row_major(y, n)),
+            LayerOutput::U8(y, q) => {
+                Output::U8 { out: MatMut::row_major(y, n), scale: q.scale, zero_point: q.zero_point }
+            }
+        };
+        qgemm::qgemm(MatRef::row_major(xq, w.in_features), batch, packed, &epi, out)
+    }
+}
+
+/// Where an int8 layer writes: f32, or u8 on a grid (the next int8 layer's input grid).
+#[derive(Debug)]
+pub enum LayerOutput<'a> {
+    F32(&'a mut [f32]),
+    U8(&'a mut [u8], ActQuant),
 }
 
 /// A 2-D convolution with int8 weights `[O, C, KH, KW]` (stored as `[O, C*KH*KW]`).
@@ -115,25 +176,42 @@ pub struct QConv2d {
 }
 
 impl QConv2d {
-    /// `x` is `[N, C, H, W]` (contiguous, dims given); returns the output and its dims.
-    pub fn forward(&self, x: &[f32], dims: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
-        let g = ConvGeom::new(
+    /// The geometry of an input of `dims` (`[N, C, H, W]`).
+    pub fn geometry(&self, dims: &[usize]) -> Result<ConvGeom> {
+        ConvGeom::new(
             "int8 conv2d",
             &Shape::from(dims.to_vec()),
             &Shape::from(self.weight_shape.to_vec()),
             self.stride,
             self.padding,
-        )?;
+        )
+    }
+
+    /// `x` is `[N, C, H, W]` (contiguous, dims given); returns the output and its dims.
+    pub fn forward(&self, x: &[f32], dims: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+        let g = self.geometry(dims)?;
         if g.in_shape().elem_count() != x.len() {
             return Err(Error::invalid(OP, format!("conv2d: {} inputs for shape {}", x.len(), g.in_shape())));
         }
         let mut xq = vec![0u8; x.len()];
         self.input.quantize_into(x, &mut xq);
-        let scale = self.weights.scales(self.input);
-        let w = &self.weights;
-        let epi = Epilogue { a_zero_point: self.input.zero_point, scale: &scale, bias: Some(&w.bias), relu: self.relu };
         let mut y = vec![0f32; g.out_shape().elem_count()];
-        qgemm::conv2d(&g, &xq, self.input.zero_point, &w.packed, &epi, &mut y)?;
+        self.forward_u8(&g, &xq, LayerOutput::F32(&mut y))?;
         Ok((y, g.out_shape().dims().to_vec()))
+    }
+
+    /// `xq` is the input of geometry `g` on the layer's input grid; writes `[N, O, OH, OW]`.
+    pub fn forward_u8(&self, g: &ConvGeom, xq: &[u8], out: LayerOutput) -> Result<()> {
+        let w = &self.weights;
+        let Packed::Conv(packed) = &w.packed else {
+            return Err(Error::invalid(OP, "conv2d: the weights are packed for a linear layer"));
+        };
+        let scale = w.scales(self.input);
+        let epi = Epilogue { a_zero_point: self.input.zero_point, scale: &scale, bias: Some(&w.bias), relu: self.relu };
+        let out = match out {
+            LayerOutput::F32(y) => ConvOutput::F32(y),
+            LayerOutput::U8(y, q) => ConvOutput::U8 { out: y, scale: q.scale, zero_point: q.zero_point },
+        };
+        qgemm::conv2d(g, xq, self.input.zero_point, packed, &epi, out)
     }
 }

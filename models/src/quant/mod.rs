@@ -15,7 +15,7 @@ mod observer;
 
 pub use affine::{ActQuant, WeightQuant};
 pub use file::{is_quantized, QUANTIZED_KEY};
-pub use layers::{QConv2d, QLinear, QWeights};
+pub use layers::{GemmOrder, LayerOutput, QConv2d, QLinear, QWeights};
 pub use net::{QuantConfig, QuantizedNet, Stage};
 pub use observer::{Observer, ObserverKind};
 

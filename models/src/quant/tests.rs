@@ -104,7 +104,7 @@ fn checkpoints_reproduce_the_network_and_refuse_damage() {
 fn dynamic_linear_measures_each_batch() {
     let mut rng = Rng::new(4);
     let w: Vec<f32> = (0..30 * 20).map(|_| rng.normal() as f32 * 0.1).collect();
-    let weights = QWeights::quantize(&w, None, 30, true).unwrap();
+    let weights = QWeights::quantize(&w, None, 30, true, GemmOrder::Linear).unwrap();
     let layer = QLinear { weights, input: None, relu: false };
     for scale in [0.01f32, 100.0] {
         let x: Vec<f32> = (0..5 * 20).map(|_| rng.normal() as f32 * scale).collect();
@@ -114,4 +114,35 @@ fn dynamic_linear_measures_each_batch() {
         assert!(relative_error(&got, &want) < 0.03, "input scale {scale}: {}", relative_error(&got, &want));
     }
     assert!(layer.forward(&[1.0; 7], 5).is_err());
+}
+
+#[test]
+fn u8_activations_between_layers_equal_quantizing_each_layer_input() {
+    // `run` keeps codes between layers (requantizing epilogues, ReLU and pooling on codes) and runs
+    // the conv stages sample by sample; `run_layer_by_layer` quantizes every layer's f32 input.
+    // Monotone grids make them equal bit for bit, on every model the quantizer takes.
+    let mut rng = Rng::new(5);
+    let nets = [
+        (lenet::model(&mut rng), [1, 28, 28]),
+        (cnn::model(cnn::CnnVariant::Plain, &mut rng), [3, 32, 32]),
+        (cnn::model(cnn::CnnVariant::BatchNorm { dropout: 0.5 }, &mut rng), [3, 32, 32]),
+    ];
+    for (net, [c, h, w]) in nets {
+        let calib = batch(&mut rng, &[8, c, h, w]);
+        for per_channel in [true, false] {
+            let q = QuantizedNet::quantize(&net, vec![calib.clone()], QuantConfig { per_channel, ..CFG }).unwrap();
+            // A batch wider than calibration, so some activations leave the grids and saturate.
+            for n in [1, 5] {
+                let v: Vec<f32> = (0..n * c * h * w).map(|_| 1.5 * rng.normal() as f32).collect();
+                let x = Tensor::from_vec(v, [n, c, h, w]).unwrap();
+                let fused = q.run(&x).unwrap();
+                let oracle = q.run_layer_by_layer(&x).unwrap();
+                assert_eq!(fused.dims(), oracle.dims());
+                let (a, b) = (fused.to_vec::<f32>().unwrap(), oracle.to_vec::<f32>().unwrap());
+                for (e, (u, v)) in a.iter().zip(&b).enumerate() {
+                    assert_eq!(u.to_bits(), v.to_bits(), "{c}x{h}x{w} per_channel {per_channel} n {n}: logit {e}");
+                }
+            }
+        }
+    }
 }
