@@ -9,7 +9,7 @@
 //! the GEMM a wider matrix, but needs N times the column memory and a transpose of the output;
 //! this keeps memory bounded and writes each sample's output in place.
 
-use super::{at4, ConvGeom};
+use super::ConvGeom;
 use crate::gemm::{product, view_at, Gemm, MatRef};
 use kiln_tensor::{Float, Layout, Result};
 
@@ -36,27 +36,33 @@ pub(crate) fn im2col<T: Copy>(
     pad: T,
     copy: impl Fn(&[T], &mut [T]),
 ) {
-    let (p, sw) = (g.oh * g.ow, xl.strides()[3]);
+    // Strides in locals and the valid ranges per tap hoisted: the runs are short (one output row,
+    // often tens of elements), so per-run index arithmetic is a large part of the cost.
+    let (st, base) = (xl.strides(), xl.offset());
+    let (s0, s1, s2, sw) = (st[0], st[1], st[2], st[3]);
+    let p = g.oh * g.ow;
     let width = ns * p;
     for c in 0..g.c {
         for i in 0..g.kh {
+            // Output rows rlo..rhi read input rows inside the image; the others are all padding.
+            let (rlo, rhi) = valid_range(g, i, g.h, g.oh);
             for j in 0..g.kw {
                 let r = (c * g.kh + i) * g.kw + j;
                 let (lo, hi) = valid_range(g, j, g.w, g.ow);
                 for s in 0..ns {
                     let row = &mut cols[r * width + s * p..][..p];
-                    for (oh, dst) in row.chunks_exact_mut(g.ow).enumerate() {
-                        let Some(ih) = g.input_pos(oh, i, g.h) else {
-                            dst.fill(pad);
-                            continue;
-                        };
+                    row[..rlo * g.ow].fill(pad);
+                    row[rhi * g.ow..].fill(pad);
+                    if lo == hi {
+                        row[rlo * g.ow..rhi * g.ow].fill(pad);
+                        continue;
+                    }
+                    // The first valid output column reads input column lo * stride + j - padding.
+                    let plane = base + (n0 + s) * s0 + c * s1 + (lo * g.stride + j - g.padding) * sw;
+                    for (oh, dst) in row.chunks_exact_mut(g.ow).enumerate().take(rhi).skip(rlo) {
                         dst[..lo].fill(pad);
                         dst[hi..].fill(pad);
-                        if lo == hi {
-                            continue;
-                        }
-                        // The first valid output column reads input column lo * stride + j - padding.
-                        let src = at4(xl, n0 + s, c, ih, lo * g.stride + j - g.padding);
+                        let src = plane + (oh * g.stride + i - g.padding) * s2;
                         let dst = &mut dst[lo..hi];
                         if g.stride == 1 && sw == 1 {
                             copy(&x[src..src + dst.len()], dst);

@@ -1,5 +1,5 @@
-//! int8 conv2d: per sample, the u8 input unrolled by the conv family's `im2col` into `[C*KH*KW,
-//! OH*OW]` (padding is the input's zero point, which stands for 0.0), then the swapped-order
+//! int8 conv2d: per sample, the u8 input unrolled into the im2col matrix `[C*KH*KW, OH*OW]`
+//! (padding is the input's zero point, which stands for 0.0; see [`unroll`]), then the swapped-order
 //! integer GEMM (`lanes.rs`: output positions in the vector lanes, output channels broadcast),
 //! `out[o, p] = epilogue(Σ_r cols[r, p] w[o, r])`, stored straight into NCHW as f32 or requantized
 //! u8 (the next layer's input, so int8 activations need not return to f32 between layers).
@@ -85,19 +85,16 @@ pub fn conv2d(
         return Ok(());
     }
     let cols_len = k.checked_mul(p).ok_or_else(|| Error::SizeOverflow { op: OP, what: format!("{k}x{p} columns") })?;
-    let sample = Layout::contiguous([1, g.c, g.h, g.w]);
     let per_input = (g.c * g.h * g.w).max(1);
     crate::denormals::ensure_current_thread();
-    // One sample: im2col, then the GEMM; `raw` is this sample's `[O, P]` output as a p x o matrix.
+    // One sample: unroll, then the GEMM; `raw` is this sample's `[O, P]` output as a p x o matrix.
     let one = |x: &[u8], raw: RawOutput| {
-        with_scratch(|cols, scratch| {
-            // Every entry is written (the padding with the zero point), so no fill is needed.
-            cols.resize(cols_len, x_zero_point);
-            im2col(g, (x, &sample), (0, 1), cols, x_zero_point, copy_run);
-            let call = LaneCall { m: p, at: cols, weights, epilogue, out: raw };
-            // SAFETY: `cols` holds k x p values, `raw` was validated as a p x o view of this
+        with_scratch(|s| {
+            unroll(g, x, x_zero_point, s);
+            let call = LaneCall { m: p, at: &s.cols[..cols_len], weights, epilogue, out: raw };
+            // SAFETY: `at` holds k x p values, `raw` was validated as a p x o view of this
             // sample's output, and the epilogue was checked for o columns.
-            unsafe { lanes::run(&call, scratch) }
+            unsafe { lanes::run(&call, &mut s.panel) }
         })
     };
     let per_sample = g.o * p;
@@ -119,20 +116,75 @@ pub fn conv2d(
     }
 }
 
-/// Runs `f` on this thread's column and packing buffers (kept between calls: a network runs its
-/// convs sample by sample, and fresh buffers per sample cost more than small convs' arithmetic).
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u32>) -> R) -> R {
+/// A thread's buffers, kept between calls: a network runs its convs sample by sample, and fresh
+/// buffers per sample cost more than a small conv's arithmetic.
+#[derive(Default)]
+struct Scratch {
+    /// The sample with its zero-point border, `[C, H + 2 pad, W + 2 pad]`, then [`SLACK`] bytes.
+    padded: Vec<u8>,
+    /// The im2col matrix `[C*KH*KW, OH*OW]`, then [`SLACK`] bytes.
+    cols: Vec<u8>,
+    /// One packed A panel (`lanes.rs`).
+    panel: Vec<u32>,
+}
+
+/// Bytes after the padded input and the columns: the 16-byte moves of [`unroll`] read and write up
+/// to 15 bytes past a run's end.
+const SLACK: usize = 16;
+
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     thread_local! {
-        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
     }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut bufs) => {
-            let (cols, scratch) = &mut *bufs;
-            f(cols, scratch)
-        }
+        Ok(mut s) => f(&mut s),
         // Only if `f` were re-entered on this thread: fresh buffers then.
-        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+        Err(_) => f(&mut Scratch::default()),
     })
+}
+
+/// One sample's im2col matrix into `s.cols`. At stride 1 it is built from a copy of the input
+/// with its zero-point border, so every run (one output row of one tap) is a plain copy with no
+/// edge cases, done in whole 16-byte moves: the last move of a run spills into the runs after it,
+/// which are written later (the runs go in increasing order), or into the slack. LeNet's second
+/// conv has 1,500 runs of 10 bytes per sample, so the cost per run is what counts. Other strides
+/// take the conv family's generic `im2col`.
+fn unroll(g: &ConvGeom, x: &[u8], zero_point: u8, s: &mut Scratch) {
+    let (k, p) = (g.c * g.kh * g.kw, g.oh * g.ow);
+    s.cols.resize(k * p + SLACK, zero_point);
+    if g.stride != 1 {
+        let sample = Layout::contiguous([1, g.c, g.h, g.w]);
+        return im2col(g, (x, &sample), (0, 1), &mut s.cols[..k * p], zero_point, copy_run);
+    }
+    let (hp, wp) = (g.h + 2 * g.padding, g.w + 2 * g.padding);
+    s.padded.clear();
+    if g.padding == 0 {
+        s.padded.extend_from_slice(x);
+        s.padded.resize(x.len() + SLACK, zero_point);
+    } else {
+        s.padded.resize(g.c * hp * wp + SLACK, zero_point);
+        for (plane, src) in x.chunks_exact(g.h * g.w).enumerate() {
+            for (h, row) in src.chunks_exact(g.w).enumerate() {
+                let at = (plane * hp + h + g.padding) * wp + g.padding;
+                copy_run(row, &mut s.padded[at..at + g.w]);
+            }
+        }
+    }
+    let (xp, cols) = (&s.padded, &mut s.cols);
+    let mut dst = 0;
+    for c in 0..g.c {
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                for oh in 0..g.oh {
+                    let src = (c * hp + oh + i) * wp + j;
+                    for t in (0..g.ow).step_by(16) {
+                        cols[dst + t..dst + t + 16].copy_from_slice(&xp[src + t..src + t + 16]);
+                    }
+                    dst += g.ow;
+                }
+            }
+        }
+    }
 }
 
 /// Copies one im2col run (an output row's worth, tens of bytes) in 16-, 8- and 4-byte moves, the

@@ -118,7 +118,7 @@ pub(crate) enum TileOrder {
 /// Writes outputs `(i0 + r, j0 + c)` for `r < rows`, `c < cols` from the accumulator tile `acc`,
 /// laid out as `order` says with `ld` between its rows (`RowsAreI`: `(i0 + r, j0 + c)` at
 /// `acc[r * ld + c]`; `RowsAreJ`: at `acc[c * ld + r]`); `colsum` holds the weights' column sums
-/// from column `j0` on. Either order computes each output by the same [`finish_run`].
+/// from column `j0` on. Either order computes each output by the same [`finish`].
 ///
 /// # Safety
 /// Every written position must lie inside the validated output view; `acc` must hold every
@@ -137,100 +137,75 @@ pub(crate) unsafe fn store_tile(
     let scale = &epi.scale[j0..j0 + cols];
     let bias = epi.bias.map(|b| &b[j0..j0 + cols]);
     let colsum = &colsum[..cols];
-    let mut run = [0f32; 64];
     match order {
         TileOrder::RowsAreI => {
             for r in 0..rows {
                 let sums = &acc[r * ld..r * ld + cols];
-                for c0 in (0..cols).step_by(run.len()) {
-                    let y = &mut run[..(cols - c0).min(64)];
-                    let at = |c: usize| c0 + c;
-                    finish_run(
-                        epi,
-                        y,
-                        |c| sums[at(c)],
-                        |c| colsum[at(c)],
-                        |c| scale[at(c)],
-                        bias.map(|b| move |c| b[at(c)]),
-                    );
-                    write_run(out, (i0 + r, j0 + c0), false, y);
-                }
+                let value = |c: usize| finish(epi, sums[c], colsum[c], scale[c], bias.map(|b| b[c]));
+                write_run(out, (i0 + r, j0), false, cols, value);
             }
         }
         TileOrder::RowsAreJ => {
             for c in 0..cols {
                 let sums = &acc[c * ld..c * ld + rows];
                 let (cs, s, b) = (colsum[c], scale[c], bias.map(|b| b[c]));
+                let value = |r: usize| finish(epi, sums[r], cs, s, b);
                 if rows == LANES {
-                    // The swapped order's full panels: a run of known length compiles to whole vectors.
-                    let mut y = [0f32; LANES];
-                    finish_run(epi, &mut y, |r| sums[r], |_| cs, |_| s, b.map(|b| move |_| b));
-                    write_run(out, (i0, j0 + c), true, &y);
-                    continue;
-                }
-                for r0 in (0..rows).step_by(run.len()) {
-                    let y = &mut run[..(rows - r0).min(64)];
-                    finish_run(epi, y, |r| sums[r0 + r], |_| cs, |_| s, b.map(|b| move |_| b));
-                    write_run(out, (i0 + r0, j0 + c), true, y);
+                    // The swapped order's full panels: a run of known length compiles to whole
+                    // vectors, kept in registers from the sums to the stored bytes.
+                    write_run(out, (i0, j0 + c), true, LANES, value);
+                } else {
+                    write_run(out, (i0, j0 + c), true, rows, value);
                 }
             }
         }
     }
 }
 
-/// `y[t] = relu?(scale(t) * (sum(t) - a_zero_point * colsum(t)) + bias(t))`: the one place an
-/// output value is computed (a `mul` then an `add`, never fused).
+/// `relu?(scale * (sum - a_zero_point * colsum) + bias)`: the one place an output value is
+/// computed (a `mul` then an `add`, never fused).
 #[inline(always)]
-fn finish_run(
-    epi: &Epilogue,
-    y: &mut [f32],
-    sum: impl Fn(usize) -> i32,
-    colsum: impl Fn(usize) -> i32,
-    scale: impl Fn(usize) -> f32,
-    bias: Option<impl Fn(usize) -> f32>,
-) {
-    let za = epi.a_zero_point as i32;
+fn finish(epi: &Epilogue, sum: i32, colsum: i32, scale: f32, bias: Option<f32>) -> f32 {
     // No overflow: |acc - za * colsum| = |Σ (a - za) b| <= K x 255 x 128 < 2^31 (K <= MAX_K), and
     // za * colsum is bounded the same way.
-    for (t, v) in y.iter_mut().enumerate() {
-        *v = (sum(t) - za * colsum(t)) as f32 * scale(t);
-    }
-    if let Some(bias) = bias {
-        for (t, v) in y.iter_mut().enumerate() {
-            *v += bias(t);
-        }
-    }
+    let y = (sum - epi.a_zero_point as i32 * colsum) as f32 * scale;
+    let y = match bias {
+        Some(b) => y + b,
+        None => y,
+    };
     if epi.relu {
-        for v in y.iter_mut() {
-            *v = v.max(0.0);
-        }
+        y.max(0.0)
+    } else {
+        y
     }
 }
 
-/// Stores one run of finished values from `(i, j)` on, along the output's columns, or along its
-/// rows if `along_i`.
+/// Stores `len` finished values, `value(t)` at `(i, j)` + t steps along the output's columns, or
+/// along its rows if `along_i`.
 #[inline(always)]
-unsafe fn write_run(out: RawOutput, (i, j): (usize, usize), along_i: bool, y: &[f32]) {
+unsafe fn write_run(out: RawOutput, (i, j): (usize, usize), along_i: bool, len: usize, value: impl Fn(usize) -> f32) {
     match out {
         RawOutput::F32 { ptr, rs, cs } => {
             let (base, step) = (ptr.add(i * rs + j * cs), if along_i { rs } else { cs });
             if step == 1 {
-                std::ptr::copy_nonoverlapping(y.as_ptr(), base, y.len());
+                for t in 0..len {
+                    *base.add(t) = value(t);
+                }
             } else {
-                for (t, v) in y.iter().enumerate() {
-                    *base.add(t * step) = *v;
+                for t in 0..len {
+                    *base.add(t * step) = value(t);
                 }
             }
         }
         RawOutput::U8 { ptr, rs, cs, inv_scale, zero_point } => {
             let (base, step) = (ptr.add(i * rs + j * cs), if along_i { rs } else { cs });
             if step == 1 {
-                for (t, v) in y.iter().enumerate() {
-                    *base.add(t) = requantize(*v, inv_scale, zero_point);
+                for t in 0..len {
+                    *base.add(t) = requantize(value(t), inv_scale, zero_point);
                 }
             } else {
-                for (t, v) in y.iter().enumerate() {
-                    *base.add(t * step) = requantize(*v, inv_scale, zero_point);
+                for t in 0..len {
+                    *base.add(t * step) = requantize(value(t), inv_scale, zero_point);
                 }
             }
         }
@@ -250,7 +225,7 @@ unsafe fn write_run(out: RawOutput, (i, j): (usize, usize), along_i: bool, y: &[
 pub fn requantize(y: f32, inv_scale: f32, zero_point: f32) -> u8 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 x 2^23
     const LIMIT: f32 = 4_194_304.0; // 2^22
-    // Not `clamp`: that keeps NaN, and NaN must land on the lower bound.
+                                    // Not `clamp`: that keeps NaN, and NaN must land on the lower bound.
     #[allow(clippy::manual_clamp)]
     let t = (y * inv_scale).max(-LIMIT).min(LIMIT);
     let rounded = (t + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32;
