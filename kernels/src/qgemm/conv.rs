@@ -7,7 +7,7 @@
 //! MOPs). Must not: quantize or choose scales (the caller hands u8 activations and packed weights).
 
 use super::epilogue::RawOutput;
-use super::lanes::{self, ConvWeights, LaneCall};
+use super::lanes::{self, ConvWeights, LaneCall, Source};
 use super::{Epilogue, Output, OP};
 use crate::conv::im2col::im2col;
 use crate::conv::ConvGeom;
@@ -84,17 +84,22 @@ pub fn conv2d(
     if out_len == 0 {
         return Ok(());
     }
-    let cols_len = k.checked_mul(p).ok_or_else(|| Error::SizeOverflow { op: OP, what: format!("{k}x{p} columns") })?;
+    // The buffers `unroll` sizes, checked once here (it computes them unchecked).
+    let (hp, wp) = (g.h + 2 * g.padding, g.w + 2 * g.padding);
+    let sizes = [k.checked_mul(p), g.c.checked_mul(hp).and_then(|v| v.checked_mul(wp))];
+    if sizes.iter().any(|v| v.and_then(|v| v.checked_add(SLACK)).is_none()) {
+        return Err(Error::SizeOverflow { op: OP, what: format!("the unrolled input of {}", g.in_shape()) });
+    }
     let per_input = (g.c * g.h * g.w).max(1);
     crate::denormals::ensure_current_thread();
     // One sample: unroll, then the GEMM; `raw` is this sample's `[O, P]` output as a p x o matrix.
     let one = |x: &[u8], raw: RawOutput| {
         with_scratch(|s| {
-            unroll(g, x, x_zero_point, s);
-            let call = LaneCall { m: p, at: &s.cols[..cols_len], weights, epilogue, out: raw };
-            // SAFETY: `at` holds k x p values, `raw` was validated as a p x o view of this
-            // sample's output, and the epilogue was checked for o columns.
-            unsafe { lanes::run(&call, &mut s.panel) }
+            let source = unroll(g, x, x_zero_point, (&mut s.bytes, &mut s.taps));
+            let call = LaneCall { source, weights, epilogue, out: raw };
+            // SAFETY: `raw` was validated as a p x o view of this sample's output, the epilogue was
+            // checked for o columns, and the source describes k taps over p positions.
+            unsafe { lanes::run(&call, &mut s.words) }
         })
     };
     let per_sample = g.o * p;
@@ -120,16 +125,17 @@ pub fn conv2d(
 /// buffers per sample cost more than a small conv's arithmetic.
 #[derive(Default)]
 struct Scratch {
-    /// The sample with its zero-point border, `[C, H + 2 pad, W + 2 pad]`, then [`SLACK`] bytes.
-    padded: Vec<u8>,
-    /// The im2col matrix `[C*KH*KW, OH*OW]`, then [`SLACK`] bytes.
-    cols: Vec<u8>,
-    /// One packed A panel (`lanes.rs`).
-    panel: Vec<u32>,
+    /// The sample with its zero-point border, `[C, H + 2 pad, W + 2 pad]`, then [`SLACK`] bytes
+    /// (stride 1), or the plain im2col matrix `[C*KH*KW, OH*OW]` and the slack (other strides).
+    bytes: Vec<u8>,
+    /// Where each tap's runs start in `bytes`.
+    taps: Vec<usize>,
+    /// A in the kernel's word layout (`lanes.rs`).
+    words: Vec<u32>,
 }
 
-/// Bytes after the padded input and the columns: the 16-byte moves of [`unroll`] read and write up
-/// to 15 bytes past a run's end.
+/// Bytes after the unrolled input: `lanes.rs` reads whole 16-byte runs, up to 15 bytes past a
+/// run's end.
 const SLACK: usize = 16;
 
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -143,48 +149,46 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     })
 }
 
-/// One sample's im2col matrix into `s.cols`. At stride 1 it is built from a copy of the input
-/// with its zero-point border, so every run (one output row of one tap) is a plain copy with no
-/// edge cases, done in whole 16-byte moves: the last move of a run spills into the runs after it,
-/// which are written later (the runs go in increasing order), or into the slack. LeNet's second
-/// conv has 1,500 runs of 10 bytes per sample, so the cost per run is what counts. Other strides
+/// One sample as the GEMM's A source. At stride 1 that is a copy of the input with its zero-point
+/// border, read in place: tap (c, i, j) at output position (oh, ow) is bordered pixel
+/// `(c, oh + i, ow + j)`, so each tap's run over an output row is contiguous and no im2col matrix
+/// is written (LeNet's second conv would have 1,500 runs of 10 bytes per sample). Other strides
 /// take the conv family's generic `im2col`.
-fn unroll(g: &ConvGeom, x: &[u8], zero_point: u8, s: &mut Scratch) {
+fn unroll<'a>(
+    g: &ConvGeom,
+    x: &[u8],
+    zero_point: u8,
+    (bytes, taps): (&'a mut Vec<u8>, &'a mut Vec<usize>),
+) -> Source<'a> {
     let (k, p) = (g.c * g.kh * g.kw, g.oh * g.ow);
-    s.cols.resize(k * p + SLACK, zero_point);
+    bytes.clear();
+    taps.clear();
     if g.stride != 1 {
+        bytes.resize(k * p + SLACK, zero_point);
         let sample = Layout::contiguous([1, g.c, g.h, g.w]);
-        return im2col(g, (x, &sample), (0, 1), &mut s.cols[..k * p], zero_point, copy_run);
+        im2col(g, (x, &sample), (0, 1), &mut bytes[..k * p], zero_point, copy_run);
+        taps.extend((0..k).map(|r| r * p));
+        return Source { bytes, taps, rows: 1, row_len: p, pitch: 0 };
     }
     let (hp, wp) = (g.h + 2 * g.padding, g.w + 2 * g.padding);
-    s.padded.clear();
     if g.padding == 0 {
-        s.padded.extend_from_slice(x);
-        s.padded.resize(x.len() + SLACK, zero_point);
+        bytes.extend_from_slice(x);
+        bytes.resize(x.len() + SLACK, zero_point);
     } else {
-        s.padded.resize(g.c * hp * wp + SLACK, zero_point);
+        bytes.resize(g.c * hp * wp + SLACK, zero_point);
         for (plane, src) in x.chunks_exact(g.h * g.w).enumerate() {
             for (h, row) in src.chunks_exact(g.w).enumerate() {
                 let at = (plane * hp + h + g.padding) * wp + g.padding;
-                copy_run(row, &mut s.padded[at..at + g.w]);
+                copy_run(row, &mut bytes[at..at + g.w]);
             }
         }
     }
-    let (xp, cols) = (&s.padded, &mut s.cols);
-    let mut dst = 0;
     for c in 0..g.c {
         for i in 0..g.kh {
-            for j in 0..g.kw {
-                for oh in 0..g.oh {
-                    let src = (c * hp + oh + i) * wp + j;
-                    for t in (0..g.ow).step_by(16) {
-                        cols[dst + t..dst + t + 16].copy_from_slice(&xp[src + t..src + t + 16]);
-                    }
-                    dst += g.ow;
-                }
-            }
+            taps.extend((0..g.kw).map(|j| (c * hp + i) * wp + j));
         }
     }
+    Source { bytes, taps, rows: g.oh, row_len: g.ow, pitch: wp }
 }
 
 /// Copies one im2col run (an output row's worth, tens of bytes) in 16-, 8- and 4-byte moves, the

@@ -8,9 +8,9 @@
 //! stored straight into NCHW rows.
 //!
 //! Layouts (words as in `pack.rs`): the weights are packed once into panels of `CH` columns,
-//! `[panel][group][CH]` ([`ConvWeights`]); A is packed per call, one panel of `LANES` positions at
-//! a time, `[group][LANES]`, from the im2col rows (a 4-row byte interleave; 2 rows widened to i16
-//! for AVX2). Tiles: AVX-512 VNNI 16 lanes x 16 channels (x 8 when a layer has at most 8), the
+//! `[panel][group][CH]` ([`ConvWeights`]); A is written per call as `[group][position]` words
+//! straight from the conv's input runs ([`Source`]: a 4-row byte interleave, or 2 rows widened to
+//! i16 for AVX2), and a panel of `LANES` positions is read in place. Tiles: AVX-512 VNNI 16 lanes x 16 channels (x 8 when a layer has at most 8), the
 //! 256-bit versions 16 x 6, scalar 16 x 4; kernels in `lanes_x86.rs`. Single-threaded: the conv
 //! runs samples in parallel. Must not: choose scales, or call the linear order's driver.
 
@@ -29,12 +29,13 @@ pub(crate) trait LaneKernel {
     const CH: usize;
     const LAYOUT: Layout;
 
-    /// Fills `acc` (`CH x LANES`, row-major: channel by channel) from an A panel and a B panel.
+    /// Fills `acc` (`CH x LANES`, row-major: channel by channel) from an A panel (`a.0`, group g's
+    /// LANES words at `a.0 + g * a.1`) and a B panel.
     ///
     /// # Safety
-    /// `a` must hold `groups * LANES` words, `b` `groups * CH`, `acc` `CH * LANES`; the CPU must
-    /// support the kernel's instructions.
-    unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32);
+    /// Every group's LANES words of `a` must be readable, `b` must hold `groups * CH` words, `acc`
+    /// `CH * LANES`; the CPU must support the kernel's instructions.
+    unsafe fn tile(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32);
 }
 
 /// The portable kernel (the fallback, and what the others are tested against besides the oracle).
@@ -45,10 +46,10 @@ impl LaneKernel for ScalarLanes {
     const LAYOUT: Layout = Layout::Quad;
 
     #[inline(always)]
-    unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
+    unsafe fn tile(groups: usize, (a, stride): (*const u32, usize), b: *const u32, acc: *mut i32) {
         let mut sums = [[0i32; LANES]; Self::CH];
         for g in 0..groups {
-            let arow = std::slice::from_raw_parts(a.add(g * LANES), LANES);
+            let arow = std::slice::from_raw_parts(a.add(g * stride), LANES);
             for (c, row) in sums.iter_mut().enumerate() {
                 let bw = (*b.add(g * Self::CH + c)).to_le_bytes();
                 for (s, aw) in row.iter_mut().zip(arow) {
@@ -133,68 +134,82 @@ fn tile_for(isa: QIsa, n: usize) -> (usize, Layout) {
     }
 }
 
-/// One call: `out = epilogue(Atᵀ · B)` for `At` (`k x m` u8, row stride `m`), the packed weights,
-/// and a validated output; `scratch` holds one packed A panel between calls.
+/// Where A comes from: `At[k, i]` (tap k at output position i) is `bytes[taps[k] + r * pitch +
+/// c]` for position `i = r * row_len + c` (`r < rows`, `c < row_len`). A stride-1 conv reads its
+/// zero-point-bordered input this way directly (taps are plane offsets, rows are output rows, the
+/// pitch the bordered width); other convs pass a plain im2col matrix (`rows = 1`, taps `k * m`).
+/// `bytes` must hold 15 bytes past every run it describes (whole 16-byte loads).
+pub(crate) struct Source<'a> {
+    pub bytes: &'a [u8],
+    pub taps: &'a [usize],
+    pub rows: usize,
+    pub row_len: usize,
+    pub pitch: usize,
+}
+
+/// One call: `out = epilogue(Atᵀ · B)` for `At` (`k x m`, from `source`, `m = rows * row_len`),
+/// the packed weights, and a validated output.
 pub(crate) struct LaneCall<'a> {
-    pub m: usize,
-    pub at: &'a [u8],
+    pub source: Source<'a>,
     pub weights: &'a ConvWeights,
     pub epilogue: &'a Epilogue<'a>,
     pub out: RawOutput,
 }
 
-/// Runs `call` on the version its weights were packed for, on this thread.
+/// Runs `call` on the version its weights were packed for, on this thread; `words` is scratch for
+/// A in the kernel's word layout, kept by the caller between calls.
 ///
 /// # Safety
-/// `call.at` must hold `k * m` values; the output view must hold every `(i, j)`, `i < m`, `j < n`,
-/// and the epilogue `n` values (what `conv.rs` checks).
-pub(crate) unsafe fn run(call: &LaneCall, scratch: &mut Vec<u32>) {
+/// The output view must hold every `(i, j)`, `i < m`, `j < n`, and the epilogue `n` values (what
+/// `conv.rs` checks); `source` must describe `k` taps.
+pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
     #[cfg(target_arch = "x86_64")]
     {
         use super::lanes_x86::{Avx2Lanes, Avx512Lanes, AvxVnniLanes};
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-        unsafe fn avx512_16(call: &LaneCall, scratch: &mut Vec<u32>) {
-            run_panels::<Avx512Lanes<16>>(call, scratch)
+        unsafe fn avx512_16(call: &LaneCall, words: &mut Vec<u32>) {
+            run_panels::<Avx512Lanes<16>>(call, words)
         }
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-        unsafe fn avx512_8(call: &LaneCall, scratch: &mut Vec<u32>) {
-            run_panels::<Avx512Lanes<8>>(call, scratch)
+        unsafe fn avx512_8(call: &LaneCall, words: &mut Vec<u32>) {
+            run_panels::<Avx512Lanes<8>>(call, words)
         }
         #[target_feature(enable = "avx2,avxvnni")]
-        unsafe fn avx_vnni(call: &LaneCall, scratch: &mut Vec<u32>) {
-            run_panels::<AvxVnniLanes>(call, scratch)
+        unsafe fn avx_vnni(call: &LaneCall, words: &mut Vec<u32>) {
+            run_panels::<AvxVnniLanes>(call, words)
         }
         #[target_feature(enable = "avx2")]
-        unsafe fn avx2(call: &LaneCall, scratch: &mut Vec<u32>) {
-            run_panels::<Avx2Lanes>(call, scratch)
+        unsafe fn avx2(call: &LaneCall, words: &mut Vec<u32>) {
+            run_panels::<Avx2Lanes>(call, words)
         }
         match (call.weights.isa, call.weights.ch) {
-            (QIsa::Avx512Vnni, 16) => return avx512_16(call, scratch),
-            (QIsa::Avx512Vnni, _) => return avx512_8(call, scratch),
-            (QIsa::AvxVnni, _) => return avx_vnni(call, scratch),
-            (QIsa::Avx2, _) => return avx2(call, scratch),
+            (QIsa::Avx512Vnni, 16) => return avx512_16(call, words),
+            (QIsa::Avx512Vnni, _) => return avx512_8(call, words),
+            (QIsa::AvxVnni, _) => return avx_vnni(call, words),
+            (QIsa::Avx2, _) => return avx2(call, words),
             (QIsa::Scalar, _) => {}
         }
     }
-    run_panels::<ScalarLanes>(call, scratch)
+    run_panels::<ScalarLanes>(call, words)
 }
 
-/// For each A panel of `LANES` positions: pack it, then one tile and its store per weight panel.
-/// The A panel (`groups x 64` bytes) stays in L1 while the weights stream from L2.
+/// A in the kernel's word layout, then for each panel of `LANES` positions one tile and its store
+/// per weight panel. Group g's words for positions `i..i + LANES` are `words[g * m + i..]`, so a
+/// panel is read in place (`m` words between groups); LANES words of slack follow the last group.
 #[inline(always)]
-unsafe fn run_panels<K: LaneKernel>(call: &LaneCall, scratch: &mut Vec<u32>) {
+unsafe fn run_panels<K: LaneKernel>(call: &LaneCall, words: &mut Vec<u32>) {
     let w = call.weights;
-    let (m, k, n) = (call.m, w.k, w.n);
-    let groups = k.div_ceil(K::LAYOUT.per_word());
-    scratch.resize(groups * LANES, 0);
+    let src = &call.source;
+    let (m, n) = (src.rows * src.row_len, w.n);
+    let groups = w.k.div_ceil(K::LAYOUT.per_word());
+    to_words(K::LAYOUT, src, groups, words);
     let mut acc = [0i32; MAX_TILE];
     for i0 in (0..m).step_by(LANES) {
         let rows = LANES.min(m - i0);
-        pack_panel(K::LAYOUT, call.at, (m, k), i0, scratch);
         for j0 in (0..n).step_by(K::CH) {
             // (K = 0 leaves the panels empty: the tile is then all zeros, the outputs the bias.)
             let bpanel = &w.words[j0 * groups..(j0 + K::CH) * groups];
-            K::tile(groups, scratch.as_ptr(), bpanel.as_ptr(), acc.as_mut_ptr());
+            K::tile(groups, (words[i0..].as_ptr(), m), bpanel.as_ptr(), acc.as_mut_ptr());
             let cols = K::CH.min(n - j0);
             let order = (TileOrder::RowsAreJ, LANES);
             store_tile(call.epilogue, &w.colsum[j0..], &acc, order, (i0, j0), (rows, cols), call.out);
@@ -202,40 +217,41 @@ unsafe fn run_panels<K: LaneKernel>(call: &LaneCall, scratch: &mut Vec<u32>) {
     }
 }
 
-/// Packs positions `i0..i0 + LANES` of `at` (`k` rows of `m` bytes) as `[group][LANES]` words;
-/// positions past `m` and taps past `k` are 0.
+/// A's words, `words[g * m + i]` = the taps of group g at position i, built 16 positions at a time
+/// from whole 16-byte loads of each tap's run (a 4-row byte interleave, or 2 rows widened to i16
+/// pairs). The last store of a run spills past its end into positions written later (groups and
+/// rows go in increasing order) or into the slack. Taps past K are 0.
 #[inline(always)]
-fn pack_panel(layout: Layout, at: &[u8], (m, k): (usize, usize), i0: usize, out: &mut [u32]) {
-    let width = LANES.min(m - i0);
-    let zeros = [0u8; LANES];
-    // Row `r` of the panel, zero-padded to LANES positions (a copy only at the last panel).
-    let row = |r: usize, buf: &mut [u8; LANES]| -> [u8; LANES] {
-        if r >= k {
-            return zeros;
+fn to_words(layout: Layout, src: &Source, groups: usize, words: &mut Vec<u32>) {
+    let per = layout.per_word();
+    let m = src.rows * src.row_len;
+    words.resize(groups * m + LANES, 0);
+    let load = |tap: usize, at: usize| -> [u8; LANES] {
+        let mut v = [0u8; LANES];
+        if let Some(&t) = src.taps.get(tap) {
+            v.copy_from_slice(&src.bytes[t + at..t + at + LANES]);
         }
-        let src = &at[r * m + i0..r * m + i0 + width];
-        buf[..width].copy_from_slice(src);
-        buf[width..].fill(0);
-        *buf
+        v
     };
-    let mut buf = [0u8; LANES];
-    for (g, words) in out.chunks_exact_mut(LANES).enumerate() {
-        match layout {
-            Layout::Quad => {
-                let rows = [
-                    row(4 * g, &mut buf),
-                    row(4 * g + 1, &mut buf),
-                    row(4 * g + 2, &mut buf),
-                    row(4 * g + 3, &mut buf),
-                ];
-                for (l, w) in words.iter_mut().enumerate() {
-                    *w = u32::from_le_bytes([rows[0][l], rows[1][l], rows[2][l], rows[3][l]]);
-                }
-            }
-            Layout::Pair => {
-                let rows = [row(2 * g, &mut buf), row(2 * g + 1, &mut buf)];
-                for (l, w) in words.iter_mut().enumerate() {
-                    *w = rows[0][l] as u32 | (rows[1][l] as u32) << 16;
+    for g in 0..groups {
+        for r in 0..src.rows {
+            for c in (0..src.row_len).step_by(LANES) {
+                let (at, to) = (r * src.pitch + c, g * m + r * src.row_len + c);
+                let out = &mut words[to..to + LANES];
+                match layout {
+                    Layout::Quad => {
+                        let rows =
+                            [load(per * g, at), load(per * g + 1, at), load(per * g + 2, at), load(per * g + 3, at)];
+                        for (l, w) in out.iter_mut().enumerate() {
+                            *w = u32::from_le_bytes([rows[0][l], rows[1][l], rows[2][l], rows[3][l]]);
+                        }
+                    }
+                    Layout::Pair => {
+                        let rows = [load(per * g, at), load(per * g + 1, at)];
+                        for (l, w) in out.iter_mut().enumerate() {
+                            *w = rows[0][l] as u32 | (rows[1][l] as u32) << 16;
+                        }
+                    }
                 }
             }
         }

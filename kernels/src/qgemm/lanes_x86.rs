@@ -20,10 +20,10 @@ impl<const CH: usize> LaneKernel for Avx512Lanes<CH> {
     const LAYOUT: Layout = Layout::Quad;
 
     #[inline(always)]
-    unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
+    unsafe fn tile(groups: usize, (a, stride): (*const u32, usize), b: *const u32, acc: *mut i32) {
         let mut c = [_mm512_setzero_si512(); CH];
         for g in 0..groups {
-            let av = _mm512_loadu_si512(a.add(g * LANES) as *const __m512i);
+            let av = _mm512_loadu_si512(a.add(g * stride) as *const __m512i);
             let bp = b.add(g * CH);
             for (ch, cv) in c.iter_mut().enumerate() {
                 *cv = _mm512_dpbusd_epi32(*cv, av, _mm512_set1_epi32(*bp.add(ch) as i32));
@@ -42,7 +42,7 @@ impl LaneKernel for AvxVnniLanes {
     const LAYOUT: Layout = Layout::Quad;
 
     #[inline(always)]
-    unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
+    unsafe fn tile(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
         ymm_lane_tile(groups, a, b, acc, |c, av, bv| _mm256_dpbusd_avx_epi32(c, av, bv))
     }
 }
@@ -54,7 +54,7 @@ impl LaneKernel for Avx2Lanes {
     const LAYOUT: Layout = Layout::Pair;
 
     #[inline(always)]
-    unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
+    unsafe fn tile(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
         ymm_lane_tile(groups, a, b, acc, |c, av, bv| _mm256_add_epi32(c, _mm256_madd_epi16(av, bv)))
     }
 }
@@ -64,14 +64,14 @@ impl LaneKernel for Avx2Lanes {
 #[inline(always)]
 unsafe fn ymm_lane_tile(
     groups: usize,
-    a: *const u32,
+    (a, stride): (*const u32, usize),
     b: *const u32,
     acc: *mut i32,
     madd: impl Fn(__m256i, __m256i, __m256i) -> __m256i,
 ) {
     let mut c = [[_mm256_setzero_si256(); 2]; 6];
     for g in 0..groups {
-        let ap = a.add(g * LANES) as *const __m256i;
+        let ap = a.add(g * stride) as *const __m256i;
         let (a0, a1) = (_mm256_loadu_si256(ap), _mm256_loadu_si256(ap.add(1)));
         let bp = b.add(g * 6);
         for (ch, row) in c.iter_mut().enumerate() {
