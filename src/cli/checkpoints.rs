@@ -64,9 +64,25 @@ pub fn image_architecture(ck: &Checkpoint, path: &Path, rng: &mut Rng) -> CliRes
     })
 }
 
+/// The review classifier a sentiment checkpoint holds, f32 or int8 (`kiln quantize`), and its
+/// vocabulary: what evaluation runs.
+pub fn sentiment_model(ck: &Checkpoint, path: &Path) -> CliResult<(Box<dyn Module>, Vocab)> {
+    if quant::is_quantized_sentiment(ck) {
+        let net = quant::QuantizedSentiment::from_checkpoint(ck).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok((Box::new(net), checkpoint_vocab(ck, path)?));
+    }
+    let (net, vocab) = sentiment_classifier(ck, path)?;
+    Ok((Box::new(net), vocab))
+}
+
 /// The W3 review classifier in a sentiment checkpoint, and the vocabulary saved beside it
 /// (checked against the checksum the checkpoint records).
 pub fn sentiment_classifier(ck: &Checkpoint, path: &Path) -> CliResult<(SentimentNet, Vocab)> {
+    if quant::is_quantized(ck) {
+        return Err(
+            format!("{}: an int8 checkpoint; this needs the f32 checkpoint it came from", path.display()).into()
+        );
+    }
     if ck.metadata.contains_key(PRETRAINING_KEY) {
         return Err(format!(
             "{}: a masked-token pretraining checkpoint (an encoder, no classifier); fine-tune it with `kiln train sentiment --init`",

@@ -1,7 +1,7 @@
 //! `kiln eval CHECKPOINT`: test-set accuracy for a classifier checkpoint; for a GAN checkpoint,
 //! 10,000 samples judged by a LeNet checkpoint (`--judge`).
 
-use super::checkpoints::{evaluation_config, image_classifier, sentiment_classifier};
+use super::checkpoints::{evaluation_config, image_classifier, sentiment_model};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
@@ -65,12 +65,12 @@ pub fn run(a: EvalArgs) -> CliResult<()> {
             evaluate(model.as_ref(), &test, Objective::CrossEntropy)?.1
         }
         ModelKind::Sentiment => {
-            let (net, vocab) = sentiment_classifier(&ck, &a.checkpoint)?;
-            kiln::models::nn::to_device(&net, cfg.device)?;
+            let (net, vocab) = sentiment_model(&ck, &a.checkpoint)?;
+            kiln::models::nn::to_device(net.as_ref(), cfg.device)?;
             let fetch = kiln::models::data::FetchOptions::from_env();
             let texts =
                 sentiment::subsample(kiln::models::data::load_texts(&cfg.data_dir, Split::Test, &fetch)?, a.limit);
-            evaluate(&net, &sentiment::loader(&texts, &vocab, &cfg, false)?, Objective::BinaryLogits)?.1
+            evaluate(net.as_ref(), &sentiment::loader(&texts, &vocab, &cfg, false)?, Objective::BinaryLogits)?.1
         }
         ModelKind::Gan => {
             let judge_path = a.judge.as_ref().ok_or("judging a GAN needs --judge <lenet checkpoint>")?;

@@ -1,24 +1,26 @@
 //! `kiln quantize CHECKPOINT --out Q`: post-training int8 quantization of an image classifier
-//! (LeNet, W2 plain or BatchNorm): calibrates on training batches, writes an int8 safetensors
+//! (LeNet, W2 plain or BatchNorm), or dynamic quantization of W3's LSTM and classifier (no
+//! calibration; `--calib`/`--observer` do not apply): calibrates on training batches, writes an int8 safetensors
 //! checkpoint that `kiln eval Q` scores, prints the size on disk against the f32 checkpoint, and
 //! with `--eval` the full-test-set accuracy of both. The quantization is `kiln::models::quant`;
 //! this file only wires flags, data and output.
 
-use super::checkpoints::{evaluation_config, image_classifier, image_network};
+use super::checkpoints::{evaluation_config, image_classifier, image_network, sentiment_classifier};
 use super::{CliResult, ComputeArgs};
 use clap::Args;
 use kiln::models::checkpoint::Checkpoint;
 use kiln::models::data::{Augment, Split};
-use kiln::models::quant::{ObserverKind, QuantConfig, QuantizedNet};
+use kiln::models::quant::{ObserverKind, QuantConfig, QuantizedNet, QuantizedSentiment};
 use kiln::models::zoo::classifier::{evaluate, Objective};
-use kiln::models::zoo::images;
+use kiln::models::zoo::run::checkpoint_info;
+use kiln::models::zoo::{images, sentiment, ModelKind};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Args)]
 pub struct QuantizeArgs {
-    /// A lenet or cnn checkpoint (`kiln train lenet|cnn` writes one).
+    /// A lenet, cnn or sentiment checkpoint (`kiln train lenet|cnn|sentiment` writes one).
     checkpoint: PathBuf,
     /// Where the int8 checkpoint goes (replaced atomically).
     #[arg(long)]
@@ -66,6 +68,9 @@ pub fn run(a: QuantizeArgs) -> CliResult<()> {
         return Err("int8 inference runs on the CPU (the integer GEMM has no CUDA version); drop --device".into());
     }
     let ck = Checkpoint::load(&a.checkpoint)?;
+    if checkpoint_info(&ck, &a.checkpoint)?.0 == ModelKind::Sentiment {
+        return run_sentiment(&a, &ck, data_dir);
+    }
     let (net, dataset, norm) = image_network(&ck, &a.checkpoint)?;
     let observer = match a.observer.as_str() {
         "percentile" => ObserverKind::Percentile(a.percentile),
@@ -89,8 +94,7 @@ pub fn run(a: QuantizeArgs) -> CliResult<()> {
     let q = QuantizedNet::quantize(&net, batches, cfg)?;
     let seconds = started.elapsed().as_secs_f64();
     q.to_checkpoint(&ck.metadata)?.save(&a.out)?;
-    let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let (f32_bytes, int8_bytes) = (size(&a.checkpoint), size(&a.out));
+    let (f32_bytes, int8_bytes) = (file_size(&a.checkpoint), file_size(&a.out));
     let mut line = json!({
         "checkpoint": a.checkpoint, "out": a.out, "observer": observer.name(), "per_channel": cfg.per_channel,
         "calibration_images": images, "seconds": seconds, "f32_file_bytes": f32_bytes, "int8_file_bytes": int8_bytes,
@@ -101,13 +105,7 @@ pub fn run(a: QuantizeArgs) -> CliResult<()> {
             observer.name(),
             if cfg.per_channel { "per-channel" } else { "per-tensor" }
         );
-        println!(
-            "wrote {}: {:.1} KiB on disk against {:.1} KiB for the f32 checkpoint ({:.2}x smaller)",
-            a.out.display(),
-            int8_bytes as f64 / 1024.0,
-            f32_bytes as f64 / 1024.0,
-            f32_bytes as f64 / int8_bytes.max(1) as f64
-        );
+        print_sizes(&a.out, f32_bytes, int8_bytes);
     }
     if a.eval {
         let test_cfg = evaluation_config(run_cfg.data_dir.clone(), device, 256, a.seed, a.json, a.limit);
@@ -124,13 +122,82 @@ pub fn run(a: QuantizeArgs) -> CliResult<()> {
         line["f32_test_accuracy"] = json!(f32_acc);
         line["int8_test_accuracy"] = json!(int8_acc);
         if !a.json {
-            println!(
-                "test accuracy ({}): f32 {:.2}%, int8 {:.2}% ({:+.2} points)",
+            print_accuracies(
                 a.limit.map_or("every test image".to_string(), |n| format!("{n} test images")),
-                100.0 * f32_acc,
-                100.0 * int8_acc,
-                100.0 * (int8_acc - f32_acc)
+                f32_acc,
+                int8_acc,
             );
+        }
+    }
+    if a.json {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn print_sizes(out: &Path, f32_bytes: u64, int8_bytes: u64) {
+    println!(
+        "wrote {}: {:.1} KiB on disk against {:.1} KiB for the f32 checkpoint ({:.2}x smaller)",
+        out.display(),
+        int8_bytes as f64 / 1024.0,
+        f32_bytes as f64 / 1024.0,
+        f32_bytes as f64 / int8_bytes.max(1) as f64
+    );
+}
+
+fn print_accuracies(what: String, f32_acc: f64, int8_acc: f64) {
+    println!(
+        "test accuracy ({what}): f32 {:.2}%, int8 {:.2}% ({:+.2} points)",
+        100.0 * f32_acc,
+        100.0 * int8_acc,
+        100.0 * (int8_acc - f32_acc)
+    );
+}
+
+/// W3: dynamic quantization (no calibration: the activation grids are measured at run time), the
+/// vocabulary copied beside the int8 checkpoint when it goes to another folder, and with `--eval`
+/// both networks scored on the test reviews.
+fn run_sentiment(a: &QuantizeArgs, ck: &Checkpoint, data_dir: PathBuf) -> CliResult<()> {
+    let (net, vocab) = sentiment_classifier(ck, &a.checkpoint)?;
+    let started = Instant::now();
+    let q = QuantizedSentiment::quantize(&net, !a.per_tensor)?;
+    let seconds = started.elapsed().as_secs_f64();
+    q.to_checkpoint(&ck.metadata)?.save(&a.out)?;
+    if let Some(name) = ck.metadata.get("vocab") {
+        let (from, to) = (a.checkpoint.with_file_name(name), a.out.with_file_name(name));
+        if !to.exists() {
+            std::fs::copy(&from, &to)
+                .map_err(|e| format!("copying the vocabulary {} beside {}: {e}", from.display(), a.out.display()))?;
+        }
+    }
+    let (f32_bytes, int8_bytes) = (file_size(&a.checkpoint), file_size(&a.out));
+    let mut line = json!({
+        "checkpoint": a.checkpoint, "out": a.out, "observer": "dynamic", "per_channel": !a.per_tensor,
+        "seconds": seconds, "f32_file_bytes": f32_bytes, "int8_file_bytes": int8_bytes,
+        "int8_weight_bytes": q.weight_bytes(),
+    });
+    if !a.json {
+        println!(
+            "quantized the LSTM and classifier dynamically ({} weight scales) in {seconds:.2} s; the f32 embedding table stays",
+            if a.per_tensor { "per-tensor" } else { "per-channel" }
+        );
+        print_sizes(&a.out, f32_bytes, int8_bytes);
+    }
+    if a.eval {
+        let cfg = evaluation_config(data_dir, kiln::tensor::Device::Cpu, 256, a.seed, a.json, a.limit);
+        let fetch = kiln::models::data::FetchOptions::from_env();
+        let texts = sentiment::subsample(kiln::models::data::load_texts(&cfg.data_dir, Split::Test, &fetch)?, a.limit);
+        let test = sentiment::loader(&texts, &vocab, &cfg, false)?;
+        let f32_acc = evaluate(&net, &test, Objective::BinaryLogits)?.1;
+        let int8_acc = evaluate(&q, &test, Objective::BinaryLogits)?.1;
+        line["f32_test_accuracy"] = json!(f32_acc);
+        line["int8_test_accuracy"] = json!(int8_acc);
+        if !a.json {
+            print_accuracies(format!("{} test reviews", texts.len()), f32_acc, int8_acc);
         }
     }
     if a.json {

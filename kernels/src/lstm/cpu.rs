@@ -154,7 +154,7 @@ crate::simd_dispatch! {
 crate::simd_dispatch! {
     /// One row's cell step: `act` [4H] holds the pre-activations and becomes the activated gates;
     /// `c` and `h` [H] are the state, updated in place.
-    pub(crate) fn cell_forward<S>(act: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+    pub fn cell_forward<S>(act: &mut [f32], h: &mut [f32], c: &mut [f32]) {
         let hn = h.len();
         assert!(act.len() == 4 * hn && c.len() == hn, "cell_forward: lengths differ");
         let (ap, hp, cp) = (act.as_mut_ptr(), h.as_mut_ptr(), c.as_mut_ptr());

@@ -4,12 +4,19 @@
 //! `stages.{i}.input_zero_point` (U8 `[1]`); the stage list (kinds, geometry, fused ReLUs) in the
 //! `int8.stages` metadata (JSON), with `quantized = int8` beside the source checkpoint's metadata
 //! (model, epoch, variant). Loading checks every stage against its tensors; the checkpoint's
-//! checksum covers them all. Must not: quantize.
+//! checksum covers them all. W3 (`QuantizedSentiment`) is stored the same way per product:
+//! `lstm.{input,recurrent}{,_reverse}` and `fc` (weight, weight_scale, bias), the f32
+//! `embedding.weight`, and `int8.kind = sentiment`. Must not: quantize.
 
 use super::affine::{ActQuant, WeightQuant};
 use super::layers::{GemmOrder, QConv2d, QLinear, QWeights};
+use super::lstm::{QLstmDirection, QuantizedSentiment};
 use super::net::{QuantizedNet, Stage};
 use crate::checkpoint::{ByteTensor, Checkpoint};
+use crate::data::PAD_ID;
+use crate::nn::Embedding;
+use crate::zoo::sentiment::model::{EMBED_DIM, HIDDEN};
+use kiln_autograd::Var;
 use kiln_tensor::{Error, Result, Tensor};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -22,6 +29,59 @@ const STAGES_KEY: &str = "int8.stages";
 /// Whether a checkpoint holds an int8 network.
 pub fn is_quantized(ck: &Checkpoint) -> bool {
     ck.metadata.get(QUANTIZED_KEY).is_some_and(|v| v == "int8")
+}
+
+/// Metadata key naming which int8 network a checkpoint holds (absent: a `QuantizedNet`).
+const KIND_KEY: &str = "int8.kind";
+
+/// Whether an int8 checkpoint holds W3 (`QuantizedSentiment`).
+pub fn is_quantized_sentiment(ck: &Checkpoint) -> bool {
+    is_quantized(ck) && ck.metadata.get(KIND_KEY).is_some_and(|v| v == "sentiment")
+}
+
+impl QuantizedSentiment {
+    /// The checkpoint of this network, with `metadata` (the source model's, its vocabulary named
+    /// there) carried over.
+    pub fn to_checkpoint(&self, metadata: &BTreeMap<String, String>) -> Result<Checkpoint> {
+        let mut ck = Checkpoint::new();
+        ck.metadata = metadata.clone();
+        ck.insert("embedding.weight".to_string(), self.embedding.weight.tensor());
+        for dir in &self.directions {
+            let suffix = if dir.reverse { "_reverse" } else { "" };
+            write_weights(&mut ck, &format!("lstm.input{suffix}"), &dir.input.weights)?;
+            write_weights(&mut ck, &format!("lstm.recurrent{suffix}"), &dir.recurrent.weights)?;
+        }
+        write_weights(&mut ck, "fc", &self.fc.weights)?;
+        ck.metadata.insert(QUANTIZED_KEY.into(), "int8".into());
+        ck.metadata.insert(KIND_KEY.into(), "sentiment".into());
+        Ok(ck)
+    }
+
+    /// Rebuilds W3 from its int8 checkpoint (weights packed for this CPU).
+    pub fn from_checkpoint(ck: &Checkpoint) -> Result<QuantizedSentiment> {
+        if !is_quantized_sentiment(ck) {
+            return Err(invalid("not an int8 sentiment checkpoint (no `int8.kind = sentiment`)".into()));
+        }
+        let table = ck.get("embedding.weight").map_err(|e| invalid(format!("embedding: {e}")))?;
+        if table.rank() != 2 || table.dims()[1] != EMBED_DIM {
+            return Err(invalid(format!("embedding.weight is {}, expected [vocab, {EMBED_DIM}]", table.shape())));
+        }
+        let dynamic = |weights| QLinear { weights, input: None, relu: false };
+        let direction = |reverse: bool| -> Result<QLstmDirection> {
+            let suffix = if reverse { "_reverse" } else { "" };
+            let (input, recurrent) = (format!("lstm.input{suffix}"), format!("lstm.recurrent{suffix}"));
+            Ok(QLstmDirection {
+                input: dynamic(read_weights(ck, &input, &input, [4 * HIDDEN, EMBED_DIM], GemmOrder::Linear)?),
+                recurrent: dynamic(read_weights(ck, &recurrent, &recurrent, [4 * HIDDEN, HIDDEN], GemmOrder::Linear)?),
+                reverse,
+            })
+        };
+        Ok(QuantizedSentiment {
+            embedding: Embedding { weight: Var::constant(table.clone()), padding_idx: Some(PAD_ID as usize) },
+            directions: [direction(false)?, direction(true)?],
+            fc: dynamic(read_weights(ck, "fc", "fc", [1, 2 * HIDDEN], GemmOrder::Linear)?),
+        })
+    }
 }
 
 fn invalid(msg: String) -> Error {
@@ -55,9 +115,7 @@ impl QuantizedNet {
             stages.push(desc);
             if let Some(w) = weights {
                 let name = |t: &str| format!("stages.{i}.{t}");
-                ck.bytes.insert(name("weight"), ByteTensor::i8(vec![w.out_features, w.in_features], &w.quant.values));
-                ck.insert(name("weight_scale"), &Tensor::from_vec(w.quant.scales.clone(), [w.quant.scales.len()])?);
-                ck.insert(name("bias"), &Tensor::from_vec(w.bias.clone(), [w.out_features])?);
+                write_weights(&mut ck, &format!("stages.{i}"), w)?;
                 if let Some(a) = input {
                     ck.insert(name("input_scale"), &Tensor::from_vec(vec![a.scale], [1])?);
                     ck.bytes.insert(name("input_zero_point"), ByteTensor::u8(vec![1], &[a.zero_point]));
@@ -120,12 +178,31 @@ fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
 }
 
 fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize, order: GemmOrder) -> Result<QWeights> {
-    let name = |t: &str| format!("stages.{i}.{t}");
-    let missing = |e: crate::checkpoint::CheckpointError| invalid(format!("stage {i}: {e}"));
+    read_weights(ck, &format!("stages.{i}"), &format!("stage {i}"), [out, inputs], order)
+}
+
+/// `{prefix}.weight` (I8 `[out, in]`), `{prefix}.weight_scale` and `{prefix}.bias` (F32).
+pub(super) fn write_weights(ck: &mut Checkpoint, prefix: &str, w: &QWeights) -> Result<()> {
+    ck.bytes.insert(format!("{prefix}.weight"), ByteTensor::i8(vec![w.out_features, w.in_features], &w.quant.values));
+    ck.insert(format!("{prefix}.weight_scale"), &Tensor::from_vec(w.quant.scales.clone(), [w.quant.scales.len()])?);
+    ck.insert(format!("{prefix}.bias"), &Tensor::from_vec(w.bias.clone(), [w.out_features])?);
+    Ok(())
+}
+
+/// What [`write_weights`] wrote, checked to be `[out, in]` (errors name `what`).
+pub(super) fn read_weights(
+    ck: &Checkpoint,
+    prefix: &str,
+    what: &str,
+    [out, inputs]: [usize; 2],
+    order: GemmOrder,
+) -> Result<QWeights> {
+    let name = |t: &str| format!("{prefix}.{t}");
+    let missing = |e: crate::checkpoint::CheckpointError| invalid(format!("{what}: {e}"));
     let w = ck.get_bytes(&name("weight")).map_err(missing)?;
     if !w.signed || w.shape != [out, inputs] {
         return Err(invalid(format!(
-            "stage {i}: weight is {:?} {}, expected I8 [{out}, {inputs}]",
+            "{what}: weight is {:?} {}, expected I8 [{out}, {inputs}]",
             w.shape,
             if w.signed { "I8" } else { "U8" }
         )));
@@ -133,7 +210,7 @@ fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize, order: GemmOrde
     let scales = ck.get(&name("weight_scale")).map_err(missing)?.to_vec::<f32>()?;
     let bias = ck.get(&name("bias")).map_err(missing)?.to_vec::<f32>()?;
     if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(invalid(format!("stage {i}: weight scale {bad} is not positive")));
+        return Err(invalid(format!("{what}: weight scale {bad} is not positive")));
     }
     QWeights::from_quantized(WeightQuant { values: w.as_i8(), scales }, Some(bias), out, inputs, order)
 }

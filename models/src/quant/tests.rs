@@ -146,3 +146,47 @@ fn u8_activations_between_layers_equal_quantizing_each_layer_input() {
         }
     }
 }
+
+#[test]
+fn dynamic_lstm_follows_the_f32_sentiment_network() {
+    use crate::zoo::sentiment::SentimentNet;
+    let mut rng = Rng::new(6);
+    let net = SentimentNet::new(60, &mut rng).unwrap();
+    net.set_training(false);
+    // Right-padded reviews of different lengths (0 is the padding id).
+    let (b, t) = (6, 23);
+    let lens = [23, 1, 7, 16, 23, 3];
+    let ids: Vec<i64> = (0..b * t).map(|e| if e % t < lens[e / t] { 1 + rng.below(59) as i64 } else { 0 }).collect();
+    let ids = Tensor::from_vec(ids, [b, t]).unwrap();
+    let want = f32_logits_of(&net, &ids);
+    for per_channel in [true, false] {
+        let q = QuantizedSentiment::quantize(&net, per_channel).unwrap();
+        let got = q.run(&ids).unwrap().to_vec::<f32>().unwrap();
+        let err = relative_error(&got, &want);
+        assert!(err < 0.05, "per_channel {per_channel}: relative error {err}: {got:?} vs {want:?}");
+        assert!(q.weight_bytes() * 3 < 4 * (2 * (4 * 64 * 128 + 4 * 64 * 64)), "{}", q.weight_bytes());
+    }
+    // Padding matters: the same review with more padding after it gives the same logit.
+    let q = QuantizedSentiment::quantize(&net, true).unwrap();
+    let short = Tensor::from_vec(vec![5i64, 9, 2, 0, 0], [1, 5]).unwrap();
+    let long = Tensor::from_vec(vec![5i64, 9, 2, 0, 0, 0, 0, 0, 0], [1, 9]).unwrap();
+    let (a, c) = (q.run(&short).unwrap().to_vec::<f32>().unwrap(), q.run(&long).unwrap().to_vec::<f32>().unwrap());
+    assert_eq!(a[0].to_bits(), c[0].to_bits());
+    // Its checkpoint reproduces it bit for bit; a damaged one is a clear error.
+    let ck = q.to_checkpoint(&std::collections::BTreeMap::new()).unwrap();
+    assert!(is_quantized_sentiment(&ck) && is_quantized(&ck));
+    let back = Checkpoint::from_bytes(&ck.to_bytes().unwrap(), Path::new("q")).unwrap();
+    let back = QuantizedSentiment::from_checkpoint(&back).unwrap();
+    let (a, c) = (q.run(&ids).unwrap().to_vec::<f32>().unwrap(), back.run(&ids).unwrap().to_vec::<f32>().unwrap());
+    assert!(a.iter().zip(&c).all(|(u, v)| u.to_bits() == v.to_bits()));
+    let mut bad = ck.clone();
+    bad.tensors.remove("lstm.recurrent_reverse.weight_scale");
+    let e = QuantizedSentiment::from_checkpoint(&bad).err().unwrap().to_string();
+    assert!(e.contains("lstm.recurrent_reverse"), "{e}");
+    assert!(QuantizedNet::from_checkpoint(&Checkpoint::new()).is_err());
+    assert!(QuantizedSentiment::from_checkpoint(&Checkpoint::new()).is_err());
+}
+
+fn f32_logits_of(net: &dyn Module, ids: &Tensor) -> Vec<f32> {
+    no_grad(|| net.forward(&Var::constant(ids.clone()))).unwrap().tensor().to_vec::<f32>().unwrap()
+}
