@@ -17,9 +17,9 @@
 use super::epilogue::{store_tile, Epilogue, RawOutput, TileOrder};
 use super::microkernel::MAX_TILE;
 use super::pack::Layout;
-use super::{check_k, check_view, QIsa, OP};
+use super::{PackedWeights, QIsa};
 use crate::gemm::MatRef;
-use kiln_tensor::{Error, Result};
+use kiln_tensor::Result;
 
 /// Output positions per A panel (one zmm of 32-bit lanes; two ymm).
 pub(crate) const LANES: usize = 16;
@@ -62,60 +62,38 @@ impl LaneKernel for ScalarLanes {
     }
 }
 
-/// Weights `B: k x n` (s8) packed for the swapped order on one [`QIsa`], with their column sums.
+/// Weights `B: k x n` (s8) packed for the swapped order on one [`QIsa`], with their column sums:
+/// the linear order's panel layout ([`PackedWeights`]), with panels as wide as the tile's
+/// broadcast channel count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvWeights {
-    isa: QIsa,
-    k: usize,
-    n: usize,
+    packed: PackedWeights,
     /// Columns per panel: the tile's channel count.
     ch: usize,
-    words: Vec<u32>,
-    colsum: Vec<i32>,
 }
 
 impl ConvWeights {
     /// Packs `b` (`k x n`, any strides; for a conv `k = C*KH*KW`, `n = O`) for `isa` (an
     /// unsupported one falls back, [`QIsa::usable`]).
     pub fn pack(isa: QIsa, k: usize, n: usize, b: MatRef<i8>) -> Result<ConvWeights> {
-        check_k(k)?;
-        check_view("b (weights)", k, n, b.rs, b.cs, b.data.len())?;
         let isa = isa.usable();
         let (ch, layout) = tile_for(isa, n);
-        let per = layout.per_word();
-        let groups = k.div_ceil(per);
-        let panels = n.div_ceil(ch);
-        let len = panels
-            .checked_mul(groups)
-            .and_then(|x| x.checked_mul(ch))
-            .ok_or_else(|| Error::SizeOverflow { op: OP, what: format!("packed conv weights of {k}x{n}") })?;
-        let mut words = vec![0u32; len];
-        for (p, panel) in words.chunks_mut((groups * ch).max(1)).enumerate().take(panels) {
-            for g in 0..groups {
-                let ks = g * per..((g + 1) * per).min(k);
-                for c in 0..ch.min(n - p * ch) {
-                    let j = p * ch + c;
-                    panel[g * ch + c] = layout.word(ks.clone().map(|q| b.data[q * b.rs + j * b.cs] as u8), true);
-                }
-            }
-        }
-        let colsum = super::reference::column_sums(k, n, b);
-        Ok(ConvWeights { isa, k, n, ch, words, colsum })
+        Ok(ConvWeights { packed: PackedWeights::pack_panels(isa, (k, n, b), ch, layout)?, ch })
     }
 
     /// The version these weights were packed for.
     pub fn isa(&self) -> QIsa {
-        self.isa
+        self.packed.isa()
     }
     pub fn k(&self) -> usize {
-        self.k
+        self.packed.k()
     }
     pub fn n(&self) -> usize {
-        self.n
+        self.packed.n()
     }
     /// `Σ_k B[k, j]` per column.
     pub fn column_sums(&self) -> &[i32] {
-        &self.colsum
+        self.packed.column_sums()
     }
 }
 
@@ -182,7 +160,7 @@ pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
         unsafe fn avx2(call: &LaneCall, words: &mut Vec<u32>) {
             run_panels::<Avx2Lanes>(call, words)
         }
-        match (call.weights.isa, call.weights.ch) {
+        match (call.weights.isa(), call.weights.ch) {
             (QIsa::Avx512Vnni, 16) => return avx512_16(call, words),
             (QIsa::Avx512Vnni, _) => return avx512_8(call, words),
             (QIsa::AvxVnni, _) => return avx_vnni(call, words),
@@ -200,19 +178,19 @@ pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
 unsafe fn run_panels<K: LaneKernel>(call: &LaneCall, words: &mut Vec<u32>) {
     let w = call.weights;
     let src = &call.source;
-    let (m, n) = (src.rows * src.row_len, w.n);
-    let groups = w.k.div_ceil(K::LAYOUT.per_word());
+    let (m, n) = (src.rows * src.row_len, w.n());
+    let groups = w.k().div_ceil(K::LAYOUT.per_word());
     to_words(K::LAYOUT, src, groups, words);
     let mut acc = [0i32; MAX_TILE];
     for i0 in (0..m).step_by(LANES) {
         let rows = LANES.min(m - i0);
         for j0 in (0..n).step_by(K::CH) {
             // (K = 0 leaves the panels empty: the tile is then all zeros, the outputs the bias.)
-            let bpanel = &w.words[j0 * groups..(j0 + K::CH) * groups];
+            let bpanel = &w.packed.words()[j0 * groups..(j0 + K::CH) * groups];
             K::tile(groups, (words[i0..].as_ptr(), m), bpanel.as_ptr(), acc.as_mut_ptr());
             let cols = K::CH.min(n - j0);
             let order = (TileOrder::RowsAreJ, LANES);
-            store_tile(call.epilogue, &w.colsum[j0..], &acc, order, (i0, j0), (rows, cols), call.out);
+            store_tile(call.epilogue, &w.column_sums()[j0..], &acc, order, (i0, j0), (rows, cols), call.out);
         }
     }
 }

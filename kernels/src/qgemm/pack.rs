@@ -32,7 +32,7 @@ impl Layout {
 
     /// The word holding `values` (fewer than a whole group at K's end; the rest are 0).
     #[inline(always)]
-    pub(crate) fn word(self, values: impl Iterator<Item = u8>, signed: bool) -> u32 {
+    fn word(self, values: impl Iterator<Item = u8>, signed: bool) -> u32 {
         let mut w = 0u32;
         for (slot, v) in values.enumerate() {
             w |= match self {
@@ -59,32 +59,46 @@ pub struct PackedWeights {
 impl PackedWeights {
     /// Packs `b` (`k x n`, any strides) for `isa` (an unsupported one falls back, [`QIsa::usable`]).
     pub fn pack(isa: QIsa, k: usize, n: usize, b: MatRef<i8>) -> Result<PackedWeights> {
-        check_k(k)?;
-        check_view("b (weights)", k, n, b.rs, b.cs, b.data.len())?;
         let isa = isa.usable();
         let shape = microkernel::shape(isa);
-        let groups = k.div_ceil(shape.layout.per_word());
-        let panels = n.div_ceil(shape.nr);
+        PackedWeights::pack_panels(isa, (k, n, b), shape.nr, shape.layout)
+    }
+
+    /// `b` in panels of `width` columns, `[panel][group][width]` words in `layout`, K zero-padded to
+    /// whole groups and N to whole panels: the layout of both operand orders' weights (the linear
+    /// order's panels are its vector width, the swapped order's its broadcast channel count).
+    pub(crate) fn pack_panels(
+        isa: QIsa,
+        (k, n, b): (usize, usize, MatRef<i8>),
+        width: usize,
+        layout: Layout,
+    ) -> Result<PackedWeights> {
+        check_k(k)?;
+        check_view("b (weights)", k, n, b.rs, b.cs, b.data.len())?;
+        let per = layout.per_word();
+        let groups = k.div_ceil(per);
+        let panels = n.div_ceil(width);
         let len = panels
             .checked_mul(groups)
-            .and_then(|x| x.checked_mul(shape.nr))
+            .and_then(|x| x.checked_mul(width))
             .ok_or_else(|| Error::SizeOverflow { op: OP, what: format!("packed weights of {k}x{n}") })?;
         let mut words = vec![0u32; len];
-        let per = shape.layout.per_word();
-        for (p, panel) in words.chunks_mut((groups * shape.nr).max(1)).enumerate().take(panels) {
+        for (p, panel) in words.chunks_mut((groups * width).max(1)).enumerate().take(panels) {
             for g in 0..groups {
                 let ks = g * per..((g + 1) * per).min(k);
-                for c in 0..shape.nr {
-                    let j = p * shape.nr + c;
-                    if j < n {
-                        let values = ks.clone().map(|q| b.data[q * b.rs + j * b.cs] as u8);
-                        panel[g * shape.nr + c] = shape.layout.word(values, true);
-                    }
+                for c in 0..width.min(n - p * width) {
+                    let j = p * width + c;
+                    panel[g * width + c] = layout.word(ks.clone().map(|q| b.data[q * b.rs + j * b.cs] as u8), true);
                 }
             }
         }
         let colsum = super::reference::column_sums(k, n, b);
         Ok(PackedWeights { isa, k, n, words, colsum })
+    }
+
+    /// Every panel's words, in order.
+    pub(crate) fn words(&self) -> &[u32] {
+        &self.words
     }
 
     /// The version these weights were packed for (the one `qgemm` runs on them).
