@@ -240,8 +240,16 @@ impl QuantizedNet {
             _ => None,
         };
         let joined = match grid {
-            Some(q) => Act::U8(results.into_iter().flat_map(|(a, _)| a.on_grid(q).into_owned()).collect(), q),
-            None => Act::F32(results.into_iter().flat_map(|(a, _)| a.into_f32()).collect()),
+            Some(q) => {
+                let mut all = Vec::with_capacity(results.iter().map(|(a, _)| a.len()).sum());
+                results.iter().for_each(|(a, _)| all.extend_from_slice(&a.on_grid(q)));
+                Act::U8(all, q)
+            }
+            None => {
+                let mut all = Vec::with_capacity(results.iter().map(|(a, _)| a.len()).sum());
+                results.iter().for_each(|(a, _)| all.extend_from_slice(&a.to_f32()));
+                Act::F32(all)
+            }
         };
         Ok((joined, out_dims))
     }
@@ -377,6 +385,13 @@ impl Act {
                 grid.quantize_into(&f, &mut q);
                 std::borrow::Cow::Owned(q)
             }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Act::F32(v) => v.len(),
+            Act::U8(v, _) => v.len(),
         }
     }
 
