@@ -121,6 +121,22 @@ fn a_sentiment_checkpoint_is_quantized_dynamically_with_its_vocabulary() {
     let (fb, qb) = (report["f32_file_bytes"].as_u64().unwrap(), report["int8_file_bytes"].as_u64().unwrap());
     assert!(qb * 2 < fb, "int8 file {qb} bytes vs f32 checkpoint {fb}");
     assert_eq!(std::fs::read(tmp.path().join("q").join("vocab.json")).unwrap(), std::fs::read(&vocab_path).unwrap());
+    let bench = &run_json(&[
+        "bench",
+        "infer",
+        "sentiment",
+        "--checkpoint",
+        f_s,
+        "--int8",
+        "--steps",
+        "1",
+        "--rounds",
+        "1",
+        "--batch-size",
+        "2",
+        "--json",
+    ])[0];
+    assert!(bench["speedup"].as_f64().unwrap() > 0.0 && bench["model"] == "sentiment", "{bench}");
     let out = kiln().args(["quantize", q_s, "--out", q_s]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("int8 checkpoint"));
 }

@@ -1,8 +1,9 @@
-//! `kiln bench infer <lenet|cnn|cnn-bn>`: batch inference, f32 against int8 in the same run. The
-//! network is a checkpoint's (`--checkpoint`) or freshly initialised (seed 0; speed does not depend
-//! on the weights), the input one random batch; with `--int8` the network is quantized (calibrated
-//! on that batch) and the two forwards alternate round by round, so both see the same machine.
-//! Prints the CPU, the f32 and integer instruction sets, medians and minima, images/s and the
+//! `kiln bench infer <lenet|cnn|cnn-bn|sentiment>`: batch inference, f32 against int8 in the same
+//! run. The network is a checkpoint's (`--checkpoint`) or freshly initialised (seed 0; speed does
+//! not depend on the weights), the input one random batch (images, or reviews of 256 tokens); with
+//! `--int8` the network is quantized (image classifiers calibrated on that batch, W3 dynamically)
+//! and the two forwards alternate round by round, so both see the same machine.
+//! Prints the CPU, the f32 and integer instruction sets, medians and minima, images (or reviews)/s and the
 //! speed-up.
 
 use super::bench::check_release;
@@ -13,7 +14,8 @@ use kiln::autograd::{no_grad, Var};
 use kiln::kernels::{qgemm, simd};
 use kiln::models::checkpoint::Checkpoint;
 use kiln::models::nn::{Module, Sequential};
-use kiln::models::quant::{ObserverKind, QuantConfig, QuantizedNet};
+use kiln::models::quant::{ObserverKind, QuantConfig, QuantizedNet, QuantizedSentiment};
+use kiln::models::zoo::sentiment::SentimentNet;
 use kiln::models::zoo::{cnn, lenet};
 use kiln::tensor::{Rng, Tensor};
 use serde_json::json;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Args)]
 pub struct InferArgs {
-    /// lenet, cnn (W2) or cnn-bn (W2 with BatchNorm, folded when quantized).
+    /// lenet, cnn (W2), cnn-bn (W2 with BatchNorm, folded when quantized) or sentiment (W3).
     model: String,
     /// Also quantize to int8 and time both, alternating.
     #[arg(long)]
@@ -66,7 +68,7 @@ pub(super) fn network_named(model: &str, checkpoint: Option<&std::path::Path>) -
         "lenet" => (lenet::model(&mut rng), [1, 28, 28]),
         "cnn" => (cnn::model(cnn::CnnVariant::Plain, &mut rng), [3, 32, 32]),
         "cnn-bn" => (cnn::model(cnn::CnnVariant::BatchNorm { dropout: 0.0 }, &mut rng), [3, 32, 32]),
-        other => return Err(format!("unknown model `{other}` (lenet, cnn, cnn-bn)").into()),
+        other => return Err(format!("unknown model `{other}` (lenet, cnn, cnn-bn, sentiment)").into()),
     })
 }
 
@@ -95,29 +97,7 @@ pub fn run(a: InferArgs) -> CliResult<()> {
     if let Some(n) = a.threads {
         kiln::kernels::denormals::pool_builder(n.max(1)).build_global()?;
     }
-    let (net, [c, h, w]) = network(&a)?;
-    net.set_training(false);
-    let mut rng = Rng::new(1);
-    let n = a.batch_size * c * h * w;
-    let x = Tensor::from_vec((0..n).map(|_| rng.normal() as f32).collect::<Vec<_>>(), [a.batch_size, c, h, w])?;
-    let cfg = QuantConfig { observer: ObserverKind::MinMax, per_channel: true };
-    let q = if a.int8 { Some(QuantizedNet::quantize(&net, [x.clone()], cfg)?) } else { None };
-    let (mut f32_times, mut int8_times) = (Vec::new(), Vec::new());
-    for round in 0..a.rounds {
-        f32_times.extend(time(a.steps, || {
-            no_grad(|| net.forward(&Var::constant(x.clone())))?;
-            Ok(())
-        })?);
-        if let Some(q) = &q {
-            int8_times.extend(time(a.steps, || {
-                q.run(&x)?;
-                Ok(())
-            })?);
-        }
-        if !a.json {
-            eprintln!("round {}/{} done", round + 1, a.rounds);
-        }
-    }
+    let (f32_times, int8_times) = if a.model == "sentiment" { time_sentiment(&a)? } else { time_images(&a)? };
     let threads = rayon::current_num_threads();
     let (fm, fmin) = median_min(f32_times);
     let mut line = json!({
@@ -125,6 +105,7 @@ pub fn run(a: InferArgs) -> CliResult<()> {
         "isa": simd::isa().name(), "qisa": qgemm::qisa().name(), "f32_median_ms": fm, "f32_min_ms": fmin,
     });
     let per_s = |ms: f64| a.batch_size as f64 / (ms / 1e3);
+    let unit = if a.model == "sentiment" { "reviews" } else { "images" };
     if !a.json {
         println!("CPU: {}", simd::machine::describe());
         println!(
@@ -136,7 +117,7 @@ pub fn run(a: InferArgs) -> CliResult<()> {
             simd::isa().name(),
             qgemm::qisa().name()
         );
-        println!("f32    median {fm:9.2} ms   min {fmin:9.2} ms   {:9.0} images/s", per_s(fm));
+        println!("f32    median {fm:9.2} ms   min {fmin:9.2} ms   {:9.0} {unit}/s", per_s(fm));
     }
     if !int8_times.is_empty() {
         let (qm, qmin) = median_min(int8_times);
@@ -144,7 +125,7 @@ pub fn run(a: InferArgs) -> CliResult<()> {
         line["int8_min_ms"] = json!(qmin);
         line["speedup"] = json!(fm / qm);
         if !a.json {
-            println!("int8   median {qm:9.2} ms   min {qmin:9.2} ms   {:9.0} images/s", per_s(qm));
+            println!("int8   median {qm:9.2} ms   min {qmin:9.2} ms   {:9.0} {unit}/s", per_s(qm));
             println!("int8 is {:.2}x the f32 speed (median / median; {:.2}x by minima)", fm / qm, fmin / qmin);
         }
     }
@@ -152,4 +133,56 @@ pub fn run(a: InferArgs) -> CliResult<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The image classifiers: f32 against the calibrated int8 network, alternating round by round.
+fn time_images(a: &InferArgs) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
+    let (net, [c, h, w]) = network(a)?;
+    net.set_training(false);
+    let mut rng = Rng::new(1);
+    let n = a.batch_size * c * h * w;
+    let x = Tensor::from_vec((0..n).map(|_| rng.normal() as f32).collect::<Vec<_>>(), [a.batch_size, c, h, w])?;
+    let cfg = QuantConfig { observer: ObserverKind::MinMax, per_channel: true };
+    let q = if a.int8 { Some(QuantizedNet::quantize(&net, [x.clone()], cfg)?) } else { None };
+    let int8 = q.as_ref().map(|q| || q.run(&x).map(drop));
+    let f32_forward = || no_grad(|| net.forward(&Var::constant(x.clone()))).map(drop);
+    alternate(a, f32_forward, int8)
+}
+
+/// W3 on a batch of random reviews of `SENTIMENT_STEPS` tokens (a checkpoint's network, or a fresh
+/// one over a 20,000-word vocabulary): f32 against the dynamically quantized network.
+fn time_sentiment(a: &InferArgs) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
+    const SENTIMENT_STEPS: usize = 256;
+    let net = match &a.checkpoint {
+        Some(path) => super::checkpoints::sentiment_classifier(&Checkpoint::load(path)?, path)?.0,
+        None => SentimentNet::new(20_000, &mut Rng::new(0))?,
+    };
+    net.set_training(false);
+    let vocab = net.embedding.weight.dims()[0];
+    let mut rng = Rng::new(1);
+    let ids: Vec<i64> = (0..a.batch_size * SENTIMENT_STEPS).map(|_| 1 + rng.below(vocab - 1) as i64).collect();
+    let ids = Tensor::from_vec(ids, [a.batch_size, SENTIMENT_STEPS])?;
+    let q = if a.int8 { Some(QuantizedSentiment::quantize(&net, true)?) } else { None };
+    let int8 = q.as_ref().map(|q| || q.run(&ids).map(drop));
+    let f32_forward = || no_grad(|| net.forward(&Var::constant(ids.clone()))).map(drop);
+    alternate(a, f32_forward, int8)
+}
+
+/// `a.rounds` rounds, each timing `a.steps` f32 forwards then (if given) `a.steps` int8 ones.
+fn alternate(
+    a: &InferArgs,
+    mut f32_forward: impl FnMut() -> kiln::tensor::Result<()>,
+    mut int8: Option<impl FnMut() -> kiln::tensor::Result<()>>,
+) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
+    let (mut f32_times, mut int8_times) = (Vec::new(), Vec::new());
+    for round in 0..a.rounds {
+        f32_times.extend(time(a.steps, || Ok(f32_forward()?))?);
+        if let Some(q) = int8.as_mut() {
+            int8_times.extend(time(a.steps, || Ok(q()?))?);
+        }
+        if !a.json {
+            eprintln!("round {}/{} done", round + 1, a.rounds);
+        }
+    }
+    Ok((f32_times, int8_times))
 }
