@@ -10,8 +10,9 @@
 //! Layouts (words as in `pack.rs`): the weights are packed once into panels of `CH` columns,
 //! `[panel][group][CH]` ([`ConvWeights`]); A is written per call as `[group][position]` words
 //! straight from the conv's input runs ([`Source`]: a 4-row byte interleave, or 2 rows widened to
-//! i16 for AVX2), and a panel of `LANES` positions is read in place. Tiles: AVX-512 VNNI 16 lanes x 16 channels (x 8 when a layer has at most 8), the
-//! 256-bit versions 16 x 6, scalar 16 x 4; kernels in `lanes_x86.rs`. Single-threaded: the conv
+//! i16 for AVX2), and a panel of `LANES` positions is read in place. Tiles: AVX-512 VNNI 16 lanes x
+//! 16 channels (x 8 or x 6 for layers with at most 8 or 6: LeNet's first conv has 6), the 256-bit
+//! versions 16 x 6, scalar 16 x 4; kernels in `lanes_x86.rs`. Single-threaded: the conv
 //! runs samples in parallel. Must not: choose scales, or call the linear order's driver.
 
 use super::epilogue::{store_tile, Epilogue, RawOutput, TileOrder};
@@ -101,6 +102,8 @@ impl ConvWeights {
 fn tile_for(isa: QIsa, n: usize) -> (usize, Layout) {
     match isa {
         #[cfg(target_arch = "x86_64")]
+        QIsa::Avx512Vnni if n <= 6 => (6, Layout::Quad),
+        #[cfg(target_arch = "x86_64")]
         QIsa::Avx512Vnni if n <= 8 => (8, Layout::Quad),
         #[cfg(target_arch = "x86_64")]
         QIsa::Avx512Vnni => (16, Layout::Quad),
@@ -152,6 +155,10 @@ pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
         unsafe fn avx512_8(call: &LaneCall, words: &mut Vec<u32>) {
             run_panels::<Avx512Lanes<8>>(call, words)
         }
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        unsafe fn avx512_6(call: &LaneCall, words: &mut Vec<u32>) {
+            run_panels::<Avx512Lanes<6>>(call, words)
+        }
         #[target_feature(enable = "avx2,avxvnni")]
         unsafe fn avx_vnni(call: &LaneCall, words: &mut Vec<u32>) {
             run_panels::<AvxVnniLanes>(call, words)
@@ -162,7 +169,8 @@ pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
         }
         match (call.weights.isa(), call.weights.ch) {
             (QIsa::Avx512Vnni, 16) => return avx512_16(call, words),
-            (QIsa::Avx512Vnni, _) => return avx512_8(call, words),
+            (QIsa::Avx512Vnni, 8) => return avx512_8(call, words),
+            (QIsa::Avx512Vnni, _) => return avx512_6(call, words),
             (QIsa::AvxVnni, _) => return avx_vnni(call, words),
             (QIsa::Avx2, _) => return avx2(call, words),
             (QIsa::Scalar, _) => {}

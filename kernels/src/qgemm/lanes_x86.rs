@@ -1,6 +1,6 @@
 //! The x86 kernels of the swapped (conv) order, `lanes.rs`: 16 output positions in the lanes (one
 //! zmm, or two ymm), one broadcast weight word per channel and group:
-//! - [`Avx512Lanes`]: `CH` zmm accumulators (16, or 8 for layers with at most 8 channels), one
+//! - [`Avx512Lanes`]: `CH` zmm accumulators (16, or 8 / 6 for layers with few channels), one
 //!   `vpdpbusd` per channel and group, the weight word an embedded broadcast;
 //! - [`AvxVnniLanes`] / [`Avx2Lanes`]: 6 channels x 2 ymm = 12 accumulators, the VEX `vpdpbusd`, or
 //!   `vpmaddwd` + `vpaddd` on i16 pairs (exact, as in `x86.rs`).
