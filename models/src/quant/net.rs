@@ -205,7 +205,7 @@ impl QuantizedNet {
         let x = host_f32(x)?;
         // Everything before the first linear layer acts on samples independently.
         let split = self.stages.iter().position(|s| matches!(s, Stage::Linear(_))).unwrap_or(self.stages.len());
-        let (mut h, mut dims, first) = if split > 0 && dims.len() == 4 && dims[0] > 0 {
+        let (mut h, mut dims, first) = if split > 0 && dims.len() == 4 && !x.is_empty() {
             let (h, d) = self.run_per_sample(&x, &dims, split)?;
             (h, d, split)
         } else {
@@ -232,10 +232,13 @@ impl QuantizedNet {
                 Ok(state)
             })
             .collect::<Result<_>>()?;
-        let mut out_dims = results[0].1.clone();
+        let Some((first, first_dims)) = results.first() else {
+            return Err(Error::invalid(OP, format!("an empty batch {dims:?} has no samples to run")));
+        };
+        let mut out_dims = first_dims.clone();
         out_dims[0] = dims[0];
         // Every sample went through the same stages, so all are u8 on one grid or all f32.
-        let grid = match &results[0].0 {
+        let grid = match first {
             Act::U8(_, q) if results.iter().all(|(a, _)| matches!(a, Act::U8(_, r) if r == q)) => Some(*q),
             _ => None,
         };
