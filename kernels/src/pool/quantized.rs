@@ -8,7 +8,7 @@ use kiln_tensor::{Error, Result};
 /// The `[N, C, OH, OW]` maxima of every `kernel x kernel` window at `stride` of a contiguous u8
 /// input `x [N, C, H, W]`, with `OH = (H - kernel) / stride + 1` (as [`super::max_pool2d`]).
 pub fn max_pool2d_u8(x: &[u8], dims: [usize; 4], kernel: usize, stride: usize) -> Result<(Vec<u8>, [usize; 4])> {
-    const OP: &str = "max_pool2d_u8";
+    const OP: &str = "quantized max_pool2d";
     let [n, c, h, w] = dims;
     for (name, v) in [("kernel", kernel), ("stride", stride)] {
         if v == 0 {
