@@ -154,7 +154,14 @@ fn time_images(a: &InferArgs) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
 fn time_sentiment(a: &InferArgs) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
     const SENTIMENT_STEPS: usize = 256;
     let net = match &a.checkpoint {
-        Some(path) => super::checkpoints::sentiment_classifier(&Checkpoint::load(path)?, path)?.0,
+        Some(path) => {
+            let ck = Checkpoint::load(path)?;
+            let (kind, _) = kiln::models::zoo::run::checkpoint_info(&ck, path)?;
+            if kind != kiln::models::zoo::ModelKind::Sentiment {
+                return Err(format!("{}: a {} checkpoint, not a sentiment one", path.display(), kind.name()).into());
+            }
+            super::checkpoints::sentiment_classifier(&ck, path)?.0
+        }
         None => SentimentNet::new(20_000, &mut Rng::new(0))?,
     };
     net.set_training(false);

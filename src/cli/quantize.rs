@@ -25,7 +25,8 @@ pub struct QuantizeArgs {
     /// Where the int8 checkpoint goes (replaced atomically).
     #[arg(long)]
     out: PathBuf,
-    /// Training batches the activation ranges are calibrated on.
+    /// Training batches the activation ranges are calibrated on (image classifiers; a sentiment
+    /// checkpoint is quantized dynamically and ignores --calib, --batch-size and --observer).
     #[arg(long, default_value_t = 16)]
     calib: usize,
     /// Images per calibration batch.

@@ -1,5 +1,6 @@
-//! int8 conv2d: per sample, the u8 input unrolled into the im2col matrix `[C*KH*KW, OH*OW]`
-//! (padding is the input's zero point, which stands for 0.0; see [`unroll`]), then the swapped-order
+//! int8 conv2d: per sample, the u8 input made the GEMM's A source (at stride 1 a copy with a
+//! zero-point border read in place, else the im2col matrix `[C*KH*KW, OH*OW]`; the zero point
+//! stands for 0.0 in the padding; see [`unroll`]), then the swapped-order
 //! integer GEMM (`lanes.rs`: output positions in the vector lanes, output channels broadcast),
 //! `out[o, p] = epilogue(Σ_r cols[r, p] w[o, r])`, stored straight into NCHW as f32 or requantized
 //! u8 (the next layer's input, so int8 activations need not return to f32 between layers).
@@ -103,20 +104,27 @@ pub fn conv2d(
         })
     };
     let per_sample = g.o * p;
-    match out {
-        ConvOutput::F32(out) => out.par_chunks_mut(per_sample).zip(x.par_chunks(per_input)).try_for_each(|(out, x)| {
-            let mut view = Output::F32(MatMut::new(out, 1, p));
-            view.check(p, g.o)?;
+    // Each sample's `[O, P]` output is a p x o matrix (column stride P), validated before use.
+    fn each<T: Send>(
+        out: &mut [T],
+        x: &[u8],
+        (per_sample, per_input): (usize, usize),
+        view: impl Fn(&mut [T]) -> Output + Sync,
+        (p, o): (usize, usize),
+        one: impl Fn(&[u8], RawOutput) + Sync,
+    ) -> Result<()> {
+        out.par_chunks_mut(per_sample).zip(x.par_chunks(per_input)).try_for_each(|(out, x)| {
+            let mut view = view(out);
+            view.check(p, o)?;
             one(x, view.raw());
             Ok(())
-        }),
+        })
+    }
+    let sizes = (per_sample, per_input);
+    match out {
+        ConvOutput::F32(out) => each(out, x, sizes, |o| Output::F32(MatMut::new(o, 1, p)), (p, g.o), one),
         ConvOutput::U8 { out, scale, zero_point } => {
-            out.par_chunks_mut(per_sample).zip(x.par_chunks(per_input)).try_for_each(|(out, x)| {
-                let mut view = Output::U8 { out: MatMut::new(out, 1, p), scale, zero_point };
-                view.check(p, g.o)?;
-                one(x, view.raw());
-                Ok(())
-            })
+            each(out, x, sizes, |o| Output::U8 { out: MatMut::new(o, 1, p), scale, zero_point }, (p, g.o), one)
         }
     }
 }
