@@ -106,6 +106,45 @@ fn zero_point_folding_equals_subtracting_it_first() {
 }
 
 #[test]
+fn the_epilogue_is_the_formula_on_wide_rows_and_strided_outputs() {
+    // Rows wider than the epilogue's 32-value chunks, bias and ReLU, a column-major output with
+    // padding: every version and the reference against the formula written out here in i64/f32.
+    let mut rng = Rng::new(17);
+    let (m, k, n, z) = (9, 37, 75, 57u8);
+    let a = random_u8(&mut rng, m * k);
+    let b = random_i8(&mut rng, k * n);
+    let (scale, bias) = scales(&mut rng, n);
+    let epi = Epilogue { a_zero_point: z, scale: &scale, bias: Some(&bias), relu: true };
+    let ld = m + 3;
+    let want: Vec<f32> = (0..m * n)
+        .map(|e| {
+            let (i, j) = (e / n, e % n);
+            let dot: i64 = (0..k).map(|p| a[i * k + p] as i64 * b[p * n + j] as i64).sum();
+            let colsum: i64 = (0..k).map(|p| b[p * n + j] as i64).sum();
+            (((dot - z as i64 * colsum) as i32 as f32) * scale[j] + bias[j]).max(0.0)
+        })
+        .collect();
+    assert!(want.iter().any(|&y| y == 0.0) && want.iter().any(|&y| y > 0.0));
+    let mut reference_out = vec![f32::NAN; ld * n];
+    let out = Output::F32(MatMut { data: &mut reference_out, rs: 1, cs: ld });
+    reference::qgemm(m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, out).unwrap();
+    for isa in QIsa::ALL {
+        let packed = PackedWeights::pack(isa, k, n, MatRef::row_major(&b, n)).unwrap();
+        let mut got = vec![f32::NAN; ld * n];
+        let out = Output::F32(MatMut { data: &mut got, rs: 1, cs: ld });
+        qgemm_with(1, MatRef::row_major(&a, k), m, &packed, &epi, out).unwrap();
+        for (name, got) in [("reference", &reference_out), (isa.name(), &got)] {
+            for (e, &w) in want.iter().enumerate() {
+                let (i, j) = (e / n, e % n);
+                assert_eq!(got[j * ld + i].to_bits(), w.to_bits(), "{name} ({i}, {j})");
+            }
+            // The padding rows are not written.
+            assert!((0..n).all(|j| (m..ld).all(|i| got[j * ld + i].is_nan())), "{name}");
+        }
+    }
+}
+
+#[test]
 fn strided_and_transposed_operands_and_outputs() {
     let mut rng = Rng::new(3);
     let (m, k, n) = (23, 29, 41);
