@@ -124,7 +124,7 @@ fn the_epilogue_is_the_formula_on_wide_rows_and_strided_outputs() {
             (((dot - z as i64 * colsum) as i32 as f32) * scale[j] + bias[j]).max(0.0)
         })
         .collect();
-    assert!(want.iter().any(|&y| y == 0.0) && want.iter().any(|&y| y > 0.0));
+    assert!(want.contains(&0.0) && want.iter().any(|&y| y > 0.0));
     let mut reference_out = vec![f32::NAN; ld * n];
     let out = Output::F32(MatMut { data: &mut reference_out, rs: 1, cs: ld });
     reference::qgemm(m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, out).unwrap();
