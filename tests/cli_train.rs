@@ -135,12 +135,13 @@ fn attack_reports_clean_and_robust_accuracy_and_refuses_what_it_cannot_attack() 
     train(tmp.path(), &["--epochs", "1"]);
     let ck = tmp.path().join("checkpoint.safetensors");
     let strip = tmp.path().join("strip.png");
-    let attack = |method: &str| {
+    let attack_to = |method: &str, out: &Path| {
         let args = ["attack", ck.to_str().unwrap(), "--method", method, "--eps", "0,0.3", "--steps", "10"];
         run_json(
-            &[&args[..], &["--alpha", "0.05", "--limit", "128", "--json", "--out", strip.to_str().unwrap()]].concat(),
+            &[&args[..], &["--alpha", "0.05", "--limit", "128", "--json", "--out", out.to_str().unwrap()]].concat(),
         )
     };
+    let attack = |method: &str| attack_to(method, &strip);
     let fgsm = attack("fgsm");
     assert_eq!(fgsm.len(), 3, "{fgsm:?}");
     let clean = fgsm[2]["clean_accuracy"].as_f64().unwrap();
@@ -160,6 +161,12 @@ fn attack_reports_clean_and_robust_accuracy_and_refuses_what_it_cannot_attack() 
     let (row, tile) = (4 * 28 + 6, 4 * 28 + 6);
     assert_eq!(size(&strip), (8 + 3 * tile + 300 + 8, 26 + 8 + 10 * row), "strip size");
     assert_eq!(size(&tmp.path().join("strip-curve.png")), (800, 500), "curve size");
+    // `--out` naming a directory (not there yet): both pictures go inside it.
+    let dir = tmp.path().join("pictures");
+    let again = attack_to("fgsm", &dir);
+    assert_eq!(again[1]["robust_accuracy"], fgsm[1]["robust_accuracy"], "the same attack, elsewhere");
+    assert_eq!(size(&dir.join("attack-fgsm.png")), size(&strip));
+    assert_eq!(size(&dir.join("attack-fgsm-curve.png")), (800, 500));
 
     let gan_dir = tmp.path().join("gan");
     run_json(&["train", "gan", "--limit", "64", "--epochs", "1", "--json", "--out", gan_dir.to_str().unwrap()]);

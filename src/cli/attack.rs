@@ -52,7 +52,8 @@ pub struct AttackArgs {
     /// One JSON object per radius, then a final line.
     #[arg(long)]
     json: bool,
-    /// Where the example strip goes (default: beside the checkpoint).
+    /// A directory for the example strip and the curve (created if missing), or the strip's `.png`
+    /// path (default: beside the checkpoint).
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -106,7 +107,7 @@ pub fn run(a: AttackArgs) -> CliResult<()> {
     print_report(&a, &report);
     let shown = images::loader(shown, &cfg, false, Augment::default(), &Normalize::Unit)?;
     let shown = robust_accuracy(model.as_ref(), &norm, &shown, &attacks, |_| {})?;
-    let out = a.out.clone().unwrap_or_else(|| a.checkpoint.with_file_name(format!("attack-{}.png", a.method)));
+    let out = strip_path(&a)?;
     let strip = write_strip(&shown, &classes, &out)?;
     let curve = write_curve(&a, &report, &curve_path(&out))?;
     if !a.json {
@@ -116,6 +117,20 @@ pub fn run(a: AttackArgs) -> CliResult<()> {
         println!("robust accuracy against eps: {}", curve.display());
     }
     Ok(())
+}
+
+/// Where the strip goes: `--out` itself when it names a `.png` file, `attack-<method>.png` inside
+/// it otherwise (a directory, created if missing), beside the checkpoint without `--out`.
+fn strip_path(a: &AttackArgs) -> Result<PathBuf, String> {
+    let name = format!("attack-{}.png", a.method);
+    match &a.out {
+        None => Ok(a.checkpoint.with_file_name(name)),
+        Some(file) if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) => Ok(file.clone()),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("--out {}: {e}", dir.display()))?;
+            Ok(dir.join(name))
+        }
+    }
 }
 
 /// Where the curve goes: beside the strip, `<strip stem>-curve.png`.
