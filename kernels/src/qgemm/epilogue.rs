@@ -222,13 +222,12 @@ unsafe fn write_run(
         let n = CHUNK.min(len - t0);
         fill(t0..t0 + n, &mut y[..n]);
         let (i, j) = if along_i { (i + t0, j) } else { (i, j + t0) };
+        let step = |rs: usize, cs: usize| if along_i { rs } else { cs };
         match out {
-            RawOutput::F32 { ptr, rs, cs } => {
-                store_strided(&y[..n], ptr.add(i * rs + j * cs), if along_i { rs } else { cs }, |v| v)
-            }
+            RawOutput::F32 { ptr, rs, cs } => store_strided(&y[..n], ptr.add(i * rs + j * cs), step(rs, cs), |v| v),
             RawOutput::U8 { ptr, rs, cs, inv_scale, zero_point } => {
-                let step = if along_i { rs } else { cs };
-                store_strided(&y[..n], ptr.add(i * rs + j * cs), step, |v| requantize(v, inv_scale, zero_point))
+                let base = ptr.add(i * rs + j * cs);
+                store_strided(&y[..n], base, step(rs, cs), |v| requantize(v, inv_scale, zero_point))
             }
         }
         t0 += n;
