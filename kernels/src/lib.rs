@@ -27,5 +27,6 @@ pub mod qgemm;
 pub mod reduce;
 pub mod simd;
 pub mod softmax;
+mod transpose;
 
 pub use backend::{backend, set_backend, with_backend, Backend};

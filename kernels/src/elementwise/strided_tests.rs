@@ -1,6 +1,6 @@
 //! Tests of `strided.rs` against the scalar reference, called directly (never through the global
 //! backend switch): every unary and binary op and their backward maps, f32 and f64, on random
-//! layouts of random shapes (permuted, narrowed with offsets in every dim, broadcast on each axis
+//! layouts of random shapes (permuted, the last two dims transposed, narrowed with offsets in every dim, broadcast on each axis
 //! in turn, both operands broadcast, zero-size dims, inner runs longer than a gather piece), bit
 //! for bit except the f32 SIMD approximations.
 
@@ -14,6 +14,8 @@ enum Kind {
     Contiguous,
     /// Stored with its dims reversed, then permuted back.
     Permuted,
+    /// Stored with its last two dims swapped, then transposed back (the walk's band tiles).
+    Transposed,
     /// Every dim narrowed from offset 1 out of a storage 2 larger.
     Narrowed,
     /// Size 1 on axis `k`, broadcast (stride 0) to the full shape.
@@ -28,6 +30,12 @@ fn make(shape: &[usize], kind: Kind, dtype: DType, rng: &mut Rng) -> Tensor {
             let rev: Vec<usize> = shape.iter().rev().copied().collect();
             let perm: Vec<usize> = (0..shape.len()).rev().collect();
             Tensor::rand_uniform(rev, lo, hi, dtype, rng).permute(&perm).unwrap()
+        }
+        Kind::Transposed => {
+            let mut swapped = shape.to_vec();
+            let r = swapped.len();
+            swapped.swap(r - 2, r - 1);
+            Tensor::rand_uniform(swapped, lo, hi, dtype, rng).transpose(r as isize - 2, r as isize - 1).unwrap()
         }
         Kind::Narrowed => {
             let big: Vec<usize> = shape.iter().map(|d| d + 2).collect();
@@ -49,6 +57,9 @@ fn make(shape: &[usize], kind: Kind, dtype: DType, rng: &mut Rng) -> Tensor {
 
 fn kinds(rank: usize) -> Vec<Kind> {
     let mut k = vec![Kind::Contiguous, Kind::Permuted, Kind::Narrowed];
+    if rank >= 2 {
+        k.push(Kind::Transposed);
+    }
     k.extend((0..rank).map(Kind::Broadcast));
     k
 }
