@@ -1,11 +1,12 @@
 //! Fast CPU reductions of a contiguous input: over its trailing axes (each output reads one
 //! contiguous row: `sum(x, [-1])`, a full sum), over its leading axes (rows are accumulated into
 //! the output vector: `sum([B, N], [0])`, the bias-gradient `sum_to`) and over both at once (the
-//! conv bias gradient `sum([N, O, H, W], [0, 2, 3])`), plus argmax/argmin over the trailing axis.
+//! conv bias gradient `sum([N, O, H, W], [0, 2, 3])`), over one run of middle axes (what a
+//! transposed view's reduction becomes in storage order), plus argmax/argmin over the trailing axis.
 //! Loops run inside `vectorized` and split over rayon above a measured size; other layouts return
 //! `None` and the caller runs `reference.rs`.
 //!
-//! Exactness: leading-axis reductions, max/min and arg reductions equal the reference bit for bit
+//! Exactness: leading- and middle-axis reductions, max/min and arg reductions equal the reference bit for bit
 //! (same order of operations). Row sums (also those of the leading-and-trailing case) keep 16
 //! partial sums (so they vectorise) and differ from the reference's one-by-one sum by rounding
 //! only, well within `n * eps * sum|x|`. Must not: read a
@@ -161,6 +162,93 @@ pub fn reduce_leading<T: Float>(op: ReduceOp, x: &[T], xl: &Layout, axes: &[usiz
             },
         )
     }))
+}
+
+/// Reduction of a contiguous `x` over one run of middle axes `i..j` (`0 < i < j < rank`), seen as
+/// `[outer, group, inner]`: each output column folds its `group` values one after the other, as
+/// the reference does, so every result equals it. Columns go [`MIDDLE_LANES`] at a time with their
+/// partial results held in registers over the whole group (a narrow `inner`, such as a transposed
+/// view's 32, would otherwise reload and store the outputs once per row). `None` for other axis
+/// sets or layouts.
+pub fn reduce_middle<T: Float>(op: ReduceOp, x: &[T], xl: &Layout, axes: &[usize]) -> Option<Vec<T>> {
+    let (dims, r) = (xl.dims(), xl.rank());
+    let i = *axes.first()?;
+    let j = i + axes.len();
+    if i == 0 || j >= r || axes.iter().enumerate().any(|(k, &a)| a != i + k) {
+        return None;
+    }
+    let x = &x[xl.contiguous_range()?];
+    let (group, inner): (usize, usize) = (dims[i..j].iter().product(), dims[j..].iter().product());
+    let outputs = dims[..i].iter().product::<usize>().checked_mul(inner)?;
+    match op {
+        ReduceOp::Sum => Some(fold_middle(x, outputs, group, inner, T::ZERO, |a, v| a + v)),
+        ReduceOp::Mean => {
+            let count = T::from_usize(group);
+            let mut out = fold_middle(x, outputs, group, inner, T::ZERO, |a, v| a + v);
+            out.iter_mut().for_each(|o| *o = *o / count);
+            Some(out)
+        }
+        ReduceOp::Max => Some(fold_middle(x, outputs, group, inner, T::NEG_INFINITY, pick_max)),
+        ReduceOp::Min => Some(fold_middle(x, outputs, group, inner, T::INFINITY, pick_min)),
+    }
+}
+
+/// Output columns [`reduce_middle`] folds at once (four AVX-512 registers of f32).
+const MIDDLE_LANES: usize = 64;
+
+/// `out[a * inner + c] = fold over g of x[(a * group + g) * inner + c]`, in order of `g`.
+#[inline(always)]
+fn fold_middle<T: Float>(
+    x: &[T],
+    outputs: usize,
+    group: usize,
+    inner: usize,
+    init: T,
+    f: impl Fn(T, T) -> T + Sync,
+) -> Vec<T> {
+    let parallel = outputs * group >= PAR_MIN_CHEAP;
+    build(outputs, inner, parallel, |s, out: &mut [MaybeUninit<T>]| {
+        vectorized(
+            #[inline(always)]
+            || {
+                for (k, column) in out.chunks_mut(inner).enumerate() {
+                    let block = &x[(s / inner + k) * group * inner..][..group * inner];
+                    for c0 in (0..inner).step_by(MIDDLE_LANES) {
+                        let w = MIDDLE_LANES.min(inner - c0);
+                        let mut acc = [init; MIDDLE_LANES];
+                        // Fixed widths keep the partial results in registers; others go by slice.
+                        match w {
+                            64 => fold_columns::<T, 64>(block, inner, c0, &mut acc, &f),
+                            32 => fold_columns::<T, 32>(block, inner, c0, &mut acc, &f),
+                            16 => fold_columns::<T, 16>(block, inner, c0, &mut acc, &f),
+                            _ => {
+                                for row in block[c0..].chunks(inner) {
+                                    for (a, &v) in acc[..w].iter_mut().zip(&row[..w]) {
+                                        *a = f(*a, v);
+                                    }
+                                }
+                            }
+                        }
+                        for (o, &a) in column[c0..c0 + w].iter_mut().zip(&acc) {
+                            o.write(a);
+                        }
+                    }
+                }
+            },
+        )
+    })
+}
+
+/// `acc[..W]` folds columns `c0..c0 + W` of every `inner`-long row of `block`, row after row.
+#[inline(always)]
+fn fold_columns<T: Float, const W: usize>(block: &[T], inner: usize, c0: usize, acc: &mut [T], f: &impl Fn(T, T) -> T) {
+    let acc: &mut [T; W] = (&mut acc[..W]).try_into().expect("W partial results");
+    for row in block[c0..].chunks(inner) {
+        let row: &[T; W] = row[..W].try_into().expect("W columns");
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a = f(*a, v);
+        }
+    }
 }
 
 /// Index of the max (or min) within each contiguous group, as [`reduce`] lays them out; ties go to

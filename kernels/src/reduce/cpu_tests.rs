@@ -185,3 +185,64 @@ fn large_reductions_split_over_threads_and_still_match() {
         }
     }
 }
+
+#[test]
+fn permuted_views_reduce_in_storage_order_over_every_axis_set() {
+    // Every permutation of a 3-d block (the layout sweep's transpose among them) and a 4-d NHWC
+    // block seen as NCHW, over every non-empty axis set; sums within rounding, max/min exact.
+    let mut rng = Rng::new(14);
+    let perms: [&[usize]; 6] = [&[0, 1, 2], &[0, 2, 1], &[1, 0, 2], &[1, 2, 0], &[2, 0, 1], &[2, 1, 0]];
+    for dtype in [DType::F32, DType::F64] {
+        let base = rand(&[5, 37, 9], -1.0, 1.0, dtype, &mut rng);
+        let nhwc = rand(&[3, 4, 5, 6], -1.0, 1.0, dtype, &mut rng);
+        let mut views: Vec<Tensor> = perms.iter().map(|p| base.permute(p).unwrap()).collect();
+        views.push(nhwc.permute(&[0, 3, 1, 2]).unwrap());
+        for x in &views {
+            let r = x.rank();
+            for mask in 1..(1usize << r) {
+                let axes: Vec<usize> = (0..r).filter(|d| mask >> d & 1 == 1).collect();
+                for op in OPS {
+                    crate::float_dispatch!(dtype, "test", T => {
+                        let p = plan(x, &axes, false).unwrap();
+                        let want = x.with_slice(|s: &[T], _| reference::reduce(op, s, &p.grouped, p.outputs, p.group)).unwrap();
+                        let got = super::reduce(op, x, &to_isize(&axes), false).unwrap().to_vec::<T>().unwrap();
+                        let what = format!("{op:?} {dtype:?} over {axes:?} of {:?}", x.layout());
+                        match op {
+                            ReduceOp::Sum | ReduceOp::Mean => assert_sum_close(&got, &want, x, &axes, op == ReduceOp::Mean, &what),
+                            _ => assert_same(&got, &want, &what),
+                        }
+                        Ok::<(), kiln_tensor::Error>(())
+                    })
+                    .unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn middle_axis_runs_equal_the_reference_exactly() {
+    let mut rng = Rng::new(15);
+    for dtype in [DType::F32, DType::F64] {
+        for (shape, axes) in [(&[2, 3, 33][..], &[1][..]), (&[3, 2, 5, 33], &[1, 2]), (&[4, 7, 1, 5], &[1, 2])] {
+            let x = rand(shape, -1.0, 1.0, dtype, &mut rng);
+            let p = plan(&x, axes, false).unwrap();
+            for op in OPS {
+                crate::float_dispatch!(dtype, "test", T => {
+                    x.with_slice(|s: &[T], l| {
+                        let want = reference::reduce(op, s, &p.grouped, p.outputs, p.group);
+                        let got = cpu::reduce_middle(op, s, l, axes).expect("a middle run");
+                        assert_same(&got, &want, &format!("{op:?} {dtype:?} {shape:?} over {axes:?}"));
+                    })
+                })
+                .unwrap();
+            }
+            // Not a middle run: leading, trailing, or split.
+            x.with_slice(|s: &[f64], l| {
+                assert!(cpu::reduce_middle(ReduceOp::Sum, s, l, &[0]).is_none());
+                assert!(cpu::reduce_middle(ReduceOp::Sum, s, l, &[shape.len() - 1]).is_none());
+            })
+            .ok();
+        }
+    }
+}

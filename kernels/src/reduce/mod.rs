@@ -1,9 +1,11 @@
 //! Reductions over any set of axes with keepdim (sum, mean, max, min), argmax/argmin along one
 //! axis, values+indices for max/min (what the autograd rule saves), and `sum_to`, which folds a
 //! broadcast gradient back onto an input's shape. Fast paths (`cpu.rs`) first, in the order W1-W3
-//! reproduce bit for bit; layouts none of them covers are gathered into contiguous groups
-//! (`elementwise::strided::gather`) and row-reduced, which sums in the row kernel's order (16
-//! partial sums), not the reference's; the reference stays the oracle.
+//! reproduce bit for bit; a transposed (permuted dense) input is reduced where it lies, its axes
+//! renumbered in storage order (`reduce_in_storage_order`, where a logically strided axis is often
+//! a leading or middle one in memory); layouts none of them covers are gathered into contiguous
+//! groups (`elementwise::strided::gather`) and row-reduced, which sums in the row kernel's order
+//! (16 partial sums), not the reference's; the reference stays the oracle.
 
 pub mod cpu;
 #[cfg(test)]
@@ -56,6 +58,9 @@ fn reduce_any<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize], p: &P
     let x: &[T] = match l.contiguous_range() {
         Some(r) => &s[r],
         None => {
+            if let Some(out) = reduce_in_storage_order(op, s, l, axes) {
+                return Some(out);
+            }
             copy = strided::gather(s, l);
             &copy
         }
@@ -68,6 +73,43 @@ fn reduce_any<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize], p: &P
             let rows = strided::gather(x, &grouped);
             cpu::reduce(op, &rows, &Layout::contiguous([p.outputs, p.group]), p.outputs, p.group)
         })
+}
+
+/// The axis order in which a permuted view of a contiguous block (a transpose) is contiguous:
+/// dims by decreasing stride, size-1 dims (whose strides mean nothing) first. `None` for layouts
+/// that are not such a permutation (narrowed, broadcast).
+fn storage_order(l: &Layout) -> Option<Vec<usize>> {
+    let mut order: Vec<usize> = (0..l.rank()).collect();
+    order.sort_by_key(|&d| (l.dims()[d] != 1, std::cmp::Reverse(l.strides()[d])));
+    l.permute(&order).ok()?.is_contiguous().then_some(order)
+}
+
+/// A transposed `x` reduced where it lies: the axes renumbered in storage order, where the
+/// contiguous fast paths apply (a reduced axis that is strided logically is often leading or
+/// middle in memory), then the result (one value per kept index, so at most the input's size and
+/// usually far smaller) put into logical order. Sums keep the fast path's order, which differs from
+/// the reference's by rounding only. `None` where no fast path applies in storage order either.
+fn reduce_in_storage_order<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize]) -> Option<Vec<T>> {
+    let order = storage_order(l)?;
+    let stored = l.permute(&order).ok()?;
+    let stored_axes: Vec<usize> = (0..order.len()).filter(|&i| axes.contains(&order[i])).collect();
+    // The kept dims in storage order; the output wants them in logical (ascending) order.
+    let kept: Vec<usize> = order.iter().copied().filter(|d| !axes.contains(d)).collect();
+    let group: usize = axes.iter().map(|&d| l.dims()[d]).product();
+    let outputs: usize = kept.iter().map(|&d| l.dims()[d]).product();
+    let grouped = grouped_layout(&stored, &stored_axes).ok()?;
+    let out = cpu::reduce(op, s, &grouped, outputs, group)
+        .or_else(|| cpu::reduce_leading(op, s, &stored, &stored_axes))
+        .or_else(|| cpu::reduce_outer_inner(op, s, &stored, &stored_axes))
+        .or_else(|| cpu::reduce_middle(op, s, &stored, &stored_axes))?;
+    let mut logical = kept.clone();
+    logical.sort_unstable();
+    if logical == kept {
+        return Some(out);
+    }
+    let perm: Vec<usize> = logical.iter().map(|d| kept.iter().position(|k| k == d).expect("a kept dim")).collect();
+    let result = Layout::contiguous(kept.iter().map(|&d| l.dims()[d]).collect::<Vec<_>>()).permute(&perm).ok()?;
+    Some(strided::gather(&out, &result))
 }
 
 fn op_name(op: ReduceOp) -> &'static str {
