@@ -123,6 +123,61 @@ pub fn reduce<T: Float>(op: ReduceOp, x: &[T], grouped: &Layout, outputs: usize,
     }))
 }
 
+/// As [`reduce`] for a `grouped` layout whose last `reduced` dims (the reduced ones) are
+/// contiguous among themselves while the rows lie anywhere (a narrowed view, rows cut out of wider
+/// ones): each output's row is found through the kept dims' strides, then folded in the same
+/// order as `reduce`. `None` unless each row is contiguous.
+pub fn reduce_rows_at<T: Float>(
+    op: ReduceOp,
+    x: &[T],
+    grouped: &Layout,
+    reduced: usize,
+    outputs: usize,
+    group: usize,
+) -> Option<Vec<T>> {
+    let (dims, strides) = (grouped.dims(), grouped.strides());
+    let kept = dims.len().checked_sub(reduced)?;
+    let mut expected = 1;
+    for d in (kept..dims.len()).rev() {
+        if dims[d] != 1 && strides[d] != expected {
+            return None;
+        }
+        expected *= dims[d];
+    }
+    if outputs == 0 {
+        return Some(Vec::new());
+    }
+    let parallel = outputs * group >= PAR_MIN_CHEAP;
+    Some(build(outputs, 1, parallel, |s, out: &mut [MaybeUninit<T>]| {
+        // The row of output `s`, then an odometer over the kept dims.
+        let mut index = vec![0; kept];
+        let mut at = grouped.offset();
+        let mut rest = s;
+        for d in (0..kept).rev() {
+            index[d] = rest % dims[d];
+            rest /= dims[d];
+            at += index[d] * strides[d];
+        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for o in out.iter_mut() {
+                    o.write(reduce_row(op, &x[at..][..group]));
+                    for d in (0..kept).rev() {
+                        index[d] += 1;
+                        at += strides[d];
+                        if index[d] < dims[d] {
+                            break;
+                        }
+                        at -= strides[d] * dims[d];
+                        index[d] = 0;
+                    }
+                }
+            },
+        )
+    }))
+}
+
 /// Reduction over the leading `axes` (`0..k`, sorted, `k < rank`) of a contiguous `x`: the output
 /// has the trailing dims' `inner` elements and each input row of `inner` is folded into it, in the
 /// reference's order. `None` for other axes or layouts.
