@@ -23,7 +23,7 @@ const LANES: usize = 16;
 
 /// `v` replaces the running max `a` if larger or NaN (NaN propagates, as in the reference).
 #[inline(always)]
-fn pick_max<T: Float>(a: T, v: T) -> T {
+pub(super) fn pick_max<T: Float>(a: T, v: T) -> T {
     if v > a || v.is_nan() {
         v
     } else {
@@ -32,7 +32,7 @@ fn pick_max<T: Float>(a: T, v: T) -> T {
 }
 
 #[inline(always)]
-fn pick_min<T: Float>(a: T, v: T) -> T {
+pub(super) fn pick_min<T: Float>(a: T, v: T) -> T {
     if v < a || v.is_nan() {
         v
     } else {
@@ -97,7 +97,7 @@ pub(crate) fn dot<T: Float>(x: &[T], y: &[T]) -> T {
 }
 
 #[inline(always)]
-fn reduce_row<T: Float>(op: ReduceOp, row: &[T]) -> T {
+pub(super) fn reduce_row<T: Float>(op: ReduceOp, row: &[T]) -> T {
     match op {
         ReduceOp::Sum => sum(row),
         ReduceOp::Mean => sum(row) / T::from_usize(row.len()),
@@ -117,61 +117,6 @@ pub fn reduce<T: Float>(op: ReduceOp, x: &[T], grouped: &Layout, outputs: usize,
             || {
                 for (k, o) in out.iter_mut().enumerate() {
                     o.write(reduce_row(op, &x[(s + k) * group..][..group]));
-                }
-            },
-        )
-    }))
-}
-
-/// As [`reduce`] for a `grouped` layout whose last `reduced` dims (the reduced ones) are
-/// contiguous among themselves while the rows lie anywhere (a narrowed view, rows cut out of wider
-/// ones): each output's row is found through the kept dims' strides, then folded in the same
-/// order as `reduce`. `None` unless each row is contiguous.
-pub fn reduce_rows_at<T: Float>(
-    op: ReduceOp,
-    x: &[T],
-    grouped: &Layout,
-    reduced: usize,
-    outputs: usize,
-    group: usize,
-) -> Option<Vec<T>> {
-    let (dims, strides) = (grouped.dims(), grouped.strides());
-    let kept = dims.len().checked_sub(reduced)?;
-    let mut expected = 1;
-    for d in (kept..dims.len()).rev() {
-        if dims[d] != 1 && strides[d] != expected {
-            return None;
-        }
-        expected *= dims[d];
-    }
-    if outputs == 0 {
-        return Some(Vec::new());
-    }
-    let parallel = outputs * group >= PAR_MIN_CHEAP;
-    Some(build(outputs, 1, parallel, |s, out: &mut [MaybeUninit<T>]| {
-        // The row of output `s`, then an odometer over the kept dims.
-        let mut index = vec![0; kept];
-        let mut at = grouped.offset();
-        let mut rest = s;
-        for d in (0..kept).rev() {
-            index[d] = rest % dims[d];
-            rest /= dims[d];
-            at += index[d] * strides[d];
-        }
-        vectorized(
-            #[inline(always)]
-            || {
-                for o in out.iter_mut() {
-                    o.write(reduce_row(op, &x[at..][..group]));
-                    for d in (0..kept).rev() {
-                        index[d] += 1;
-                        at += strides[d];
-                        if index[d] < dims[d] {
-                            break;
-                        }
-                        at -= strides[d] * dims[d];
-                        index[d] = 0;
-                    }
                 }
             },
         )

@@ -248,33 +248,40 @@ fn middle_axis_runs_equal_the_reference_exactly() {
 }
 
 #[test]
-fn narrowed_rows_reduce_in_place() {
-    // Rows cut out of wider ones (every dim narrowed from offset 1), reduced over trailing axes:
-    // the row kernel reads them where they lie, in its own order; other axis sets still gather.
+fn narrowed_views_reduce_in_place_over_every_axis_set() {
+    // Rows cut out of wider ones (every dim narrowed from offset 1) are read where they lie, over
+    // any axis set; runs too short, or a last dim that is not a run, still gather.
     let mut rng = Rng::new(16);
     for dtype in [DType::F32, DType::F64] {
         let big = rand(&[6, 5, 40], -1.0, 1.0, dtype, &mut rng);
-        let x = big.narrow(0, 1, 4).unwrap().narrow(1, 1, 3).unwrap().narrow(2, 1, 37).unwrap();
-        for axes in [&[2][..], &[1, 2], &[0, 1, 2], &[0], &[0, 2], &[1]] {
-            for op in OPS {
-                crate::float_dispatch!(dtype, "test", T => {
-                    let p = plan(&x, axes, false).unwrap();
-                    x.with_slice(|s: &[T], _| {
-                        let want = reference::reduce(op, s, &p.grouped, p.outputs, p.group);
-                        let rows = cpu::reduce_rows_at(op, s, &p.grouped, axes.len(), p.outputs, p.group);
-                        let what = format!("{op:?} {dtype:?} over {axes:?}");
-                        let trailing = axes == [2];
-                        assert_eq!(rows.is_some(), trailing, "{what}: rows in place?");
-                        let got = super::reduce(op, &x, &to_isize(axes), false).unwrap().to_vec::<T>().unwrap();
-                        for g in rows.iter().chain([&got]) {
-                            match op {
-                                ReduceOp::Sum | ReduceOp::Mean => assert_sum_close(g, &want, &x, axes, op == ReduceOp::Mean, &what),
-                                _ => assert_same(g, &want, &what),
+        let narrowed = big.narrow(0, 1, 4).unwrap().narrow(1, 1, 3).unwrap();
+        let cases = [
+            (narrowed.narrow(2, 1, 37).unwrap(), true, "narrowed"),
+            (narrowed.narrow(2, 3, 9).unwrap(), false, "short rows"),
+            (narrowed.narrow(2, 1, 37).unwrap().transpose(1, 2).unwrap(), false, "transposed"),
+            (narrowed.narrow(1, 1, 1).unwrap().narrow(2, 0, 20).unwrap(), true, "one row"),
+        ];
+        for (x, in_place, layout) in &cases {
+            for axes in [&[2][..], &[1, 2], &[0, 1, 2], &[0], &[0, 2], &[1], &[0, 1]] {
+                for op in OPS {
+                    crate::float_dispatch!(dtype, "test", T => {
+                        let p = plan(x, axes, false).unwrap();
+                        x.with_slice(|s: &[T], l| {
+                            let want = reference::reduce(op, s, &p.grouped, p.outputs, p.group);
+                            let fast = super::runs::reduce_runs(op, s, l, axes);
+                            let what = format!("{op:?} {dtype:?} {layout} over {axes:?}");
+                            assert_eq!(fast.is_some(), *in_place, "{what}: in place?");
+                            let got = super::reduce(op, x, &to_isize(axes), false).unwrap().to_vec::<T>().unwrap();
+                            for g in fast.iter().chain([&got]) {
+                                match op {
+                                    ReduceOp::Sum | ReduceOp::Mean => assert_sum_close(g, &want, x, axes, op == ReduceOp::Mean, &what),
+                                    _ => assert_same(g, &want, &what),
+                                }
                             }
-                        }
+                        })
                     })
-                })
-                .unwrap();
+                    .unwrap();
+                }
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod cpu;
 mod cpu_tests;
 pub mod cuda;
 pub mod reference;
+mod runs;
 
 pub use reference::ReduceOp;
 
@@ -58,9 +59,7 @@ fn reduce_any<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize], p: &P
     let x: &[T] = match l.contiguous_range() {
         Some(r) => &s[r],
         None => {
-            if let Some(out) = reduce_in_storage_order(op, s, l, axes)
-                .or_else(|| cpu::reduce_rows_at(op, s, &p.grouped, axes.len(), p.outputs, p.group))
-            {
+            if let Some(out) = reduce_in_storage_order(op, s, l, axes).or_else(|| runs::reduce_runs(op, s, l, axes)) {
                 return Some(out);
             }
             copy = strided::gather(s, l);
