@@ -133,6 +133,16 @@ impl Layout {
         Ok(Layout { shape: dims.into(), strides, offset: self.offset })
     }
 
+    /// The axis order in which this layout, a permuted view of a contiguous block (a transpose), is
+    /// contiguous: dims by decreasing stride, size-1 dims (whose strides mean nothing) first, so
+    /// `self.permute(&order)` walks memory in order. `None` for layouts that are no such
+    /// permutation (narrowed, broadcast, overlapping). The identity order for a contiguous layout.
+    pub fn storage_order(&self) -> Option<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.rank()).collect();
+        order.sort_by_key(|&d| (self.dims()[d] != 1, std::cmp::Reverse(self.strides[d])));
+        self.permute(&order).ok()?.is_contiguous().then_some(order)
+    }
+
     /// Dim `axis` moved to position `to`, the others keeping their order (NumPy's `moveaxis`):
     /// how kernels that work along one axis bring it last (or first) and back.
     pub fn move_axis(&self, axis: usize, to: usize) -> Result<Layout> {
@@ -261,6 +271,20 @@ mod tests {
         assert_eq!(t.strides(), &[1, 3]);
         assert!(!t.is_contiguous());
         assert_eq!(t.strided_index().collect::<Vec<_>>(), vec![0, 3, 1, 4, 2, 5]);
+    }
+
+    #[test]
+    fn storage_order_finds_the_permutation_of_a_transposed_block_only() {
+        let l = Layout::contiguous([2, 3, 4]).permute(&[2, 0, 1]).unwrap();
+        let order = l.storage_order().unwrap();
+        assert_eq!(order, vec![1, 2, 0]);
+        assert!(l.permute(&order).unwrap().is_contiguous());
+        assert_eq!(Layout::contiguous([2, 3]).storage_order(), Some(vec![0, 1]));
+        // A size-1 dim goes first whatever its stride; narrowed and broadcast views have no order.
+        let one = Layout::new([3, 1, 2].into(), vec![1, 99, 3], 0).unwrap();
+        assert_eq!(one.storage_order(), Some(vec![1, 2, 0]));
+        assert_eq!(Layout::contiguous([4, 5]).narrow(1, 1, 3).unwrap().storage_order(), None);
+        assert_eq!(Layout::contiguous([1, 5]).broadcast_as(&[4, 5].into()).unwrap().storage_order(), None);
     }
 
     #[test]

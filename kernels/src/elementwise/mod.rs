@@ -1,7 +1,9 @@
 //! Elementwise ops on tensors: unary maps, binary ops with NumPy broadcasting, comparisons,
 //! `where` and `masked_fill`, plus the fused backward maps the autograd rules use. Checks and
 //! dispatch live here; the loops live in `reference.rs` (the oracle), `cpu.rs` (the patterns W1-W3
-//! use, tried first) and `strided.rs` (every other layout).
+//! use, tried first) and `strided.rs` (every other layout). Operands that all are one and the same
+//! transposed view run over their storage and the result keeps that layout (PyTorch's
+//! `preserve_format`); any other mix gives a row-major result.
 
 pub mod cpu;
 #[cfg(test)]
@@ -23,12 +25,14 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() {
         return cuda::unary_tensor(Some(op), x);
     }
+    let order = shared_storage_order(&[x.layout()]);
+    let l = in_storage_order(x.layout(), &order)?;
     float_dispatch!(x.dtype(), op.name(), T => {
-        let out = x.with_slice(|s: &[T], l| {
-            try_fast(|| cpu::unary(op, s, l).or_else(|| Some(strided::unary(op, s, l))))
-                .unwrap_or_else(|| reference::unary(op, s, l))
+        let out = x.with_slice(|s: &[T], _| {
+            try_fast(|| cpu::unary(op, s, &l).or_else(|| Some(strided::unary(op, s, &l))))
+                .unwrap_or_else(|| reference::unary(op, s, &l))
         })?;
-        Tensor::from_vec(out, x.shape())
+        in_logical_order(Tensor::from_vec(out, l.shape())?, &order)
     })
 }
 
@@ -43,13 +47,60 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, grad: &Tensor) -> Res
     if !x.device().is_cpu() {
         return cuda::unary_backward_tensor(op, x, y, grad);
     }
+    let order = shared_storage_order(&[x.layout(), y.layout(), grad.layout()]);
+    let l = in_storage_order(x.layout(), &order)?;
+    let ls = [&l, &in_storage_order(y.layout(), &order)?, &in_storage_order(grad.layout(), &order)?];
     float_dispatch!(x.dtype(), name, T => {
         let out = Tensor::with_slices(&[x, y, grad], |v: &[(&[T], &Layout)]| {
+            let v: [(&[T], &Layout); 3] = std::array::from_fn(|k| (v[k].0, ls[k]));
             try_fast(|| cpu::unary_backward(op, v[0], v[1], v[2]).or_else(|| Some(strided::unary_backward(op, v[0], v[1], v[2]))))
                 .unwrap_or_else(|| reference::unary_backward(op, v[0], v[1], v[2]))
         })?;
-        Tensor::from_vec(out, x.shape())
+        in_logical_order(Tensor::from_vec(out, l.shape())?, &order)
     })
+}
+
+/// The storage order (see [`Layout::storage_order`]) of `layouts` when all are one and the same
+/// transposed view of a dense block: an op over such operands runs over the storage as if
+/// contiguous and returns its result in that layout too (PyTorch's `preserve_format`), instead of
+/// transposing every operand into row-major order. `None` otherwise (contiguous, mixed, narrowed,
+/// broadcast), where the output is row-major.
+fn shared_storage_order(layouts: &[&Layout]) -> Option<Vec<usize>> {
+    let first = layouts.first()?;
+    // Size-1 dims' strides mean nothing (a permuted result may give them others).
+    let same = layouts.iter().all(|l| {
+        l.dims() == first.dims() && (0..l.rank()).all(|d| l.dims()[d] == 1 || l.strides()[d] == first.strides()[d])
+    });
+    if !same || first.is_contiguous() {
+        return None;
+    }
+    first.storage_order()
+}
+
+/// `l` with its dims in `order` (unchanged for `None`).
+fn in_storage_order(l: &Layout, order: &Option<Vec<usize>>) -> Result<Layout> {
+    match order {
+        Some(order) => l.permute(order),
+        None => Ok(l.clone()),
+    }
+}
+
+/// A result computed in storage order `order` (if any), viewed in the operands' logical order.
+fn in_logical_order(out: Tensor, order: &Option<Vec<usize>>) -> Result<Tensor> {
+    match order {
+        Some(order) => from_storage_order(out, order),
+        None => Ok(out),
+    }
+}
+
+/// `out`, whose dim `i` is logical dim `order[i]`, viewed with its dims in logical order (the
+/// inverse of `Tensor::permute(order)`).
+pub(crate) fn from_storage_order(out: Tensor, order: &[usize]) -> Result<Tensor> {
+    let mut logical = vec![0; order.len()];
+    for (i, &d) in order.iter().enumerate() {
+        logical[d] = i;
+    }
+    out.permute(&logical)
 }
 
 /// `x` itself when contiguous, else a contiguous copy made by the strided walk (far faster than
@@ -78,12 +129,14 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !a.device().is_cpu() {
         return cuda::binary_tensor(op, a, b, &shape, &al, &bl);
     }
+    let order = shared_storage_order(&[&al, &bl]);
+    let (al, bl) = (in_storage_order(&al, &order)?, in_storage_order(&bl, &order)?);
     float_dispatch!(a.dtype(), name, T => {
         let out = Tensor::with_slices(&[a, b], |v: &[(&[T], &Layout)]| {
             try_fast(|| cpu::binary(op, v[0].0, &al, v[1].0, &bl).or_else(|| Some(strided::binary(op, v[0].0, &al, v[1].0, &bl))))
                 .unwrap_or_else(|| reference::binary(op, v[0].0, &al, v[1].0, &bl))
         })?;
-        Tensor::from_vec(out, shape)
+        in_logical_order(Tensor::from_vec(out, al.shape())?, &order)
     })
 }
 
@@ -100,15 +153,20 @@ pub fn binary_backward(op: BinaryOp, a: &Tensor, b: &Tensor, grad: &Tensor) -> R
     if !a.device().is_cpu() {
         return cuda::binary_backward_tensor(op, (a, &al), (b, &bl), grad);
     }
+    let order = shared_storage_order(&[&al, &bl, grad.layout()]);
+    let (al, bl, gl) =
+        (in_storage_order(&al, &order)?, in_storage_order(&bl, &order)?, in_storage_order(grad.layout(), &order)?);
     float_dispatch!(a.dtype(), name, T => {
         let (ga, gb) = Tensor::with_slices(&[a, b, grad], |v: &[(&[T], &Layout)]| {
+            let g = (v[2].0, &gl);
             try_fast(|| {
                 let (a, b) = ((v[0].0, &al), (v[1].0, &bl));
-                cpu::binary_backward(op, a, b, v[2]).or_else(|| Some(strided::binary_backward(op, a, b, v[2])))
+                cpu::binary_backward(op, a, b, g).or_else(|| Some(strided::binary_backward(op, a, b, g)))
             })
-                .unwrap_or_else(|| reference::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), v[2]))
+                .unwrap_or_else(|| reference::binary_backward(op, (v[0].0, &al), (v[1].0, &bl), g))
         })?;
-        Ok((Tensor::from_vec(ga, shape.clone())?, Tensor::from_vec(gb, shape)?))
+        let stored = al.shape();
+        Ok((in_logical_order(Tensor::from_vec(ga, stored)?, &order)?, in_logical_order(Tensor::from_vec(gb, stored)?, &order)?))
     })
 }
 

@@ -76,22 +76,13 @@ fn reduce_any<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize], p: &P
         })
 }
 
-/// The axis order in which a permuted view of a contiguous block (a transpose) is contiguous:
-/// dims by decreasing stride, size-1 dims (whose strides mean nothing) first. `None` for layouts
-/// that are not such a permutation (narrowed, broadcast).
-fn storage_order(l: &Layout) -> Option<Vec<usize>> {
-    let mut order: Vec<usize> = (0..l.rank()).collect();
-    order.sort_by_key(|&d| (l.dims()[d] != 1, std::cmp::Reverse(l.strides()[d])));
-    l.permute(&order).ok()?.is_contiguous().then_some(order)
-}
-
 /// A transposed `x` reduced where it lies: the axes renumbered in storage order, where the
 /// contiguous fast paths apply (a reduced axis that is strided logically is often leading or
 /// middle in memory), then the result (one value per kept index, so at most the input's size and
 /// usually far smaller) put into logical order. Sums keep the fast path's order, which differs from
 /// the reference's by rounding only. `None` where no fast path applies in storage order either.
 fn reduce_in_storage_order<T: Float>(op: ReduceOp, s: &[T], l: &Layout, axes: &[usize]) -> Option<Vec<T>> {
-    let order = storage_order(l)?;
+    let order = l.storage_order()?;
     let stored = l.permute(&order).ok()?;
     let stored_axes: Vec<usize> = (0..order.len()).filter(|&i| axes.contains(&order[i])).collect();
     // The kept dims in storage order; the output wants them in logical (ascending) order.

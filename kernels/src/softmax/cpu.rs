@@ -1,8 +1,9 @@
 //! Fast CPU softmax / log-softmax and their backward maps over the last axis of contiguous tensors
 //! (each row contiguous, output rows in the same place), rows split over rayon above a measured
 //! size. f32 rows use the SIMD layer's exp (relative error ~1.5e-7) and vectorised partial sums;
-//! f64 rows keep the reference's exp and sequential sum, so f64 softmax matches it exactly. Other
-//! layouts (softmax over a middle axis, transposed inputs) return `None` and the caller runs
+//! f64 rows keep the reference's exp and sequential sum, so f64 softmax matches it exactly. A
+//! middle axis of a contiguous input goes column-wise (`softmax_middle`: what a transposed view's
+//! softmax becomes in storage order); other layouts return `None` and the caller runs
 //! `reference.rs`. Must not: change the max-subtraction that keeps large logits safe.
 
 use crate::cpu_common::{as_f32, as_f32_out, assume_init, build, PAR_MIN_CHEAP, PAR_MIN_COSTLY};
@@ -83,6 +84,65 @@ pub fn softmax<T: Float>(x: &[T], xl: &Layout, ol: &Layout, n: usize, log: bool)
             },
         )
     }))
+}
+
+/// Softmax / log-softmax along the middle axis of a contiguous `x` seen as `[outer, n, inner]`
+/// (softmax over dim 1 of `[N, C, L]`, or a transposed view's softmax in storage order), the
+/// output in the same layout. Each `[n, inner]` block goes in passes over its rows of `inner`:
+/// the column maxima, `x - max`, one exp over the whole block, the column sums, then the division
+/// (log-softmax: `x - max - ln sum`). Maxima and sums run down each column in the reference's order, so f64 results
+/// equal it; f32 takes the SIMD layer's exp.
+pub fn softmax_middle<T: Float>(x: &[T], outer: usize, n: usize, inner: usize, log: bool) -> Vec<T> {
+    let block = n * inner;
+    let total = outer * block;
+    assert_eq!(x.len(), total, "softmax_middle: x is not [outer, n, inner]");
+    if total == 0 {
+        return Vec::new();
+    }
+    build(total, block, total >= PAR_MIN_COSTLY, |s, out: &mut [MaybeUninit<T>]| {
+        vectorized(
+            #[inline(always)]
+            || {
+                // One exp call per block (rows of a narrow `inner` would pay the call per row).
+                let (mut max, mut sum, mut shifted) =
+                    (vec![T::ZERO; inner], vec![T::ZERO; inner], vec![T::ZERO; block]);
+                for (k, o) in out.chunks_mut(block).enumerate() {
+                    let xb = &x[s + k * block..][..block];
+                    max.fill(T::NEG_INFINITY);
+                    for r in xb.chunks(inner) {
+                        max.iter_mut().zip(r).for_each(|(m, &v)| *m = m.max(v));
+                    }
+                    for (d, r) in shifted.chunks_mut(inner).zip(xb.chunks(inner)) {
+                        d.iter_mut().zip(r.iter().zip(&max)).for_each(|(d, (&v, &m))| *d = v - m);
+                    }
+                    match (as_f32(&shifted), as_f32_out(o)) {
+                        (Some(d), Some(of)) => map_uninit(simd::isa(), MapFn::Exp, d, of),
+                        _ => o.iter_mut().zip(&shifted).for_each(|(o, &d)| {
+                            o.write(d.exp());
+                        }),
+                    }
+                    // SAFETY: both branches wrote every element of the block.
+                    let o = unsafe { assume_init(o) };
+                    sum.fill(T::ZERO);
+                    for r in o.chunks(inner) {
+                        sum.iter_mut().zip(r).for_each(|(a, &e)| *a += e);
+                    }
+                    if log {
+                        sum.iter_mut().for_each(|a| *a = a.ln());
+                        for (r, o) in xb.chunks(inner).zip(o.chunks_mut(inner)) {
+                            o.iter_mut()
+                                .zip(r.iter().zip(max.iter().zip(&sum)))
+                                .for_each(|(o, (&v, (&m, &l)))| *o = v - m - l);
+                        }
+                    } else {
+                        for o in o.chunks_mut(inner) {
+                            o.iter_mut().zip(&sum).for_each(|(o, &a)| *o = *o / a);
+                        }
+                    }
+                }
+            },
+        )
+    })
 }
 
 /// Softmax: `y * (g - sum(g y))`; log-softmax: `g - exp(y) sum(g)`, rows of `n` of contiguous

@@ -84,3 +84,39 @@ fn softmax_and_backward_match_reference() {
         .unwrap();
     }
 }
+
+#[test]
+fn middle_axis_softmax_matches_reference_and_transposed_views_keep_their_layout() {
+    let mut rng = Rng::new(22);
+    for dtype in [DType::F32, DType::F64] {
+        for (outer, n, inner) in [(1, 1, 2), (2, 7, 3), (3, 33, 17), (1, 300, 40), (4, 5, 1)] {
+            let x = rand(&[outer, n, inner], -30.0, 30.0, dtype, &mut rng);
+            let xl = x.layout().move_axis(1, 2).unwrap();
+            for log in [false, true] {
+                let what = format!("log={log} {dtype:?} [{outer}, {n}, {inner}]");
+                crate::float_dispatch!(dtype, "test", T => {
+                    x.with_slice(|s: &[T], _| {
+                        let want = reference::softmax(s, &xl, &xl, n, log);
+                        let got = cpu::softmax_middle(s, outer, n, inner, log);
+                        // f64: the reference's order and exp, exact; f32: the SIMD exp.
+                        let tol = if dtype == DType::F32 { Tol::rel(1e-6).abs(1e-6) } else { Tol::rel(0.0) };
+                        assert_close(&what, &got, &want, tol);
+                    })
+                })
+                .unwrap();
+            }
+        }
+        // A view stored [a, c, b], softmax over its last (storage-middle) axis, and over its first.
+        let t = rand(&[3, 40, 9], -5.0, 5.0, dtype, &mut rng).transpose(1, 2).unwrap();
+        for axis in [2, 0, 1] {
+            let y = super::softmax(&t, axis).unwrap();
+            assert_eq!(y.strides(), t.strides(), "softmax over {axis} keeps the layout");
+            let want = super::softmax(&crate::elementwise::dense(&t).unwrap(), axis).unwrap();
+            crate::float_dispatch!(dtype, "test", T => {
+                assert_close(&format!("transposed, axis {axis}"), &y.to_vec::<T>().unwrap(), &want.to_vec::<T>().unwrap(), Tol::rel(1e-6).abs(1e-6));
+                Ok::<(), kiln_tensor::Error>(())
+            })
+            .unwrap();
+        }
+    }
+}

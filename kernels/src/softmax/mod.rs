@@ -1,5 +1,6 @@
 //! Softmax and log-softmax along one axis (max-subtracted, so large logits are safe) and their
-//! backward maps from the saved output. Losses built on them live in `loss`.
+//! backward maps from the saved output. A transposed input is computed in storage order and its
+//! result keeps its layout (the elementwise ops' rule); other strided inputs are copied dense. Losses built on them live in `loss`.
 
 pub mod cpu;
 #[cfg(test)]
@@ -18,6 +19,13 @@ fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
         return crate::cuda::softmax::softmax_tensor(x, a, log);
     }
     if !x.is_contiguous() {
+        if let Some(order) = x.layout().storage_order() {
+            // A transposed view: softmax over its storage with the axis renumbered (often a middle
+            // one there), the result in the view's layout, as the elementwise ops keep it.
+            let stored = order.iter().position(|&d| d == a).expect("the axis is in the order");
+            let out = run(&x.permute(&order)?, stored as isize, log)?;
+            return crate::elementwise::from_storage_order(out, &order);
+        }
         // The fast rows read contiguous input: one strided copy first (not the scalar reference).
         return run(&crate::elementwise::dense(x)?, axis, log);
     }
@@ -25,10 +33,16 @@ fn run(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let xl = x.layout().move_axis(a, last)?;
     let ol = Layout::contiguous(x.shape().clone()).move_axis(a, last)?;
     let n = x.dims()[a];
+    let (outer, inner): (usize, usize) = (x.dims()[..a].iter().product(), x.dims()[a + 1..].iter().product());
     float_dispatch!(x.dtype(), name, T => {
-        let out = x.with_slice(|s: &[T], _| {
-            try_fast(|| cpu::softmax(s, &xl, &ol, n, log))
-                .unwrap_or_else(|| reference::softmax(s, &xl, &ol, n, log))
+        let out = x.with_slice(|s: &[T], l| {
+            try_fast(|| {
+                cpu::softmax(s, &xl, &ol, n, log).or_else(|| {
+                    let x = &s[l.contiguous_range()?];
+                    Some(cpu::softmax_middle(x, outer, n, inner, log))
+                })
+            })
+            .unwrap_or_else(|| reference::softmax(s, &xl, &ol, n, log))
         })?;
         Tensor::from_vec(out, x.shape())
     })
