@@ -45,7 +45,7 @@ fn block_sums<T: Float>(a: &[T], b: &[T], s: T, shift_a: bool) -> (f64, f64) {
     (t1, t2)
 }
 
-fn finish<T: Float>(sums: Vec<(f64, f64, f64)>, count: usize, eps: f64) -> Stats<T> {
+pub(super) fn finish<T: Float>(sums: Vec<(f64, f64, f64)>, count: usize, eps: f64) -> Stats<T> {
     let m = count.max(1) as f64;
     let (mut mean, mut var, mut invstd) = (Vec::new(), Vec::new(), Vec::new());
     for (shift, s1, s2) in sums {

@@ -103,3 +103,68 @@ fn mismatched_inputs_are_typed_errors() {
     assert!(super::layer_norm_apply(&x3, &s.mean, &s.invstd, &p3, &p3).is_err());
     assert!(super::layer_norm_stats(&Tensor::ones([], DType::F32), 1e-5).is_err());
 }
+
+#[test]
+fn middle_axis_layer_norm_matches_reference_rows() {
+    let mut rng = Rng::new(31);
+    for (outer, d, inner) in [(1, 1, 2), (2, 7, 3), (3, 33, 17), (1, 130, 40), (2, 200, 5)] {
+        for offset in [0.0, 100.0] {
+            crate::float_dispatch!(if offset == 0.0 { DType::F32 } else { DType::F64 }, "test", T => {
+                let what = format!("layer norm middle [{outer}, {d}, {inner}] offset {offset} {}", std::mem::size_of::<T>());
+                let x = values::<T>(outer * d * inner, offset, &mut rng);
+                // The reference's rows: column c of block a.
+                let rows: Vec<T> = (0..outer * inner).flat_map(|g| (0..d).map(move |j| (g / inner, j, g % inner))).map(|(a, j, c)| x[(a * d + j) * inner + c]).collect();
+                let (fast, want) = (super::middle::layer_stats_middle(&x, (outer, d, inner), 1e-5), reference::layer_stats(&rows, d, 1e-5));
+                assert_within(&fast.mean, &want.mean, tol::<T>(), tol::<T>() * (1.0 + offset), &format!("{what} mean"));
+                assert_within(&fast.var, &want.var, tol::<T>() * 10.0, 0.0, &format!("{what} var"));
+                assert_within(&fast.invstd, &want.invstd, tol::<T>() * 10.0, 0.0, &format!("{what} invstd"));
+                let (w, b) = (values::<T>(d, 1.0, &mut rng), values::<T>(d, 0.0, &mut rng));
+                let y = super::middle::layer_apply_middle(&x, (outer, d, inner), &want.mean, &want.invstd, &w, &b);
+                let want_rows = reference::layer_apply(&rows, d, &want.mean, &want.invstd, &w, &b);
+                let want_y: Vec<T> = (0..x.len()).map(|k| (k / (d * inner), k / inner % d, k % inner)).map(|(a, j, c)| want_rows[(a * inner + c) * d + j]).collect();
+                assert_within(&y, &want_y, tol::<T>(), tol::<T>() * (1.0 + offset), &format!("{what} apply"));
+                Ok::<(), kiln_tensor::Error>(())
+            })
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn layer_norm_of_a_transposed_view_reads_it_in_place_and_keeps_its_layout() {
+    let mut rng = Rng::new(32);
+    for dtype in [DType::F32, DType::F64] {
+        // Stored [a, d, b] and [d, a, b]: the normalised (last) dim is a middle / the first one in storage.
+        let views = [
+            Tensor::rand_uniform(vec![3, 40, 9], -2.0, 2.0, dtype, &mut rng).transpose(1, 2).unwrap(),
+            Tensor::rand_uniform(vec![40, 3, 9], -2.0, 2.0, dtype, &mut rng).permute(&[1, 2, 0]).unwrap(),
+            // Stored [b, d, a]: the kept dims are reversed in storage.
+            Tensor::rand_uniform(vec![9, 40, 3], -2.0, 2.0, dtype, &mut rng).permute(&[2, 0, 1]).unwrap(),
+            // Logical [2, 3, 4, 40] stored [3, 4, 40, 2]: the kept dims a 3-cycle in storage.
+            Tensor::rand_uniform(vec![3, 4, 40, 2], -2.0, 2.0, dtype, &mut rng).permute(&[3, 0, 1, 2]).unwrap(),
+        ];
+        for x in &views {
+            let (w, b) = (
+                Tensor::rand_uniform(vec![40], 0.5, 1.5, dtype, &mut rng),
+                Tensor::rand_uniform(vec![40], -1.0, 1.0, dtype, &mut rng),
+            );
+            let dense = crate::elementwise::dense(x).unwrap();
+            let (s, want) = (super::layer_norm_stats(x, 1e-5).unwrap(), super::layer_norm_stats(&dense, 1e-5).unwrap());
+            let y = super::layer_norm_apply(x, &s.mean, &s.invstd, &w, &b).unwrap();
+            let want_y = super::layer_norm_apply(&dense, &want.mean, &want.invstd, &w, &b).unwrap();
+            assert_eq!(y.strides(), x.strides(), "{:?}: the output keeps the layout", x.layout());
+            let tol = if dtype == DType::F32 { 2e-5 } else { 1e-12 };
+            for (got, want, what) in
+                [(&s.mean, &want.mean, "mean"), (&s.invstd, &want.invstd, "invstd"), (&y, &want_y, "output")]
+            {
+                assert_within(
+                    &got.to_vec_f64().unwrap(),
+                    &want.to_vec_f64().unwrap(),
+                    tol,
+                    tol,
+                    &format!("{:?} {what}", x.layout()),
+                );
+            }
+        }
+    }
+}

@@ -2,14 +2,17 @@
 //! LayerNorm over the last dim (statistics per row), as fused kernels: statistics in one pass,
 //! normalise + affine in one, backward in two. Checks (PyTorch's: rank, channel count, dtypes,
 //! devices) and dispatch here; loops in `reference.rs` (the oracle) and `cpu.rs`, CUDA kernels in
-//! `norm.cu` (launch code `cuda.rs`, declared here rather than in `cuda/mod.rs`). Inputs of any
-//! layout are read as a contiguous copy (`elementwise::dense`); outputs are contiguous. Must not: record gradients or
+//! `norm.cu` (launch code `cuda.rs`, declared here rather than in `cuda/mod.rs`). A transposed
+//! LayerNorm input whose last dim is a middle one in storage is read in place (`middle.rs`) and
+//! its output keeps its layout; inputs of other layouts are read as a contiguous copy
+//! (`elementwise::dense`) and give contiguous outputs. Must not: record gradients or
 //! update running statistics (the module does that with the returned batch statistics).
 
 pub mod cpu;
 #[cfg(test)]
 mod cpu_tests;
 pub mod cuda;
+pub mod middle;
 pub mod reference;
 
 use crate::backend::try_fast;
@@ -155,6 +158,14 @@ pub fn layer_norm_stats(x: &Tensor, eps: f64) -> Result<NormStats> {
     if !x.device().is_cpu() {
         return cuda::stats(x, rows_of(x, d), eps);
     }
+    if let Some(stored) = try_fast(|| StoredLayer::of(x)) {
+        let s = float_dispatch!(x.dtype(), OP, T => {
+            let s = x.with_slice(|v: &[T], l| middle::layer_stats_middle(&v[l.offset()..][..x.elem_count()], stored.dims, eps))?;
+            stats_tensors(s)
+        })?;
+        let logical = |t: Tensor| stored.stats_to_logical(&t);
+        return Ok(NormStats { mean: logical(s.mean)?, var: logical(s.var)?, invstd: logical(s.invstd)? });
+    }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let s = x.with_slice(|v: &[T], l| {
@@ -165,6 +176,53 @@ pub fn layer_norm_stats(x: &Tensor, eps: f64) -> Result<NormStats> {
     })
 }
 
+/// A transposed view whose last (normalised) dim lies in the middle of its storage: the storage
+/// seen as `[outer, d, inner]` (`inner > 1`), read in place by `middle.rs`, and how its per-row
+/// values (in storage order there) map to the logical rows (the statistics the caller keeps).
+struct StoredLayer {
+    /// Logical dims in storage order (`Layout::storage_order`).
+    order: Vec<usize>,
+    /// The logical dims' sizes.
+    sizes: Vec<usize>,
+    dims: (usize, usize, usize),
+}
+
+impl StoredLayer {
+    fn of(x: &Tensor) -> Option<StoredLayer> {
+        let last = x.rank().checked_sub(1)?;
+        if x.is_contiguous() || x.elem_count() == 0 {
+            return None;
+        }
+        let order = x.layout().storage_order()?;
+        let p = order.iter().position(|&d| d == last)?;
+        let stored: Vec<usize> = order.iter().map(|&d| x.dims()[d]).collect();
+        let (outer, inner): (usize, usize) = (stored[..p].iter().product(), stored[p + 1..].iter().product());
+        (inner > 1).then(|| StoredLayer { order, sizes: x.dims().to_vec(), dims: (outer, stored[p], inner) })
+    }
+
+    /// The kept logical dims (all but the last) in storage order.
+    fn kept(&self) -> Vec<usize> {
+        let last = self.sizes.len() - 1;
+        self.order.iter().copied().filter(|&d| d != last).collect()
+    }
+
+    /// Per-row values in storage order (`[outer * inner]`) as `[rows]` in logical row order.
+    fn stats_to_logical(&self, t: &Tensor) -> Result<Tensor> {
+        let kept = self.kept();
+        let stored = t.reshape(kept.iter().map(|&d| self.sizes[d]).collect::<Vec<_>>())?;
+        // Stored dim i is logical dim kept[i]; logical dim j sits where kept has j.
+        let perm: Vec<usize> =
+            (0..kept.len()).map(|j| kept.iter().position(|&d| d == j).expect("a kept dim")).collect();
+        dense(&stored.permute(&perm)?)?.reshape([t.elem_count()])
+    }
+
+    /// Per-row values in logical row order (`[rows]`) as `[outer * inner]` in storage order.
+    fn stats_to_storage(&self, t: &Tensor) -> Result<Tensor> {
+        let logical = t.reshape(self.sizes[..self.sizes.len() - 1].to_vec())?;
+        dense(&logical.permute(&self.kept())?)?.reshape([t.elem_count()])
+    }
+}
+
 /// `(x - mean) * invstd * weight + bias` over the last dim of `x`; `mean`, `invstd` per row.
 pub fn layer_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
     const OP: &str = "layer_norm";
@@ -172,6 +230,18 @@ pub fn layer_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Ten
     per_feature(OP, x, x.elem_count() / d.max(1), &[mean, invstd])?;
     if !x.device().is_cpu() {
         return cuda::apply(x, (mean, invstd), (weight, bias), rows_of(x, d));
+    }
+    if let Some(stored) = try_fast(|| StoredLayer::of(x)) {
+        let (mean, invstd) = (stored.stats_to_storage(mean)?, stored.stats_to_storage(invstd)?);
+        return float_dispatch!(x.dtype(), OP, T => {
+            let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
+            let y = x.with_slice(|v: &[T], l| {
+                middle::layer_apply_middle(&v[l.offset()..][..x.elem_count()], stored.dims, &m, &s, &w, &b)
+            })?;
+            // The result keeps x's layout, as the elementwise ops do.
+            let out = Tensor::from_vec(y, stored.order.iter().map(|&d| stored.sizes[d]).collect::<Vec<_>>())?;
+            crate::elementwise::from_storage_order(out, &stored.order)
+        });
     }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
