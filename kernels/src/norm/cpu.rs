@@ -4,7 +4,8 @@
 //! backward in two (the per-group sums of `dy` and `dy * (x - mean)`, then `dx`). Loops run inside
 //! `vectorized`; channels or rows (statistics) and blocks (the maps) split over rayon from
 //! [`PAR_MIN_NORM`] elements. Results differ from `reference.rs` (f64 throughout) by
-//! rounding only. Must not: read a layout other than contiguous, or allocate per element.
+//! rounding only. Must not: read a layout other than contiguous (or, for LayerNorm, contiguous
+//! rows at given starts), or allocate per element.
 
 use super::reference::Stats;
 use crate::cpu_common::build;
@@ -181,9 +182,20 @@ pub fn batch_backward<T: Float>(
 
 /// Row statistics of `x [rows, d]`.
 pub fn layer_stats<T: Float>(x: &[T], d: usize, eps: f64) -> Stats<T> {
-    let rows = x.len().checked_div(d).unwrap_or(0);
-    let sums = per_group(rows, x.len() >= PAR_MIN_NORM, |r| {
-        let row = &x[r * d..(r + 1) * d];
+    layer_stats_at(x, x.len().checked_div(d).unwrap_or(0), d, |r| r * d, eps)
+}
+
+/// Statistics of `rows` rows of `d` contiguous elements, row `r` starting at `x[start(r)]` (a
+/// narrowed view's rows, read where they lie).
+pub fn layer_stats_at<T: Float>(
+    x: &[T],
+    rows: usize,
+    d: usize,
+    start: impl Fn(usize) -> usize + Sync + Send,
+    eps: f64,
+) -> Stats<T> {
+    let sums = per_group(rows, rows * d >= PAR_MIN_NORM, |r| {
+        let row = &x[start(r)..][..d];
         let (s1, s2) = vectorized(
             #[inline(always)]
             || block_sums(row, row, row[0], true),
@@ -195,10 +207,23 @@ pub fn layer_stats<T: Float>(x: &[T], d: usize, eps: f64) -> Stats<T> {
 
 /// `(x - mean[r]) * invstd[r] * w[j] + b[j]`.
 pub fn layer_apply<T: Float>(x: &[T], d: usize, mean: &[T], invstd: &[T], w: &[T], b: &[T]) -> Vec<T> {
-    build(x.len(), d.max(1), x.len() >= PAR_MIN_NORM, |s, out: &mut [MaybeUninit<T>]| {
+    layer_apply_at(x, x.len(), d, |r| r * d, (mean, invstd), (w, b))
+}
+
+/// As [`layer_apply`] for `total` elements in rows of `d` starting at `x[start(r)]`; the output
+/// is contiguous.
+pub fn layer_apply_at<T: Float>(
+    x: &[T],
+    total: usize,
+    d: usize,
+    start: impl Fn(usize) -> usize + Sync,
+    (mean, invstd): (&[T], &[T]),
+    (w, b): (&[T], &[T]),
+) -> Vec<T> {
+    build(total, d.max(1), total >= PAR_MIN_NORM, |s, out: &mut [MaybeUninit<T>]| {
         for (j, o) in out.chunks_mut(d.max(1)).enumerate() {
             let r = s / d.max(1) + j;
-            let (mu, is, row) = (mean[r], invstd[r], &x[r * d..(r + 1) * d]);
+            let (mu, is, row) = (mean[r], invstd[r], &x[start(r)..][..d]);
             vectorized(
                 #[inline(always)]
                 || {

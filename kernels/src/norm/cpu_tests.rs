@@ -168,3 +168,39 @@ fn layer_norm_of_a_transposed_view_reads_it_in_place_and_keeps_its_layout() {
         }
     }
 }
+
+#[test]
+fn layer_norm_of_a_narrowed_view_reads_its_rows_in_place() {
+    let mut rng = Rng::new(33);
+    for dtype in [DType::F32, DType::F64] {
+        let wide = Tensor::rand_uniform(vec![5, 6, 50], -2.0, 2.0, dtype, &mut rng);
+        let views = [
+            wide.narrow(0, 1, 3).unwrap().narrow(1, 2, 3).unwrap().narrow(2, 3, 40).unwrap(),
+            wide.narrow(2, 0, 40).unwrap(),
+            Tensor::rand_uniform(vec![4, 45], -2.0, 2.0, dtype, &mut rng).narrow(1, 5, 40).unwrap(),
+        ];
+        for x in &views {
+            assert!(super::row_starts(x).is_some(), "{:?}: rows in place", x.layout());
+            let (w, b) = (
+                Tensor::rand_uniform(vec![40], 0.5, 1.5, dtype, &mut rng),
+                Tensor::rand_uniform(vec![40], -1.0, 1.0, dtype, &mut rng),
+            );
+            let dense = crate::elementwise::dense(x).unwrap();
+            let (s, want) = (super::layer_norm_stats(x, 1e-5).unwrap(), super::layer_norm_stats(&dense, 1e-5).unwrap());
+            let y = super::layer_norm_apply(x, &s.mean, &s.invstd, &w, &b).unwrap();
+            let want_y = super::layer_norm_apply(&dense, &want.mean, &want.invstd, &w, &b).unwrap();
+            // Same kernels on the same rows: equal, not merely close.
+            for (got, want, what) in
+                [(&s.mean, &want.mean, "mean"), (&s.var, &want.var, "var"), (&y, &want_y, "output")]
+            {
+                assert_within(
+                    &got.to_vec_f64().unwrap(),
+                    &want.to_vec_f64().unwrap(),
+                    0.0,
+                    0.0,
+                    &format!("{:?} {what}", x.layout()),
+                );
+            }
+        }
+    }
+}

@@ -4,8 +4,9 @@
 //! devices) and dispatch here; loops in `reference.rs` (the oracle) and `cpu.rs`, CUDA kernels in
 //! `norm.cu` (launch code `cuda.rs`, declared here rather than in `cuda/mod.rs`). A transposed
 //! LayerNorm input whose last dim is a middle one in storage is read in place (`middle.rs`) and
-//! its output keeps its layout; inputs of other layouts are read as a contiguous copy
-//! (`elementwise::dense`) and give contiguous outputs. Must not: record gradients or
+//! its output keeps its layout; one whose rows are contiguous (narrowed) is read row by row where
+//! they lie; inputs of other layouts are read as a contiguous copy (`elementwise::dense`).
+//! Outputs are contiguous but for the transposed case. Must not: record gradients or
 //! update running statistics (the module does that with the returned batch statistics).
 
 pub mod cpu;
@@ -166,6 +167,11 @@ pub fn layer_norm_stats(x: &Tensor, eps: f64) -> Result<NormStats> {
         let logical = |t: Tensor| stored.stats_to_logical(&t);
         return Ok(NormStats { mean: logical(s.mean)?, var: logical(s.var)?, invstd: logical(s.invstd)? });
     }
+    if let Some(starts) = try_fast(|| row_starts(x)) {
+        return float_dispatch!(x.dtype(), OP, T => {
+            stats_tensors(x.with_slice(|v: &[T], _| cpu::layer_stats_at(v, starts.len(), d, |r| starts[r], eps))?)
+        });
+    }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let s = x.with_slice(|v: &[T], l| {
@@ -174,6 +180,17 @@ pub fn layer_norm_stats(x: &Tensor, eps: f64) -> Result<NormStats> {
         })?;
         stats_tensors(s)
     })
+}
+
+/// Where each row of `x`'s last dim starts in storage, when `x` is not contiguous but its rows
+/// are (a narrowed view, rows cut out of wider ones): read where they lie instead of copied.
+fn row_starts(x: &Tensor) -> Option<Vec<usize>> {
+    let l = x.layout();
+    let last = x.rank().checked_sub(1)?;
+    if x.is_contiguous() || x.elem_count() == 0 || (l.dims()[last] > 1 && l.strides()[last] != 1) {
+        return None;
+    }
+    Some(l.leading_dims(last).strided_index().collect())
 }
 
 /// A transposed view whose last (normalised) dim lies in the middle of its storage: the storage
@@ -241,6 +258,14 @@ pub fn layer_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Ten
             // The result keeps x's layout, as the elementwise ops do.
             let out = Tensor::from_vec(y, stored.order.iter().map(|&d| stored.sizes[d]).collect::<Vec<_>>())?;
             crate::elementwise::from_storage_order(out, &stored.order)
+        });
+    }
+    if let Some(starts) = try_fast(|| row_starts(x)) {
+        return float_dispatch!(x.dtype(), OP, T => {
+            let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
+            let n = x.elem_count();
+            let y = x.with_slice(|v: &[T], _| cpu::layer_apply_at(v, n, d, |r| starts[r], (&m, &s), (&w, &b)))?;
+            Tensor::from_vec(y, x.shape())
         });
     }
     let x = dense(x)?;
