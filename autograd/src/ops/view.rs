@@ -33,10 +33,10 @@ impl Var {
         Ok(Var::from_op(out, Op::Narrow { x: self.clone(), axis: a, start, len }))
     }
 
-    /// A view when `self` is contiguous, a copy otherwise.
+    /// A view when `self`'s layout allows one, a copy (through the strided walk) otherwise.
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Var> {
         let shape = shape.into();
-        let out = self.tensor().reshape(shape.clone())?;
+        let out = kiln_kernels::elementwise::reshape(self.tensor(), shape.clone())?;
         Ok(Var::from_op(out, Op::Reshape { x: self.clone(), shape }))
     }
 

@@ -34,7 +34,7 @@ pub(super) fn narrow(x: &Var, axis: usize, start: usize, len: usize, grad: &Tens
 
 /// y = x.reshape(s)  =>  dx = dy.reshape(shape of x).
 pub(super) fn reshape(x: &Var, grad: &Tensor) -> Result<Grads> {
-    Ok(vec![when_needed(x, || grad.reshape(x.shape()))?])
+    Ok(vec![when_needed(x, || kiln_kernels::elementwise::reshape(grad, x.shape()))?])
 }
 
 /// y = x broadcast to s  =>  dx = dy summed over the broadcast axes.

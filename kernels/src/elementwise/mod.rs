@@ -19,7 +19,7 @@ pub use ops::{BinaryOp, CompareOp, UnaryOp};
 
 use crate::backend::try_fast;
 use crate::{check, float_dispatch};
-use kiln_tensor::{broadcast_shapes, Error, Layout, Result, Shape, Tensor};
+use kiln_tensor::{broadcast_shapes, DType, Error, Layout, Result, Shape, Tensor};
 
 pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() {
@@ -112,6 +112,18 @@ pub fn dense(x: &Tensor) -> Result<Tensor> {
     float_dispatch!(x.dtype(), "contiguous", T => {
         Tensor::from_vec(x.with_slice(|s: &[T], l| strided::gather(s, l))?, x.shape())
     })
+}
+
+/// `x` reshaped: a view where its layout allows one, else (a transposed or narrowed CPU float
+/// tensor, which the layout-keeping ops above now return more often) a copy made by [`dense`]
+/// rather than `Tensor::reshape`'s element-by-element one.
+pub fn reshape(x: &Tensor, shape: impl Into<Shape>) -> Result<Tensor> {
+    let shape = shape.into();
+    let viewable = x.layout().reshape(&shape)?.is_some();
+    if viewable || !x.device().is_cpu() || !matches!(x.dtype(), DType::F32 | DType::F64) {
+        return x.reshape(shape);
+    }
+    dense(x)?.reshape(shape)
 }
 
 /// The output shape and both operands' layouts broadcast to it.

@@ -237,3 +237,18 @@ fn ops_over_one_shared_transposed_layout_keep_it() {
         }
     }
 }
+
+#[test]
+fn reshape_views_when_it_can_and_copies_through_the_walk_when_not() {
+    let mut rng = Rng::new(23);
+    let x = make(&[4, 6, 5], Kind::Transposed, DType::F32, &mut rng);
+    let flat = super::reshape(&x, [120]).unwrap();
+    assert!(flat.is_contiguous());
+    assert_eq!(flat.to_vec::<f32>().unwrap(), x.to_vec::<f32>().unwrap());
+    // A contiguous tensor stays a view of the same storage; integer tensors take Tensor::reshape.
+    let c = make(&[4, 6, 5], Kind::Contiguous, DType::F64, &mut rng);
+    assert!(super::reshape(&c, [24, 5]).unwrap().same_storage(&c));
+    let ints = Tensor::from_vec((0..12i64).collect::<Vec<_>>(), [3, 4]).unwrap().t().unwrap();
+    assert_eq!(super::reshape(&ints, [12]).unwrap().to_vec::<i64>().unwrap(), ints.to_vec::<i64>().unwrap());
+    assert!(super::reshape(&x, [7, 7]).is_err(), "element count mismatch is an error");
+}
