@@ -144,29 +144,28 @@ fn layer_norm_of_a_transposed_view_reads_it_in_place_and_keeps_its_layout() {
             Tensor::rand_uniform(vec![3, 4, 40, 2], -2.0, 2.0, dtype, &mut rng).permute(&[3, 0, 1, 2]).unwrap(),
         ];
         for x in &views {
-            let (w, b) = (
-                Tensor::rand_uniform(vec![40], 0.5, 1.5, dtype, &mut rng),
-                Tensor::rand_uniform(vec![40], -1.0, 1.0, dtype, &mut rng),
-            );
-            let dense = crate::elementwise::dense(x).unwrap();
-            let (s, want) = (super::layer_norm_stats(x, 1e-5).unwrap(), super::layer_norm_stats(&dense, 1e-5).unwrap());
-            let y = super::layer_norm_apply(x, &s.mean, &s.invstd, &w, &b).unwrap();
-            let want_y = super::layer_norm_apply(&dense, &want.mean, &want.invstd, &w, &b).unwrap();
-            assert_eq!(y.strides(), x.strides(), "{:?}: the output keeps the layout", x.layout());
+            let [mean, var, invstd, out] = through_and_dense(x, &mut rng);
+            assert_eq!(out.0.strides(), x.strides(), "{:?}: the output keeps the layout", x.layout());
             let tol = if dtype == DType::F32 { 2e-5 } else { 1e-12 };
-            for (got, want, what) in
-                [(&s.mean, &want.mean, "mean"), (&s.invstd, &want.invstd, "invstd"), (&y, &want_y, "output")]
-            {
-                assert_within(
-                    &got.to_vec_f64().unwrap(),
-                    &want.to_vec_f64().unwrap(),
-                    tol,
-                    tol,
-                    &format!("{:?} {what}", x.layout()),
-                );
+            for (got, want, what) in [mean, var, invstd, out] {
+                let what = format!("{:?} {what}", x.layout());
+                assert_within(&got.to_vec_f64().unwrap(), &want.to_vec_f64().unwrap(), tol * 10.0, tol, &what);
             }
         }
     }
+}
+
+/// LayerNorm (statistics, then apply with random affine parameters of 40) of `x` itself and of
+/// its dense copy: `(of x, of the copy, what)` for the mean, variance, inverse std and output.
+fn through_and_dense(x: &Tensor, rng: &mut Rng) -> [(Tensor, Tensor, &'static str); 4] {
+    let dtype = x.dtype();
+    let (w, b) =
+        (Tensor::rand_uniform(vec![40], 0.5, 1.5, dtype, rng), Tensor::rand_uniform(vec![40], -1.0, 1.0, dtype, rng));
+    let dense = crate::elementwise::dense(x).unwrap();
+    let (s, want) = (super::layer_norm_stats(x, 1e-5).unwrap(), super::layer_norm_stats(&dense, 1e-5).unwrap());
+    let y = super::layer_norm_apply(x, &s.mean, &s.invstd, &w, &b).unwrap();
+    let want_y = super::layer_norm_apply(&dense, &want.mean, &want.invstd, &w, &b).unwrap();
+    [(s.mean, want.mean, "mean"), (s.var, want.var, "var"), (s.invstd, want.invstd, "invstd"), (y, want_y, "output")]
 }
 
 #[test]
@@ -181,25 +180,10 @@ fn layer_norm_of_a_narrowed_view_reads_its_rows_in_place() {
         ];
         for x in &views {
             assert!(super::row_starts(x).is_some(), "{:?}: rows in place", x.layout());
-            let (w, b) = (
-                Tensor::rand_uniform(vec![40], 0.5, 1.5, dtype, &mut rng),
-                Tensor::rand_uniform(vec![40], -1.0, 1.0, dtype, &mut rng),
-            );
-            let dense = crate::elementwise::dense(x).unwrap();
-            let (s, want) = (super::layer_norm_stats(x, 1e-5).unwrap(), super::layer_norm_stats(&dense, 1e-5).unwrap());
-            let y = super::layer_norm_apply(x, &s.mean, &s.invstd, &w, &b).unwrap();
-            let want_y = super::layer_norm_apply(&dense, &want.mean, &want.invstd, &w, &b).unwrap();
             // Same kernels on the same rows: equal, not merely close.
-            for (got, want, what) in
-                [(&s.mean, &want.mean, "mean"), (&s.var, &want.var, "var"), (&y, &want_y, "output")]
-            {
-                assert_within(
-                    &got.to_vec_f64().unwrap(),
-                    &want.to_vec_f64().unwrap(),
-                    0.0,
-                    0.0,
-                    &format!("{:?} {what}", x.layout()),
-                );
+            for (got, want, what) in through_and_dense(x, &mut rng) {
+                let what = format!("{:?} {what}", x.layout());
+                assert_within(&got.to_vec_f64().unwrap(), &want.to_vec_f64().unwrap(), 0.0, 0.0, &what);
             }
         }
     }
