@@ -32,12 +32,15 @@ const PIECE: usize = 1024;
 /// 64-byte cache line of f32.
 const BAND_ROWS: usize = 16;
 
-/// Output columns per tile. Long enough that the contiguous operands' pieces stay long (the cost
-/// per piece is a few branches); short enough that a tile (16 KB of f32) and the cache lines it
-/// was read from stay in L1/L2 while the band's rows are computed. Measured on Zen 4 (layout
-/// sweep, min of 3, transposed relu / add per element against contiguous): 16 x 128 2.31x / 2.96x,
-/// 16 x 256 2.37x / 2.96x, 8 x 512 2.57x / 2.72x, 32 x 256 2.20x / 4.55x, 16 x 1024 2.49x / 2.79x.
-const TILE_COLS: usize = 256;
+/// Output columns per tile: whole rows up to 1,024, so that a band's rows of the contiguous
+/// operands and of the output are one sequential stretch each (`BAND_ROWS` consecutive rows)
+/// rather than 16 short streams per tile. Measured on Zen 4 (session 14, one thread, quiet,
+/// transposed add at 64x32x900 against the contiguous add, the same band loop written out bare):
+/// 16 x 904 1.84-2.23x, 16 x 256 2.57-2.80x, 16 x 128 2.97x, 8 x 904 1.95x, 32 x 904 2.54x. The
+/// transposition alone took 225 us and the band's add alone 290 us against 830 us for both:
+/// what is lost is the two phases' streams evicting each other, which software prefetches of the
+/// next band (tried, T0 and T1) did not win back. A tile is then 66 KB of f32: L2, not L1.
+const TILE_COLS: usize = 1024;
 
 /// A tile's row pitch: padded past `TILE_COLS` so that its rows are not 1 KB apart (the 8 rows an
 /// 8 x 8 block stores would share cache sets and can 4 KB-alias the loads: transposed relu 2.84x

@@ -65,7 +65,8 @@ fn kinds(rank: usize) -> Vec<Kind> {
 }
 
 /// Random shapes of rank 1-4 with dims 1-6, plus zero-size dims, runs longer than a piece, and
-/// longer rows and columns (a 3-d one, one large enough to be split across threads mid-row).
+/// longer rows and columns (a 3-d one, one large enough to be split across threads mid-row, one
+/// whose transposed bands are two tiles wide with a partial band under them).
 fn shapes(rng: &mut Rng) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = (0..12)
         .map(|_| {
@@ -74,7 +75,7 @@ fn shapes(rng: &mut Rng) -> Vec<Vec<usize>> {
         })
         .collect();
     out.extend([vec![2, 3, 4, 5], vec![3, 0, 4], vec![0], vec![3, 1100], vec![1100, 2], vec![2, 3, 1, 7]]);
-    out.extend([vec![37, 150], vec![5, 40, 70], vec![300, 257]]);
+    out.extend([vec![37, 150], vec![5, 40, 70], vec![300, 257], vec![21, 1100]]);
     out
 }
 
