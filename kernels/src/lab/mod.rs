@@ -39,6 +39,7 @@ pub mod device;
 mod embedding;
 mod gemm;
 pub mod layouts;
+mod norm;
 mod optim;
 mod pointwise;
 mod qgemm;
@@ -306,6 +307,7 @@ pub fn kernels() -> &'static [Kernel] {
         v.extend(rows::kernels());
         v.extend(optim::kernels());
         v.extend(conv::kernels());
+        v.extend(norm::kernels());
         v.extend(embedding::kernels());
         v.extend(recurrent::kernels());
         v

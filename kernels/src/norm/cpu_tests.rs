@@ -188,3 +188,30 @@ fn layer_norm_of_a_narrowed_view_reads_its_rows_in_place() {
         }
     }
 }
+
+/// The f32 lane sums on explicit vectors equal the generic per-lane loop bit for bit on every
+/// back end (lengths shorter than, equal to and past the 16 lanes, both shift modes).
+#[test]
+fn f32_lane_sums_match_the_generic_loop_bit_for_bit_on_every_isa() {
+    let mut rng = Rng::new(11);
+    for len in [0, 5, 16, 17, 48, 900, 1001] {
+        let a: Vec<f32> = values(len, 3.0, &mut rng);
+        let b: Vec<f32> = values(len, -1.0, &mut rng);
+        for (s, sa) in [(0.75f32, 0.75f32), (0.25, 0.0)] {
+            let (mut w1, mut w2) = ([0f32; 16], [0f32; 16]);
+            for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+                for l in 0..16 {
+                    let (u, v) = (ca[l] - sa, cb[l] - s);
+                    w1[l] += u;
+                    w2[l] += u * v;
+                }
+            }
+            for isa in crate::simd::Isa::ALL {
+                let (g1, g2, done) = cpu::block_sums_f32(isa, &a, &b, s, sa);
+                assert_eq!(done, len / 16 * 16, "{isa:?} len {len}");
+                let bits = |v: &[f32; 16]| v.map(f32::to_bits);
+                assert_eq!((bits(&g1), bits(&g2)), (bits(&w1), bits(&w2)), "{isa:?} len {len} shift {sa}");
+            }
+        }
+    }
+}
