@@ -33,7 +33,7 @@ const BLOCK_COST: usize = 64;
 
 /// Whether `len` elements in blocks of `inner` are worth splitting over rayon.
 fn parallel(len: usize, inner: usize) -> bool {
-    len.saturating_add(len / inner.max(1) * BLOCK_COST) >= PAR_MIN_NORM
+    len.saturating_add((len / inner.max(1)).saturating_mul(BLOCK_COST)) >= PAR_MIN_NORM
 }
 
 /// `(sum (a - s), sum (a - s) * (b - s))` over one block with `b = a` for statistics, or
