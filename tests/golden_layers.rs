@@ -13,7 +13,8 @@ mod common;
 use common::{worst_error, TOLERANCE};
 use kiln::autograd::{backward, GradStore, Var};
 use kiln::models::nn::{
-    self, BatchNorm2d, Conv2d, Dropout, Embedding, LayerNorm, Linear, Lstm, LstmConfig, MaxPool2d, Module,
+    self, BatchNorm2d, Conv2d, Dropout, Embedding, LayerNorm, Linear, Lstm, LstmConfig, MaxPool2d, Module, ReLU,
+    Sequential,
 };
 use kiln::models::optim::{Adam, Optimizer, Sgd};
 use kiln::tensor::{Rng, Tensor};
@@ -22,13 +23,14 @@ use std::collections::BTreeSet;
 use std::fmt::Display;
 
 /// Every layer and optimizer the acceptance list names must have at least one case.
-const REQUIRED: [&str; 11] = [
+const REQUIRED: [&str; 12] = [
     "linear",
     "conv2d",
     "max_pool2d",
     "embedding",
     "lstm",
     "batch_norm2d",
+    "batch_norm2d_relu",
     "layer_norm",
     "dropout",
     "sgd",
@@ -243,6 +245,10 @@ impl Layer {
                 Ok(Layer::Lstm(Lstm::new(config, rng), c.usizes("lengths")?))
             }
             "batch_norm2d" => plain(Box::new(BatchNorm2d::new(c.usize("channels")?))),
+            // Run as the fused batch_norm_relu op by Sequential.
+            "batch_norm2d_relu" => {
+                plain(Box::new(Sequential::new().push(BatchNorm2d::new(c.usize("channels")?)).push(ReLU)))
+            }
             "layer_norm" => plain(Box::new(LayerNorm::new(c.usize("dim")?))),
             "dropout" => plain(Box::new(Dropout::new(c.float("p")?, rng))),
             other => Err(format!("unknown module `{other}` (add it to golden_layers.rs)")),

@@ -28,7 +28,7 @@ pub use ops::elementwise::where_cond;
 pub use ops::join::{cat, stack};
 pub use ops::loss::{bce, bce_with_logits, cross_entropy, distill_kl, mse};
 pub use ops::lstm::lstm_sequence;
-pub use ops::norm::{batch_norm, layer_norm, BatchNormMode};
+pub use ops::norm::{batch_norm, batch_norm_relu, layer_norm, BatchNormMode};
 pub use var::{Var, VarId, WeakVar};
 
 pub use kiln_kernels::elementwise::{BinaryOp, UnaryOp};

@@ -175,7 +175,8 @@ pub enum Op {
 
     // ---- fused norms --------------------------------------------------------------------------
     /// BatchNorm2d of `x [N, C, H, W]` with per-channel `mean` and `invstd` (the batch's own in
-    /// training, `batch`; the running ones in evaluation).
+    /// training, `batch`; the running ones in evaluation), followed by ReLU in the same op with
+    /// `relu`.
     BatchNorm {
         x: Var,
         weight: Var,
@@ -183,6 +184,7 @@ pub enum Op {
         mean: Tensor,
         invstd: Tensor,
         batch: bool,
+        relu: bool,
     },
     /// LayerNorm over the last dim of `x`, per-row `mean` and `invstd`.
     LayerNorm {
@@ -251,7 +253,8 @@ impl Op {
             Op::Unsqueeze { .. } => "unsqueeze",
             Op::Contiguous { .. } => "contiguous",
             Op::LstmSequence { .. } => "lstm_sequence",
-            Op::BatchNorm { .. } => "batch_norm",
+            Op::BatchNorm { relu: false, .. } => "batch_norm",
+            Op::BatchNorm { relu: true, .. } => "batch_norm_relu",
             Op::LayerNorm { .. } => "layer_norm",
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::Bce { .. } => "bce",

@@ -1,7 +1,7 @@
 //! The fused norm kernels on a CUDA device (norm.cu, on `cuda:0` emulated by the host shim, or the
 //! real GPU with `KILN_TEST_GPU=1`) against the CPU's, which are themselves checked against the
 //! scalar reference: BatchNorm2d and LayerNorm statistics, normalise + affine, and both backward
-//! modes, on odd sizes, a transposed (non-contiguous) input and empty batches.
+//! modes, plain and with the fused ReLU, on odd sizes, a transposed (non-contiguous) input and empty batches.
 
 use kiln_kernels::norm::{
     batch_norm_apply, batch_norm_backward, batch_norm_stats, layer_norm_apply, layer_norm_backward, layer_norm_stats,
@@ -42,16 +42,22 @@ fn batch_norm_on_the_device_matches_the_cpu() {
             same(&format!("{dims:?} var"), &sd.var, &s.var);
             same(&format!("{dims:?} invstd"), &sd.invstd, &s.invstd);
         }
-        let y = batch_norm_apply(&x, &s.mean, &s.invstd, &w, &b).unwrap();
-        let yd = batch_norm_apply(&gpu(&x), &gpu(&s.mean), &gpu(&s.invstd), &gpu(&w), &gpu(&b)).unwrap();
-        same(&format!("{dims:?} y"), &yd, &y);
-        for batch in [true, false] {
-            let (dx, dw, db) = batch_norm_backward(&x, (&s.mean, &s.invstd), &w, &g, batch).unwrap();
-            let (dxd, dwd, dbd) =
-                batch_norm_backward(&gpu(&x), (&gpu(&s.mean), &gpu(&s.invstd)), &gpu(&w), &gpu(&g), batch).unwrap();
-            same(&format!("{dims:?} dx (batch {batch})"), &dxd, &dx);
-            same(&format!("{dims:?} dw (batch {batch})"), &dwd, &dw);
-            same(&format!("{dims:?} db (batch {batch})"), &dbd, &db);
+        let (stats, stats_d) = ((&s.mean, &s.invstd), (&gpu(&s.mean), &gpu(&s.invstd)));
+        let (affine, affine_d) = ((&w, &b), (&gpu(&w), &gpu(&b)));
+        // Plain and with the fused ReLU (forward and its gate in both backward kernels).
+        for relu in [false, true] {
+            let y = batch_norm_apply(&x, stats, affine, relu).unwrap();
+            let yd = batch_norm_apply(&gpu(&x), stats_d, affine_d, relu).unwrap();
+            same(&format!("{dims:?} y (relu {relu})"), &yd, &y);
+            for batch in [true, false] {
+                let what = format!("{dims:?} (batch {batch}, relu {relu})");
+                let (dx, dw, db) = batch_norm_backward(&x, stats, affine, &g, (batch, relu)).unwrap();
+                let (dxd, dwd, dbd) =
+                    batch_norm_backward(&gpu(&x), stats_d, affine_d, &gpu(&g), (batch, relu)).unwrap();
+                same(&format!("{what} dx"), &dxd, &dx);
+                same(&format!("{what} dw"), &dwd, &dw);
+                same(&format!("{what} db"), &dbd, &db);
+            }
         }
     }
     // A channels-last tensor seen as [N, C, H, W] (non-contiguous) is read through its strides.

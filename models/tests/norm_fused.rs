@@ -1,9 +1,11 @@
 //! The fused BatchNorm2d / LayerNorm (what the modules run on the CPU) against the composite of
 //! autograd ops they replace (`composite`): outputs, the gradients of input, weight and bias, and
-//! the running statistics, in training and evaluation, on odd shapes; and PyTorch's input checks.
+//! the running statistics, in training and evaluation, on odd shapes; a Sequential's BatchNorm2d +
+//! ReLU (run as one fused op) against the two layers called one after the other; and PyTorch's
+//! input checks.
 
 use kiln_autograd::{backward, Var};
-use kiln_models::nn::{BatchNorm2d, LayerNorm, Module};
+use kiln_models::nn::{BatchNorm2d, LayerNorm, Module, ReLU, Sequential};
 use kiln_tensor::{DType, Rng, Tensor};
 
 fn close(got: &Tensor, want: &Tensor, tol: f32, what: &str) {
@@ -49,6 +51,44 @@ fn fused_batch_norm_matches_the_composite() {
             }
             close(&fused.running_mean, &composite.running_mean, 1e-5, "running mean");
             close(&fused.running_var, &composite.running_var, 1e-5, "running var");
+        }
+    }
+}
+
+/// The fused pair changes no number: output, every gradient and the running statistics are the
+/// unfused layers' bit for bit, in training and evaluation (W2-BN's published results stand).
+#[test]
+fn sequential_batch_norm_relu_is_the_two_layers_bit_for_bit() {
+    let mut rng = Rng::new(21);
+    for shape in [[4, 3, 5, 7], [8, 16, 6, 6], [2, 5, 1, 1]] {
+        let c = shape[1];
+        let (fused, apart) = (Sequential::new().push(BatchNorm2d::new(c)).push(ReLU), BatchNorm2d::new(c));
+        let bn = |m: &Sequential| match m.layers().next().unwrap().as_layer() {
+            kiln_models::nn::LayerRef::BatchNorm2d(bn) => {
+                (bn.weight.clone(), bn.bias.clone(), bn.running_mean.clone(), bn.running_var.clone())
+            }
+            _ => unreachable!("the first layer is the BatchNorm2d"),
+        };
+        let (fw, fb, f_mean, f_var) = bn(&fused);
+        for (w, b) in [(&fw, &fb), (&apart.weight, &apart.bias)] {
+            w.tensor().assign(&Tensor::rand_uniform([c], 0.5, 1.5, DType::F32, &mut Rng::new(3))).unwrap();
+            b.tensor().assign(&Tensor::randn([c], 0.0, 1.0, DType::F32, &mut Rng::new(4))).unwrap();
+        }
+        let x = Tensor::randn(shape, 1.0, 2.0, DType::F32, &mut rng);
+        let up = Tensor::randn(shape, 0.0, 1.0, DType::F32, &mut rng);
+        for training in [true, false] {
+            fused.set_training(training);
+            apart.set_training(training);
+            let a = run(|v| fused.forward(v).unwrap(), &x, [&fw, &fb], &up);
+            let b = run(|v| apart.forward(v).unwrap().relu().unwrap(), &x, [&apart.weight, &apart.bias], &up);
+            // Not vacuous: the ReLU stops some values and passes others.
+            let zeros = a[0].to_vec::<f32>().unwrap().iter().filter(|&&v| v == 0.0).count();
+            assert!(zeros > 0 && zeros < x.elem_count(), "{shape:?}: {zeros} zeros");
+            let stats = [(&f_mean, &apart.running_mean), (&f_var, &apart.running_var)];
+            for (k, (got, want)) in a.iter().zip(&b).chain(stats).enumerate() {
+                let what = format!("{shape:?} training {training} part {k}");
+                assert_eq!(got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap(), "{what}");
+            }
         }
     }
 }

@@ -270,10 +270,33 @@ def batch_norm2d(name, x_shape, training):
         )
 
 
+def batch_norm2d_relu(name, x_shape, training):
+    """nn.Sequential(BatchNorm2d, ReLU) as W2-BN has it: kiln runs the pair as its fused op."""
+
+    @layer_case(name)
+    def _(rng):
+        c = x_shape[1]
+        params = {"0.weight": normal(rng, [c], 0.5) + f32(1.0), "0.bias": normal(rng, [c], 0.5)}
+        buffers = {"0.running_mean": normal(rng, [c], 0.5), "0.running_var": uniform(rng, [c], 0.25, 2.0)}
+        x = f32(normal(rng, x_shape) * uniform(rng, [1, c, 1, 1], 0.5, 2.0) + normal(rng, [1, c, 1, 1]))
+        return Layer(
+            "batch_norm2d_relu",
+            {"channels": c},
+            lambda: nn.Sequential(nn.BatchNorm2d(c), nn.ReLU()),
+            params,
+            [("x", x, "f32", True)],
+            single,
+            training=training,
+            buffers=buffers,
+        )
+
+
 batch_norm2d("batch_norm2d_train", [2, 3, 3, 3], True)
 batch_norm2d("batch_norm2d_eval", [2, 3, 3, 3], False)
 # Planes longer than the fused kernels' 16 partial sums, an odd channel count.
 batch_norm2d("batch_norm2d_train_wide", [3, 5, 6, 7], True)
+batch_norm2d_relu("batch_norm2d_relu_train", [3, 5, 6, 7], True)
+batch_norm2d_relu("batch_norm2d_relu_eval", [2, 4, 3, 5], False)
 
 
 def layer_norm(name, dim, x_shape):

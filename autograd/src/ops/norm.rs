@@ -26,6 +26,29 @@ pub fn batch_norm(
     mode: BatchNormMode,
     eps: f64,
 ) -> Result<(Var, Option<NormStats>)> {
+    batch_norm_then(x, (weight, bias), mode, eps, false)
+}
+
+/// `relu(batch_norm(..))` as one op: the ReLU is applied in the normalising pass and its gate
+/// recomputed in the backward passes, so the pre-activation is never written or read back (two
+/// passes over the activation fewer than the two ops). Same results as the two ops.
+pub fn batch_norm_relu(
+    x: &Var,
+    weight: &Var,
+    bias: &Var,
+    mode: BatchNormMode,
+    eps: f64,
+) -> Result<(Var, Option<NormStats>)> {
+    batch_norm_then(x, (weight, bias), mode, eps, true)
+}
+
+fn batch_norm_then(
+    x: &Var,
+    (weight, bias): (&Var, &Var),
+    mode: BatchNormMode,
+    eps: f64,
+    relu: bool,
+) -> Result<(Var, Option<NormStats>)> {
     let c = weight.elem_count();
     let (mean, invstd, stats) = match mode {
         BatchNormMode::Batch => {
@@ -37,7 +60,7 @@ pub fn batch_norm(
             (mean.clone(), invstd, None)
         }
     };
-    let y = norm::batch_norm_apply(x.tensor(), &mean, &invstd, weight.tensor(), bias.tensor())?;
+    let y = norm::batch_norm_apply(x.tensor(), (&mean, &invstd), (weight.tensor(), bias.tensor()), relu)?;
     let op = Op::BatchNorm {
         x: x.clone(),
         weight: weight.clone(),
@@ -45,6 +68,7 @@ pub fn batch_norm(
         mean,
         invstd,
         batch: stats.is_some(),
+        relu,
     };
     Ok((Var::from_op(y, op), stats))
 }

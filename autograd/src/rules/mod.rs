@@ -59,8 +59,8 @@ pub(crate) fn input_grads(op: &Op, out: &Tensor, grad: &Tensor) -> Result<Grads>
         Op::Unsqueeze { x, axis } => view::unsqueeze(x, *axis, grad),
         Op::Contiguous { x } => view::contiguous(x, grad),
         Op::LstmSequence { proj, w_hh, steps, gates } => lstm::lstm_sequence(proj, w_hh, steps, gates, out, grad),
-        Op::BatchNorm { x, weight, bias, mean, invstd, batch } => {
-            norm::batch_norm((x, weight, bias), (mean, invstd), *batch, grad)
+        Op::BatchNorm { x, weight, bias, mean, invstd, batch, relu } => {
+            norm::batch_norm((x, weight, bias), (mean, invstd), (*batch, *relu), grad)
         }
         Op::LayerNorm { x, weight, bias, mean, invstd } => norm::layer_norm((x, weight, bias), (mean, invstd), grad),
         Op::CrossEntropy { logits, targets } => loss::cross_entropy(logits, targets, grad),

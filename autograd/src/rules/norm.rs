@@ -15,15 +15,16 @@ fn keep(vars: (&Var, &Var, &Var), grads: (Tensor, Tensor, Tensor)) -> Grads {
     ]
 }
 
-/// y = (x - mean) invstd w + b per channel; in training the batch statistics depend on x.
+/// y = (x - mean) invstd w + b per channel (then relu(y) with `relu`); in training the batch
+/// statistics depend on x.
 pub(super) fn batch_norm(
     vars: (&Var, &Var, &Var),
     stats: (&Tensor, &Tensor),
-    batch: bool,
+    (batch, relu): (bool, bool),
     grad: &Tensor,
 ) -> Result<Grads> {
-    let (x, w, _) = vars;
-    Ok(keep(vars, norm::batch_norm_backward(x.tensor(), stats, w.tensor(), grad, batch)?))
+    let (x, w, b) = vars;
+    Ok(keep(vars, norm::batch_norm_backward(x.tensor(), stats, (w.tensor(), b.tensor()), grad, (batch, relu))?))
 }
 
 /// y = (x - mean) invstd w + b per row, the row statistics depending on x.

@@ -10,6 +10,7 @@
 
 use super::reference::Stats;
 use crate::cpu_common::{as_f32, build};
+use crate::elementwise::UnaryOp;
 use crate::simd::{self, vectorized};
 use crate::simd_dispatch;
 use kiln_tensor::Float;
@@ -36,22 +37,32 @@ fn parallel(len: usize, inner: usize) -> bool {
     len.saturating_add((len / inner.max(1)).saturating_mul(BLOCK_COST)) >= PAR_MIN_NORM
 }
 
+/// ReLU's gate after BatchNorm, `(k, beta)` of the channel: an element of the backward sums counts
+/// only where the normalised output `(x - mean) * k + beta` (computed as `batch_apply` computes it,
+/// so the same elements pass) is positive.
+type ReluGate<T> = Option<(T, T)>;
+
 /// `(sum (a - s), sum (a - s) * (b - s))` over one block with `b = a` for statistics, or
-/// `(sum a, sum a * (b - s))` with `shift_a` false for the backward sums.
+/// `(sum a, sum a * (b - s))` with `shift_a` false for the backward sums (over the elements `gate`
+/// passes, when given).
 #[inline(always)]
-fn block_sums<T: Float>(a: &[T], b: &[T], s: T, shift_a: bool) -> (f64, f64) {
+fn block_sums<T: Float>(a: &[T], b: &[T], s: T, shift_a: bool, gate: ReluGate<T>) -> (f64, f64) {
     assert_eq!(a.len(), b.len(), "block_sums: operands differ in length");
     let sa = if shift_a { s } else { T::ZERO };
+    let passes = |v: T| gate.is_none_or(|(k, beta)| v * k + beta > T::ZERO);
     let (lanes1, lanes2, done) = match (as_f32(a), as_f32(b)) {
         (Some(a32), Some(b32)) => {
-            let (p, q, done) = block_sums_f32(simd::isa(), a32, b32, s.to_f64() as f32, sa.to_f64() as f32);
+            let as32 = |v: T| v.to_f64() as f32;
+            let gate32 = gate.map(|(k, beta)| (as32(k), as32(beta)));
+            let (p, q, done) = block_sums_f32(simd::isa(), a32, b32, (as32(s), as32(sa)), gate32);
             (p.map(f64::from), q.map(f64::from), done)
         }
         _ => {
             let (mut s1, mut s2) = ([T::ZERO; LANES], [T::ZERO; LANES]);
             for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
                 for l in 0..LANES {
-                    let (u, v) = (ca[l] - sa, cb[l] - s);
+                    let v = cb[l] - s;
+                    let u = if passes(v) { ca[l] - sa } else { T::ZERO };
                     s1[l] += u;
                     s2[l] += u * v;
                 }
@@ -62,8 +73,9 @@ fn block_sums<T: Float>(a: &[T], b: &[T], s: T, shift_a: bool) -> (f64, f64) {
     let mut t1: f64 = lanes1.iter().sum();
     let mut t2: f64 = lanes2.iter().sum();
     for (&u, &v) in a[done..].iter().zip(&b[done..]) {
-        t1 += (u - sa).to_f64();
-        t2 += ((u - sa) * (v - s)).to_f64();
+        let u = if passes(v - s) { u - sa } else { T::ZERO };
+        t1 += u.to_f64();
+        t2 += (u * (v - s)).to_f64();
     }
     (t1, t2)
 }
@@ -74,15 +86,20 @@ simd_dispatch! {
     /// the add, exactly as the generic loop does, so the sums are that loop's bit for bit. LLVM
     /// left the generic loop scalar for f32 (the statistics ran at 7 GB/s on Zen 4, a fifth of
     /// memory speed). Returns the lanes and how many elements they cover (whole groups of 16).
-    pub(super) fn block_sums_f32<S>(a: &[f32], b: &[f32], s: f32, sa: f32) -> ([f32; LANES], [f32; LANES], usize) {
+    pub(super) fn block_sums_f32<S>(a: &[f32], b: &[f32], shifts: (f32, f32), gate: ReluGate<f32>) -> ([f32; LANES], [f32; LANES], usize) {
         let (l, groups) = (S::LANES, a.len() / LANES);
-        let (ap, bp, vs, vsa) = (a.as_ptr(), b.as_ptr(), S::splat(s), S::splat(sa));
+        let (ap, bp, vs, vsa) = (a.as_ptr(), b.as_ptr(), S::splat(shifts.0), S::splat(shifts.1));
+        let (k, beta) = gate.unwrap_or((0.0, 0.0));
+        let (vk, vbeta, zero) = (S::splat(k), S::splat(beta), S::zero());
         let (mut s1, mut s2) = ([S::zero(); LANES], [S::zero(); LANES]);
         for g in 0..groups {
             for j in 0..LANES / l {
                 let at = g * LANES + j * l;
-                let u = S::sub(S::loadu(ap.add(at)), vsa);
+                let mut u = S::sub(S::loadu(ap.add(at)), vsa);
                 let v = S::sub(S::loadu(bp.add(at)), vs);
+                if gate.is_some() {
+                    u = S::select_lt(zero, S::add(S::mul(v, vk), vbeta), u, zero);
+                }
                 s1[j] = S::add(s1[j], u);
                 s2[j] = S::add(s2[j], S::mul(u, v));
             }
@@ -127,7 +144,7 @@ pub fn batch_stats<T: Float>(x: &[T], (outer, c, inner): (usize, usize, usize), 
             let blk = &x[(o * c + ch) * inner..][..inner];
             let (a, b) = vectorized(
                 #[inline(always)]
-                || block_sums(blk, blk, shift, true),
+                || block_sums(blk, blk, shift, true, None),
             );
             s1 += a;
             s2 += b;
@@ -152,14 +169,13 @@ fn per_block<T: Float>(
     })
 }
 
-/// `(x - mean[c]) * (invstd[c] * w[c]) + b[c]`.
+/// `(x - mean[c]) * (invstd[c] * w[c]) + b[c]`, then ReLU with `relu` (`UnaryOp::Relu`).
 pub fn batch_apply<T: Float>(
     x: &[T],
     (_, c, inner): (usize, usize, usize),
-    mean: &[T],
-    invstd: &[T],
-    w: &[T],
-    b: &[T],
+    (mean, invstd): (&[T], &[T]),
+    (w, b): (&[T], &[T]),
+    relu: bool,
 ) -> Vec<T> {
     per_block(x.len(), (c, inner), |ch, at, out| {
         let (mu, k, beta) = (mean[ch], invstd[ch] * w[ch], b[ch]);
@@ -167,25 +183,33 @@ pub fn batch_apply<T: Float>(
             #[inline(always)]
             || {
                 let n = out.len();
-                for (o, &v) in out.iter_mut().zip(&x[at..at + n]) {
-                    o.write((v - mu) * k + beta);
+                let pairs = out.iter_mut().zip(&x[at..at + n]);
+                if relu {
+                    pairs.for_each(|(o, &v)| {
+                        o.write(UnaryOp::Relu.apply((v - mu) * k + beta));
+                    })
+                } else {
+                    pairs.for_each(|(o, &v)| {
+                        o.write((v - mu) * k + beta);
+                    })
                 }
             },
         )
     })
 }
 
-/// `(dx, dw, db)` as the reference's `batch_backward`.
-#[allow(clippy::too_many_arguments)]
+/// `(dx, dw, db)` as the reference's `batch_backward`. With `relu` both passes gate `dy` by the
+/// recomputed normalised output (the same expression as [`batch_apply`]'s, so exactly the elements
+/// its ReLU passed): no mask is stored and no gated copy of `dy` is written.
 pub fn batch_backward<T: Float>(
     x: &[T],
     (outer, c, inner): (usize, usize, usize),
-    mean: &[T],
-    invstd: &[T],
-    w: &[T],
+    (mean, invstd): (&[T], &[T]),
+    (w, b): (&[T], &[T]),
     dy: &[T],
-    batch: bool,
+    (batch, relu): (bool, bool),
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let gate = |ch: usize| relu.then(|| (invstd[ch] * w[ch], b[ch]));
     // Pass 1: per channel, sum dy and sum dy * (x - mean).
     let sums = per_group(c, parallel(x.len(), inner), |ch| {
         let (mut s1, mut s2) = (0.0, 0.0);
@@ -193,7 +217,7 @@ pub fn batch_backward<T: Float>(
             let at = (o * c + ch) * inner;
             let (a, b) = vectorized(
                 #[inline(always)]
-                || block_sums(&dy[at..at + inner], &x[at..at + inner], mean[ch], false),
+                || block_sums(&dy[at..at + inner], &x[at..at + inner], mean[ch], false, gate(ch)),
             );
             s1 += a;
             s2 += b;
@@ -217,12 +241,21 @@ pub fn batch_backward<T: Float>(
         .collect();
     let dx = per_block(x.len(), (c, inner), |ch, at, out| {
         let ((k, a, q), mu) = (coef[ch], mean[ch]);
+        let (gk, gbeta) = gate(ch).unwrap_or((T::ZERO, T::ZERO));
         vectorized(
             #[inline(always)]
             || {
                 let n = out.len();
-                for ((o, &g), &v) in out.iter_mut().zip(&dy[at..at + n]).zip(&x[at..at + n]) {
-                    o.write(k * (g - a - (v - mu) * q));
+                let triples = out.iter_mut().zip(&dy[at..at + n]).zip(&x[at..at + n]);
+                if relu {
+                    triples.for_each(|((o, &g), &v)| {
+                        let g = if (v - mu) * gk + gbeta > T::ZERO { g } else { T::ZERO };
+                        o.write(k * (g - a - (v - mu) * q));
+                    })
+                } else {
+                    triples.for_each(|((o, &g), &v)| {
+                        o.write(k * (g - a - (v - mu) * q));
+                    })
                 }
             },
         )
@@ -248,7 +281,7 @@ pub fn layer_stats_at<T: Float>(
         let row = &x[start(r)..][..d];
         let (s1, s2) = vectorized(
             #[inline(always)]
-            || block_sums(row, row, row[0], true),
+            || block_sums(row, row, row[0], true, None),
         );
         (row[0].to_f64(), s1, s2)
     });
@@ -315,7 +348,7 @@ pub fn layer_backward<T: Float>(
         );
         row_sums.push(vectorized(
             #[inline(always)]
-            || block_sums(&g, xr, mu, false),
+            || block_sums(&g, xr, mu, false, None),
         ));
     }
     let dx = build(x.len(), d.max(1), parallel(x.len(), d), |s, out: &mut [MaybeUninit<T>]| {

@@ -34,15 +34,54 @@ fn check_batch<T: Float>(dims: (usize, usize, usize), offset: f64, rng: &mut Rng
     assert_within(&fast.invstd, &want.invstd, tol::<T>() * 10.0, 0.0, &format!("{what} invstd"));
     let (m, is) = (&want.mean, &want.invstd);
     let abs = tol::<T>() * (1.0 + offset.abs());
-    let y = cpu::batch_apply(&x, dims, m, is, &w, &b);
-    assert_within(&y, &reference::batch_apply(&x, dims, m, is, &w, &b), tol::<T>(), abs, &format!("{what} apply"));
+    for relu in [false, true] {
+        let what = format!("{what} relu {relu}");
+        let y = cpu::batch_apply(&x, dims, (m, is), (&w, &b), relu);
+        let want_y = reference::batch_apply(&x, dims, (m, is), (&w, &b), relu);
+        assert_within(&y, &want_y, tol::<T>(), abs, &format!("{what} apply"));
+        for batch in [true, false] {
+            let (dx, dw, db) = cpu::batch_backward(&x, dims, (m, is), (&w, &b), &dy, (batch, relu));
+            let (wx, ww, wb) = reference::batch_backward(&x, dims, (m, is), (&w, &b), &dy, (batch, relu));
+            let scale = (n * s) as f64;
+            assert_within(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx {batch}"));
+            assert_within(&dw, &ww, tol::<T>() * 10.0, abs * scale, &format!("{what} dw {batch}"));
+            assert_within(&db, &wb, tol::<T>(), tol::<T>() * scale, &format!("{what} db {batch}"));
+        }
+    }
+}
+
+/// The fused BatchNorm + ReLU is the plain kernels followed by ReLU bit for bit: the output is
+/// `relu` of the plain output, and the backward of the fused op is the plain backward of `dy`
+/// zeroed where the plain output is not positive (what `relu_backward` then `batch_backward`
+/// give), so fusing in `Sequential` changes no trained number. Shapes past the SIMD width and
+/// the rayon threshold too.
+fn check_fused_relu<T: Float>(dims: (usize, usize, usize), rng: &mut Rng) {
+    let (n, c, s) = dims;
+    let what = format!("batch norm relu {dims:?} {}", std::mem::size_of::<T>());
+    let x = values::<T>(n * c * s, 0.5, rng);
+    let (w, b, dy) = (values::<T>(c, 1.0, rng), values::<T>(c, 0.0, rng), values::<T>(n * c * s, 0.0, rng));
+    let st = cpu::batch_stats(&x, dims, 1e-5);
+    let (stats, affine) = ((&st.mean[..], &st.invstd[..]), (&w[..], &b[..]));
+    let plain = cpu::batch_apply(&x, dims, stats, affine, false);
+    let relu: Vec<T> = plain.iter().map(|&v| crate::elementwise::UnaryOp::Relu.apply(v)).collect();
+    let bits = |v: &[T]| v.iter().map(|t| t.to_f64().to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&cpu::batch_apply(&x, dims, stats, affine, true)), bits(&relu), "{what} apply");
+    let gated: Vec<T> = dy.iter().zip(&plain).map(|(&g, &y)| if y > T::ZERO { g } else { T::ZERO }).collect();
     for batch in [true, false] {
-        let (dx, dw, db) = cpu::batch_backward(&x, dims, m, is, &w, &dy, batch);
-        let (wx, ww, wb) = reference::batch_backward(&x, dims, m, is, &w, &dy, batch);
-        let scale = (n * s) as f64;
-        assert_within(&dx, &wx, tol::<T>() * 10.0, abs * 10.0, &format!("{what} dx {batch}"));
-        assert_within(&dw, &ww, tol::<T>() * 10.0, abs * scale, &format!("{what} dw {batch}"));
-        assert_within(&db, &wb, tol::<T>(), tol::<T>() * scale, &format!("{what} db {batch}"));
+        let fused = cpu::batch_backward(&x, dims, stats, affine, &dy, (batch, true));
+        let want = cpu::batch_backward(&x, dims, stats, affine, &gated, (batch, false));
+        for (got, want, part) in [(&fused.0, &want.0, "dx"), (&fused.1, &want.1, "dw"), (&fused.2, &want.2, "db")] {
+            assert_eq!(bits(got), bits(want), "{what} {part} batch {batch}");
+        }
+    }
+}
+
+#[test]
+fn fused_relu_is_the_plain_kernels_then_relu_bit_for_bit() {
+    let mut rng = Rng::new(12);
+    for dims in BATCH_DIMS.into_iter().chain([(64, 3, 900), (8, 16, 16)]) {
+        check_fused_relu::<f32>(dims, &mut rng);
+        check_fused_relu::<f64>(dims, &mut rng);
     }
 }
 
@@ -90,9 +129,12 @@ fn mismatched_inputs_are_typed_errors() {
     let x3 = Tensor::rand_uniform([2, 3, 4], -1.0, 1.0, DType::F32, &mut rng);
     assert!(super::batch_norm_stats(&x3, 3, 1e-5).err().unwrap().to_string().contains("expected 4D input"));
     let p4 = Tensor::ones([4], DType::F32);
-    assert!(super::batch_norm_apply(&x, &p3, &p3, &p4, &p3).is_err());
+    assert!(super::batch_norm_apply(&x, (&p3, &p3), (&p4, &p3), false).is_err());
     let p64 = Tensor::ones([3], DType::F64);
-    assert!(super::batch_norm_apply(&x, &p3, &p3, &p64, &p3).is_err());
+    assert!(super::batch_norm_apply(&x, (&p3, &p3), (&p64, &p3), true).is_err());
+    // The backward checks the bias too (the fused ReLU's gate reads it).
+    let err = super::batch_norm_backward(&x, (&p3, &p3), (&p3, &p4), &x, (true, true)).err().unwrap().to_string();
+    assert!(err.contains("[4]") && err.contains("[3]"), "{err}");
     let i = Tensor::from_vec(vec![1i64; 96], [2, 3, 4, 4]).unwrap();
     assert!(super::batch_norm_stats(&i, 3, 1e-5).is_err());
     // LayerNorm: the parameters must match the last dim; a scalar has none.
@@ -190,27 +232,30 @@ fn layer_norm_of_a_narrowed_view_reads_its_rows_in_place() {
 }
 
 /// The f32 lane sums on explicit vectors equal the generic per-lane loop bit for bit on every
-/// back end (lengths shorter than, equal to and past the 16 lanes, both shift modes).
+/// back end (lengths shorter than, equal to and past the 16 lanes, both shift modes, with and
+/// without the ReLU gate).
 #[test]
 fn f32_lane_sums_match_the_generic_loop_bit_for_bit_on_every_isa() {
     let mut rng = Rng::new(11);
     for len in [0, 5, 16, 17, 48, 900, 1001] {
         let a: Vec<f32> = values(len, 3.0, &mut rng);
         let b: Vec<f32> = values(len, -1.0, &mut rng);
-        for (s, sa) in [(0.75f32, 0.75f32), (0.25, 0.0)] {
+        for ((s, sa), gate) in [((0.75f32, 0.75f32), None), ((0.25, 0.0), None), ((0.25, 0.0), Some((1.5f32, 0.3f32)))]
+        {
             let (mut w1, mut w2) = ([0f32; 16], [0f32; 16]);
             for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
                 for l in 0..16 {
-                    let (u, v) = (ca[l] - sa, cb[l] - s);
+                    let v = cb[l] - s;
+                    let u = if gate.is_none_or(|(k, beta)| v * k + beta > 0.0) { ca[l] - sa } else { 0.0 };
                     w1[l] += u;
                     w2[l] += u * v;
                 }
             }
             for isa in crate::simd::Isa::ALL {
-                let (g1, g2, done) = cpu::block_sums_f32(isa, &a, &b, s, sa);
+                let (g1, g2, done) = cpu::block_sums_f32(isa, &a, &b, (s, sa), gate);
                 assert_eq!(done, len / 16 * 16, "{isa:?} len {len}");
                 let bits = |v: &[f32; 16]| v.map(f32::to_bits);
-                assert_eq!((bits(&g1), bits(&g2)), (bits(&w1), bits(&w2)), "{isa:?} len {len} shift {sa}");
+                assert_eq!((bits(&g1), bits(&g2)), (bits(&w1), bits(&w2)), "{isa:?} len {len} shift {sa} {gate:?}");
             }
         }
     }

@@ -19,13 +19,13 @@ kernel_params! {
 kernel_params! {
     pub struct NormApplyParams {
         pub x: u64, pub mean: u64, pub invstd: u64, pub w: u64, pub b: u64, pub y: u64,
-        pub n: u32, pub c: u32, pub inner: u32, pub pad: u32,
+        pub n: u32, pub c: u32, pub inner: u32, pub relu: u32,
     }
 }
 kernel_params! {
     pub struct NormBackwardParams {
-        pub x: u64, pub g: u64, pub mean: u64, pub invstd: u64, pub w: u64, pub dw: u64, pub db: u64, pub dx: u64,
-        pub outer: u32, pub c: u32, pub inner: u32, pub batch: u32,
+        pub x: u64, pub g: u64, pub mean: u64, pub invstd: u64, pub w: u64, pub b: u64, pub dw: u64, pub db: u64,
+        pub dx: u64, pub outer: u32, pub c: u32, pub inner: u32, pub batch: u32, pub relu: u32, pub pad: u32,
     }
 }
 
@@ -104,8 +104,15 @@ pub fn stats(x: &Tensor, groups: Groups, eps: f64) -> Result<NormStats> {
     })
 }
 
-/// `(x - mean) * invstd * w + b`, statistics per group and affine per channel or column.
-pub fn apply(x: &Tensor, stats: (&Tensor, &Tensor), affine: (&Tensor, &Tensor), groups: Groups) -> Result<Tensor> {
+/// `(x - mean) * invstd * w + b`, statistics per group and affine per channel or column, then
+/// ReLU with `relu` (BatchNorm only).
+pub fn apply(
+    x: &Tensor,
+    stats: (&Tensor, &Tensor),
+    affine: (&Tensor, &Tensor),
+    groups: Groups,
+    relu: bool,
+) -> Result<Tensor> {
     let op = if matches!(groups, Groups::Channels { .. }) { "batch_norm" } else { "layer_norm" };
     let t = dense_f32(op, &[x, stats.0, stats.1, affine.0, affine.1])?;
     let n = groups.elems();
@@ -134,7 +141,7 @@ pub fn apply(x: &Tensor, stats: (&Tensor, &Tensor), affine: (&Tensor, &Tensor), 
             n: to_u32(op, "length", n)?,
             c: to_u32(op, "channels", c)?,
             inner: to_u32(op, "inner size", inner)?,
-            pad: 0,
+            relu: relu as u32,
         };
         // SAFETY: need() covered every index the kernel reads (i < n, channel < c, row < n / c).
         unsafe { r.launch(&NORM, kernel, Launch::linear(n, 256), &p)? };
@@ -143,7 +150,8 @@ pub fn apply(x: &Tensor, stats: (&Tensor, &Tensor), affine: (&Tensor, &Tensor), 
 }
 
 /// `(dx, dw, db)`: the two backward kernels. `batch`: BatchNorm's statistics were the batch's own
-/// (LayerNorm's always are).
+/// (LayerNorm's always are). `relu_bias`: BatchNorm's output went through ReLU in the same op; the
+/// kernels recompute its gate from `x`, the statistics, `w` and this bias.
 pub fn backward(
     x: &Tensor,
     stats: (&Tensor, &Tensor),
@@ -151,9 +159,11 @@ pub fn backward(
     grad: &Tensor,
     groups: Groups,
     batch: bool,
+    relu_bias: Option<&Tensor>,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let op = if matches!(groups, Groups::Channels { .. }) { "batch_norm_backward" } else { "layer_norm_backward" };
-    let t = dense_f32(op, &[x, grad, stats.0, stats.1, w])?;
+    // Without ReLU the bias slot holds the weight again: read by no kernel, but a valid address.
+    let t = dense_f32(op, &[x, grad, stats.0, stats.1, w, relu_bias.unwrap_or(w)])?;
     let refs: Vec<&Tensor> = t.iter().collect();
     let n = groups.elems();
     let (ng, np) = groups.counts();
@@ -164,8 +174,8 @@ pub fn backward(
     access::read_f32(op, &refs, |r, v| {
         need(op, "input", v[0].0, n)?;
         need(op, "gradient", v[1].0, n)?;
-        for (k, want) in [(2, ng), (3, ng), (4, np)] {
-            need(op, "statistics or weight", v[k].0, want)?;
+        for (k, want) in [(2, ng), (3, ng), (4, np), (5, np)] {
+            need(op, "statistics, weight or bias", v[k].0, want)?;
         }
         let (mut dw, mut db, mut dx) = (new_f32(r, np)?, new_f32(r, np)?, new_f32(r, n)?);
         let p = NormBackwardParams {
@@ -174,6 +184,7 @@ pub fn backward(
             mean: v[2].0.addr(0)?,
             invstd: v[3].0.addr(0)?,
             w: v[4].0.addr(0)?,
+            b: v[5].0.addr(0)?,
             dw: dw.addr_mut(0)?,
             db: db.addr_mut(0)?,
             dx: dx.addr_mut(0)?,
@@ -181,6 +192,8 @@ pub fn backward(
             c: to_u32(op, "channels", c)?,
             inner: to_u32(op, "inner size", inner)?,
             batch: batch as u32,
+            relu: relu_bias.is_some() as u32,
+            pad: 0,
         };
         // SAFETY (each launch): need() covered every element read; dw/db hold np, dx holds n. The
         // reduction writes dw/db before the dx kernel reads them (launches on one stream are ordered).

@@ -100,52 +100,60 @@ pub fn batch_norm_stats(x: &Tensor, channels: usize, eps: f64) -> Result<NormSta
     })
 }
 
-/// `(x - mean) * invstd * weight + bias` per channel of `x [N, C, H, W]`.
-pub fn batch_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+/// `(x - mean) * invstd * weight + bias` per channel of `x [N, C, H, W]`, then ReLU with `relu`
+/// (BatchNorm2d + ReLU fused: one pass writes the activation).
+pub fn batch_norm_apply(
+    x: &Tensor,
+    (mean, invstd): (&Tensor, &Tensor),
+    (weight, bias): (&Tensor, &Tensor),
+    relu: bool,
+) -> Result<Tensor> {
     const OP: &str = "batch_norm";
     let dims = batch_dims(OP, x, weight.elem_count(), &[mean, invstd, weight, bias])?;
     if !x.device().is_cpu() {
-        return cuda::apply(x, (mean, invstd), (weight, bias), channels_of(dims));
+        return cuda::apply(x, (mean, invstd), (weight, bias), channels_of(dims), relu);
     }
     let x = dense(x)?;
     float_dispatch!(x.dtype(), OP, T => {
         let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
         let y = x.with_slice(|v: &[T], l| {
             let v = &v[l.contiguous_range().expect("contiguous")];
-            try_fast(|| Some(cpu::batch_apply(v, dims, &m, &s, &w, &b)))
-                .unwrap_or_else(|| reference::batch_apply(v, dims, &m, &s, &w, &b))
+            try_fast(|| Some(cpu::batch_apply(v, dims, (&m, &s), (&w, &b), relu)))
+                .unwrap_or_else(|| reference::batch_apply(v, dims, (&m, &s), (&w, &b), relu))
         })?;
         Tensor::from_vec(y, x.shape())
     })
 }
 
-/// `(dx, dweight, dbias)` of [`batch_norm_apply`] for `grad` of x's shape. `batch`: the statistics
-/// were this batch's own (training), so `dx` flows through them too.
+/// `(dx, dweight, dbias)` of [`batch_norm_apply`] for `grad` of the output's shape. `batch`: the
+/// statistics were this batch's own (training), so `dx` flows through them too. `relu`: the
+/// output was ReLU'd in the same op; its gate is recomputed from `x`, the statistics and the
+/// affine (the bias is read only for that).
 pub fn batch_norm_backward(
     x: &Tensor,
     stats: (&Tensor, &Tensor),
-    weight: &Tensor,
+    (weight, bias): (&Tensor, &Tensor),
     grad: &Tensor,
-    batch: bool,
+    (batch, relu): (bool, bool),
 ) -> Result<(Tensor, Tensor, Tensor)> {
     const OP: &str = "batch_norm_backward";
     let (mean, invstd) = stats;
-    let dims = batch_dims(OP, x, weight.elem_count(), &[mean, invstd, weight])?;
+    let dims = batch_dims(OP, x, weight.elem_count(), &[mean, invstd, weight, bias])?;
     check::float_pair(OP, x, grad)?;
     if grad.shape() != x.shape() {
         return Err(Error::ShapeMismatch { op: OP, lhs: x.shape().clone(), rhs: grad.shape().clone() });
     }
     if !x.device().is_cpu() {
-        return cuda::backward(x, stats, weight, grad, channels_of(dims), batch);
+        return cuda::backward(x, stats, weight, grad, channels_of(dims), batch, relu.then_some(bias));
     }
     let (x, g) = (dense(x)?, dense(grad)?);
     float_dispatch!(x.dtype(), OP, T => {
-        let (m, s, w) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?);
+        let (m, s, w, b) = (mean.to_vec::<T>()?, invstd.to_vec::<T>()?, weight.to_vec::<T>()?, bias.to_vec::<T>()?);
         let (dx, dw, db) = Tensor::with_slices(&[&x, &g], |v: &[(&[T], &kiln_tensor::Layout)]| {
             let xv = &v[0].0[v[0].1.contiguous_range().expect("contiguous")];
             let gv = &v[1].0[v[1].1.contiguous_range().expect("contiguous")];
-            try_fast(|| Some(cpu::batch_backward(xv, dims, &m, &s, &w, gv, batch)))
-                .unwrap_or_else(|| reference::batch_backward(xv, dims, &m, &s, &w, gv, batch))
+            try_fast(|| Some(cpu::batch_backward(xv, dims, (&m, &s), (&w, &b), gv, (batch, relu))))
+                .unwrap_or_else(|| reference::batch_backward(xv, dims, (&m, &s), (&w, &b), gv, (batch, relu)))
         })?;
         let c = dims.1;
         Ok((Tensor::from_vec(dx, x.shape())?, Tensor::from_vec(dw, [c])?, Tensor::from_vec(db, [c])?))
@@ -246,7 +254,7 @@ pub fn layer_norm_apply(x: &Tensor, mean: &Tensor, invstd: &Tensor, weight: &Ten
     let d = layer_dim(OP, x, &[weight, bias])?;
     per_feature(OP, x, x.elem_count() / d.max(1), &[mean, invstd])?;
     if !x.device().is_cpu() {
-        return cuda::apply(x, (mean, invstd), (weight, bias), rows_of(x, d));
+        return cuda::apply(x, (mean, invstd), (weight, bias), rows_of(x, d), false);
     }
     if let Some(stored) = try_fast(|| StoredLayer::of(x)) {
         let (mean, invstd) = (stored.stats_to_storage(mean)?, stored.stats_to_storage(invstd)?);
@@ -296,7 +304,7 @@ pub fn layer_norm_backward(
         return Err(Error::ShapeMismatch { op: OP, lhs: x.shape().clone(), rhs: grad.shape().clone() });
     }
     if !x.device().is_cpu() {
-        return cuda::backward(x, stats, weight, grad, rows_of(x, d), true);
+        return cuda::backward(x, stats, weight, grad, rows_of(x, d), true, None);
     }
     let (x, g) = (dense(x)?, dense(grad)?);
     float_dispatch!(x.dtype(), OP, T => {

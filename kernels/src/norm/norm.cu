@@ -4,10 +4,12 @@
 // affine in one elementwise kernel, backward in two (a reduction, then the elementwise dx).
 // Inputs are contiguous from element 0; outputs contiguous. f32, accumulating in f32 per thread.
 //   batch_norm_stats_f32          mean, biased var, invstd = 1/sqrt(var + eps) per channel
-//   batch_norm_apply_f32          y = (x - mean[c]) * invstd[c] * w[c] + b[c]
+//   batch_norm_apply_f32          y = (x - mean[c]) * invstd[c] * w[c] + b[c], then max(y, 0)
+//                                 with `relu` (BatchNorm2d + ReLU fused)
 //   batch_norm_backward_reduce_f32  db[c] = sum g, dw[c] = sum g * xhat
 //   batch_norm_backward_dx_f32    dx = w invstd (g - db/m - xhat dw/m) (batch statistics), or
-//                                 w invstd g (running statistics: `batch` = 0)
+//                                 w invstd g (running statistics: `batch` = 0); with `relu` g is
+//                                 first gated by the recomputed pre-ReLU output (bn_affine)
 //   layer_norm_stats_f32          mean, var, invstd per row
 //   layer_norm_apply_f32          y = (x - mean[r]) * invstd[r] * w[j] + b[j]
 //   layer_norm_backward_dx_f32    dx = invstd (gw - mean(gw) - xhat mean(gw xhat)), gw = g w[j]
@@ -35,7 +37,7 @@ struct NormApplyParams {
     u32 n;
     u32 c;      // LayerNorm: d
     u32 inner;  // LayerNorm: 0 (statistics per row of c, affine per column)
-    u32 pad;
+    u32 relu;   // BatchNorm: 1 when a ReLU follows in the same op
 };
 
 struct NormBackwardParams {
@@ -44,6 +46,7 @@ struct NormBackwardParams {
     const float* mean;
     const float* invstd;
     const float* w;
+    const float* b;  // BatchNorm with relu: the bias, for the gate
     float* dw;
     float* db;
     float* dx;
@@ -51,6 +54,8 @@ struct NormBackwardParams {
     u32 c;      // LayerNorm: d
     u32 inner;  // LayerNorm: unused
     u32 batch;  // BatchNorm: 1 when the statistics were the batch's own
+    u32 relu;   // BatchNorm: 1 when a ReLU followed in the same op
+    u32 pad;
 };
 
 // Element k of group `grp` in x [outer, c, inner] seen as groups of outer * inner elements.
@@ -90,13 +95,29 @@ extern "C" __global__ void batch_norm_stats_f32(const NormStatsParams p) {
 }
 KILN_EXPORT(batch_norm_stats_f32, NormStatsParams)
 
+// BatchNorm's output before its ReLU, written with explicit roundings (one fmaf) so the forward
+// kernel and the backward gate compute the same value whatever the compiler contracts elsewhere.
+__device__ __forceinline__ float bn_affine(float x, float mean, float invstd, float w, float b) {
+    return fmaf(x - mean, invstd * w, b);
+}
+
 extern "C" __global__ void batch_norm_apply_f32(const NormApplyParams p) {
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
         const u32 ch = (i / p.inner) % p.c;
-        p.y[i] = (p.x[i] - p.mean[ch]) * p.invstd[ch] * p.w[ch] + p.b[ch];
+        const float y = bn_affine(p.x[i], p.mean[ch], p.invstd[ch], p.w[ch], p.b[ch]);
+        // ReLU as UnaryOp::Relu: a NaN stays NaN.
+        p.y[i] = p.relu && !(y > 0.0f) && y == y ? 0.0f : y;
     }
 }
 KILN_EXPORT(batch_norm_apply_f32, NormApplyParams)
+
+// The upstream gradient at element `at` of channel `ch`, through the fused ReLU when there was one
+// (zero where the recomputed pre-ReLU output is not positive, as UnaryOp::Relu's derivative).
+__device__ __forceinline__ float bn_gate(const NormBackwardParams& p, u64 at, u32 ch) {
+    const float g = p.g[at];
+    if (!p.relu) return g;
+    return bn_affine(p.x[at], p.mean[ch], p.invstd[ch], p.w[ch], p.b[ch]) > 0.0f ? g : 0.0f;
+}
 
 extern "C" __global__ void batch_norm_backward_reduce_f32(const NormBackwardParams p) {
     __shared__ float scratch[32];
@@ -106,8 +127,9 @@ extern "C" __global__ void batch_norm_backward_reduce_f32(const NormBackwardPara
         float sg = 0.0f, sgx = 0.0f;
         for (u64 k = threadIdx.x; k < m; k += blockDim.x) {
             const u64 at = norm_channel_index(k, ch, p.c, p.inner);
-            sg += p.g[at];
-            sgx += p.g[at] * (p.x[at] - mu) * is;
+            const float g = bn_gate(p, at, ch);
+            sg += g;
+            sgx += g * (p.x[at] - mu) * is;
         }
         sg = kiln_block_reduce(sg, 0, scratch);
         sgx = kiln_block_reduce(sgx, 0, scratch);
@@ -126,7 +148,7 @@ extern "C" __global__ void batch_norm_backward_dx_f32(const NormBackwardParams p
     for (u64 i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
         const u32 ch = (u32)((i / p.inner) % p.c);
         const float scale = p.w[ch] * p.invstd[ch];
-        float d = p.g[i];
+        float d = bn_gate(p, i, ch);
         if (p.batch) {
             const float xhat = (p.x[i] - p.mean[ch]) * p.invstd[ch];
             d = d - p.db[ch] * inv_m - xhat * p.dw[ch] * inv_m;

@@ -3,6 +3,7 @@
 //! (`[N, C, H * W]`) with statistics and affine per channel; LayerNorm sees `[rows, D]` with
 //! statistics per row and affine per column. Must not: be clever.
 
+use crate::elementwise::UnaryOp;
 use kiln_tensor::Float;
 
 /// Per-group mean, biased variance and `1 / sqrt(var + eps)`.
@@ -40,50 +41,72 @@ pub fn batch_stats<T: Float>(x: &[T], (outer, c, inner): (usize, usize, usize), 
     finish(sum, sq, outer * inner, eps)
 }
 
-/// `(x - mean[c]) * invstd[c] * w[c] + b[c]`.
+/// `(x - mean[c]) * invstd[c] * w[c] + b[c]` rounded to `T`, BatchNorm's output before its
+/// optional ReLU.
+fn batch_affine<T: Float>(v: T, ch: usize, mean: &[T], invstd: &[T], (w, b): (&[T], &[T])) -> T {
+    T::from_f64((v.to_f64() - mean[ch].to_f64()) * invstd[ch].to_f64() * w[ch].to_f64() + b[ch].to_f64())
+}
+
+/// `(x - mean[c]) * invstd[c] * w[c] + b[c]`, then `max(., 0)` with `relu` (the fused BatchNorm +
+/// ReLU; NaN stays NaN as in `UnaryOp::Relu`).
 pub fn batch_apply<T: Float>(
     x: &[T],
     (_, c, inner): (usize, usize, usize),
-    mean: &[T],
-    invstd: &[T],
-    w: &[T],
-    b: &[T],
+    (mean, invstd): (&[T], &[T]),
+    affine: (&[T], &[T]),
+    relu: bool,
 ) -> Vec<T> {
     x.iter()
         .enumerate()
         .map(|(k, &v)| {
-            let ch = k / inner % c;
-            T::from_f64((v.to_f64() - mean[ch].to_f64()) * invstd[ch].to_f64() * w[ch].to_f64() + b[ch].to_f64())
+            let y = batch_affine(v, k / inner % c, mean, invstd, affine);
+            if relu {
+                UnaryOp::Relu.apply(y)
+            } else {
+                y
+            }
         })
         .collect()
 }
 
 /// Gradients `(dx, dw, db)` of [`batch_apply`] given `dy`; with `batch` the mean and variance are
 /// the batch's own (training), so `dx` also flows through them; else they are constants (eval).
-#[allow(clippy::too_many_arguments)]
+/// With `relu`, `dy` first passes ReLU's derivative at the normalised output (recomputed from `x`:
+/// zero where it is not positive).
 pub fn batch_backward<T: Float>(
     x: &[T],
     dims: (usize, usize, usize),
-    mean: &[T],
-    invstd: &[T],
-    w: &[T],
+    (mean, invstd): (&[T], &[T]),
+    (w, b): (&[T], &[T]),
     dy: &[T],
-    batch: bool,
+    (batch, relu): (bool, bool),
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (_, c, inner) = dims;
     let ch = |k: usize| k / inner % c;
     let xhat = |k: usize| (x[k].to_f64() - mean[ch(k)].to_f64()) * invstd[ch(k)].to_f64();
+    let dy: Vec<f64> = (0..x.len())
+        .map(|k| {
+            // ReLU's derivative (`UnaryOp::Relu`): 1 above zero, else 0, applied as a choice so an
+            // infinite dy below zero gives 0 as PyTorch's threshold_backward does, not NaN.
+            let pass = !relu || batch_affine(x[k], ch(k), mean, invstd, (w, b)) > T::ZERO;
+            if pass {
+                dy[k].to_f64()
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let (mut db, mut dw) = (vec![0.0; c], vec![0.0; c]);
     for k in 0..x.len() {
-        db[ch(k)] += dy[k].to_f64();
-        dw[ch(k)] += dy[k].to_f64() * xhat(k);
+        db[ch(k)] += dy[k];
+        dw[ch(k)] += dy[k] * xhat(k);
     }
     let m = (x.len() / c.max(1)).max(1) as f64;
     let dx = (0..x.len())
         .map(|k| {
             let g = ch(k);
             let scale = w[g].to_f64() * invstd[g].to_f64();
-            let d = if batch { dy[k].to_f64() - db[g] / m - xhat(k) * dw[g] / m } else { dy[k].to_f64() };
+            let d = if batch { dy[k] - db[g] / m - xhat(k) * dw[g] / m } else { dy[k] };
             T::from_f64(scale * d)
         })
         .collect();

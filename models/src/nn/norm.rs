@@ -5,7 +5,7 @@
 //! yardstick for the fused ops.
 
 use super::{init, join_name, Module};
-use kiln_autograd::{batch_norm, layer_norm, no_grad, BatchNormMode, Var};
+use kiln_autograd::{batch_norm, batch_norm_relu, layer_norm, no_grad, BatchNormMode, Var};
 use kiln_kernels::elementwise::{binary, unary, BinaryOp, UnaryOp};
 use kiln_tensor::{DType, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,13 +44,15 @@ impl BatchNorm2d {
 }
 
 impl BatchNorm2d {
-    /// The fused kernels: batch statistics from one pass, the running ones updated from them.
-    fn fused(&self, x: &Var) -> Result<Var> {
+    /// The fused kernels: batch statistics from one pass, the running ones updated from them; with
+    /// `relu` the ReLU that follows is applied in the same op (`batch_norm_relu`).
+    fn fused(&self, x: &Var, relu: bool) -> Result<Var> {
+        let op = if relu { batch_norm_relu } else { batch_norm };
         if !self.training.load(Ordering::Relaxed) {
             let mode = BatchNormMode::Running { mean: &self.running_mean, var: &self.running_var };
-            return Ok(batch_norm(x, &self.weight, &self.bias, mode, self.eps)?.0);
+            return Ok(op(x, &self.weight, &self.bias, mode, self.eps)?.0);
         }
-        let (y, stats) = batch_norm(x, &self.weight, &self.bias, BatchNormMode::Batch, self.eps)?;
+        let (y, stats) = op(x, &self.weight, &self.bias, BatchNormMode::Batch, self.eps)?;
         let stats = stats.expect("batch mode returns the batch statistics");
         let n = x.elem_count() / self.weight.elem_count().max(1);
         no_grad(|| -> Result<()> {
@@ -85,10 +87,19 @@ impl BatchNorm2d {
     }
 }
 
+impl BatchNorm2d {
+    /// `relu(self.forward(x))` as one fused op: what [`super::Sequential`] runs for a BatchNorm2d
+    /// followed by a ReLU (the two layers keep their places and names).
+    pub fn forward_relu(&self, x: &Var) -> Result<Var> {
+        super::norm_check::batch_norm_2d_input(x, self.weight.elem_count(), self.training.load(Ordering::Relaxed))?;
+        self.fused(x, true)
+    }
+}
+
 impl Module for BatchNorm2d {
     fn forward(&self, x: &Var) -> Result<Var> {
         super::norm_check::batch_norm_2d_input(x, self.weight.elem_count(), self.training.load(Ordering::Relaxed))?;
-        self.fused(x)
+        self.fused(x, false)
     }
 
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Var)) {

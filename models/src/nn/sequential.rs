@@ -1,7 +1,9 @@
 //! Sequential: layers applied in order, named by their position ("0.weight", "2.bias", ...) as
-//! PyTorch's nn.Sequential names them.
+//! PyTorch's nn.Sequential names them. One fusion happens here: a BatchNorm2d directly followed by
+//! a ReLU runs as the single `batch_norm_relu` op (the same values, two passes over the activation
+//! fewer); both layers stay in the list, so names, checkpoints and `layers()` do not change.
 
-use super::{join_name, Module};
+use super::{join_name, LayerRef, Module};
 use kiln_autograd::Var;
 use kiln_tensor::{Result, Tensor};
 
@@ -38,8 +40,19 @@ impl Sequential {
 impl Module for Sequential {
     fn forward(&self, x: &Var) -> Result<Var> {
         let mut h = x.clone();
-        for layer in &self.layers {
-            h = layer.forward(&h)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let next_is_relu = matches!(self.layers.get(i + 1).map(|l| l.as_layer()), Some(LayerRef::ReLU));
+            match self.layers[i].as_layer() {
+                LayerRef::BatchNorm2d(bn) if next_is_relu => {
+                    h = bn.forward_relu(&h)?;
+                    i += 2;
+                }
+                _ => {
+                    h = self.layers[i].forward(&h)?;
+                    i += 1;
+                }
+            }
         }
         Ok(h)
     }
