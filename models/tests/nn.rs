@@ -1,5 +1,6 @@
 //! Layer tests that need no PyTorch: parameter names and shapes follow PyTorch's state_dict,
-//! train/eval behaviour of dropout and batch norm, LSTM masking semantics and embedding padding.
+//! train/eval behaviour of dropout and batch norm, LSTM masking semantics, embedding padding, and
+//! Sequential's ReLU-then-MaxPool2d rewrite (the pool first) giving the layers' own values.
 //! The layers' values and gradients are checked against PyTorch in `tests/golden_layers.rs`.
 
 use kiln_autograd::{backward, Var};
@@ -39,6 +40,37 @@ fn parameter_names_match_pytorch() {
     assert_eq!(n[0], ("weight_ih_l0".into(), vec![16, 5]));
     assert_eq!(n[4], ("weight_ih_l0_reverse".into(), vec![16, 5]));
     assert_eq!(n[8], ("weight_ih_l1".into(), vec![16, 8]));
+}
+
+/// `Sequential[ReLU, MaxPool2d]` pools first and applies the ReLU to the pooled tensor; values and
+/// the input gradient equal ReLU then pool (the op order the layers name). Windows include all
+/// negative ones, positive ties, overlapping windows (kernel 3, stride 2), and a NaN.
+#[test]
+fn sequential_relu_then_max_pool_equals_the_layers_in_order() {
+    let mut rng = Rng::new(9);
+    for (kernel, stride, shape) in [(2, 2, [3, 4, 8, 6]), (3, 2, [2, 3, 7, 9]), (2, 1, [1, 2, 5, 5])] {
+        let n: usize = shape.iter().product();
+        // Values on a coarse grid (many ties), mostly negative in places.
+        let mut v: Vec<f32> = (0..n).map(|_| (rng.uniform(-6.0, 3.0) as f32).round() / 2.0).collect();
+        v[n / 3] = f32::NAN;
+        let x = Tensor::from_vec(v, shape).unwrap();
+        let up = Tensor::randn(x.dims().to_vec(), 0.0, 1.0, DType::F32, &mut rng);
+        let net = Sequential::new().push(ReLU).push(MaxPool2d { kernel, stride });
+        let run = |f: &dyn Fn(&Var) -> Var| {
+            let xv = Var::leaf(x.clone());
+            let y = f(&xv);
+            let up = Var::constant(up.narrow(2, 0, y.dims()[2]).unwrap().narrow(3, 0, y.dims()[3]).unwrap());
+            let grads = backward(&y.mul(&up).unwrap().sum_all().unwrap()).unwrap();
+            (y.tensor().to_vec::<f32>().unwrap(), grads.get(&xv).unwrap().to_vec::<f32>().unwrap())
+        };
+        let (y, dx) = run(&|v| net.forward(v).unwrap());
+        let (want_y, want_dx) = run(&|v| v.relu().unwrap().max_pool2d(kernel, stride).unwrap());
+        let bits =
+            |v: &[f32]| v.iter().map(|f| if f.is_nan() { u32::MAX } else { (f + 0.0).to_bits() }).collect::<Vec<_>>();
+        assert_eq!(bits(&y), bits(&want_y), "kernel {kernel} stride {stride}: output");
+        assert_eq!(bits(&dx), bits(&want_dx), "kernel {kernel} stride {stride}: input gradient");
+        assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0) && y.iter().any(|v| v.is_nan()));
+    }
 }
 
 #[test]

@@ -1,7 +1,14 @@
 //! Sequential: layers applied in order, named by their position ("0.weight", "2.bias", ...) as
-//! PyTorch's nn.Sequential names them. One fusion happens here: a BatchNorm2d directly followed by
-//! a ReLU runs as the single `batch_norm_relu` op (the same values, two passes over the activation
-//! fewer); both layers stay in the list, so names, checkpoints and `layers()` do not change.
+//! PyTorch's nn.Sequential names them. Two rewrites happen here, each giving the same values and
+//! gradients as the layers one by one, with the layers kept in the list (names, checkpoints and
+//! `layers()` do not change):
+//! - a BatchNorm2d directly followed by a ReLU runs as the single `batch_norm_relu` op (two passes
+//!   over the activation fewer);
+//! - a ReLU directly followed by a MaxPool2d runs after the pool: `max(relu(x)) = relu(max(x))`
+//!   for every window (ReLU is monotone and keeps NaN), and the gradients agree (a window whose
+//!   maximum is positive has the same arg-max either way and passes its gradient there; one whose
+//!   maximum is not positive passes none either way), so the ReLU and its backward touch a
+//!   quarter of the elements for 2x2 windows.
 
 use super::{join_name, LayerRef, Module};
 use kiln_autograd::Var;
@@ -42,17 +49,19 @@ impl Module for Sequential {
         let mut h = x.clone();
         let mut i = 0;
         while i < self.layers.len() {
-            let next_is_relu = matches!(self.layers.get(i + 1).map(|l| l.as_layer()), Some(LayerRef::ReLU));
-            match self.layers[i].as_layer() {
-                LayerRef::BatchNorm2d(bn) if next_is_relu => {
-                    h = bn.forward_relu(&h)?;
-                    i += 2;
-                }
-                _ => {
-                    h = self.layers[i].forward(&h)?;
+            let next = self.layers.get(i + 1).map(|l| l.as_layer());
+            h = match (self.layers[i].as_layer(), next) {
+                (LayerRef::BatchNorm2d(bn), Some(LayerRef::ReLU)) => {
                     i += 1;
+                    bn.forward_relu(&h)?
                 }
-            }
+                (LayerRef::ReLU, Some(LayerRef::MaxPool2d(pool))) => {
+                    i += 1;
+                    pool.forward(&h)?.relu()?
+                }
+                _ => self.layers[i].forward(&h)?,
+            };
+            i += 1;
         }
         Ok(h)
     }
