@@ -102,3 +102,36 @@ fn pool_timings() {
     })
     .unwrap();
 }
+
+/// The 2x2 / stride-2 rows on every usable back end give the scalar row's values and indices
+/// exactly: widths across the 16-window step (1 to 40, odd input widths too), ties, NaNs (first
+/// wins, nothing replaces it), infinities and signed zeros.
+#[test]
+fn pool_rows_2x2_match_the_scalar_row_on_every_isa() {
+    use crate::simd::Isa;
+    let mut rng = Rng::new(43);
+    let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1.0];
+    for w in (2..=81).step_by(3) {
+        let (h, ow) = (6, w / 2);
+        let x: Vec<f32> = (0..h * w)
+            .map(|_| match rng.next_f64() {
+                p if p < 0.1 => specials[(rng.next_f64() * 6.0) as usize % 6],
+                p if p < 0.4 => (rng.next_f64() * 3.0).floor() as f32,
+                _ => rng.uniform(-2.0, 2.0) as f32,
+            })
+            .collect();
+        let g = cpu::Window { k: 2, s: 2, w, oh: h / 2, ow };
+        let run = |isa: Isa| {
+            let n = g.oh * ow;
+            let (mut v, mut i) = (vec![std::mem::MaybeUninit::new(0f32); n], vec![std::mem::MaybeUninit::new(0i64); n]);
+            cpu::plane_2x2_with(isa, &x, 0, w, g, &mut v, &mut i);
+            // SAFETY: every element was initialised above.
+            let v: Vec<u32> = v.iter().map(|e| unsafe { e.assume_init() }.to_bits()).collect();
+            (v, i.iter().map(|e| unsafe { e.assume_init() }).collect::<Vec<i64>>())
+        };
+        let want = run(Isa::Scalar);
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            assert_eq!(run(isa), want, "{isa:?} w {w}");
+        }
+    }
+}
