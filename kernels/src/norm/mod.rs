@@ -1,6 +1,7 @@
 //! The norm family: BatchNorm2d over `[N, C, H, W]` (statistics per channel over N, H, W) and
 //! LayerNorm over the last dim (statistics per row), as fused kernels: statistics in one pass,
-//! normalise + affine in one, backward in two. Checks (PyTorch's: rank, channel count, dtypes,
+//! normalise + affine in one (for BatchNorm optionally followed by ReLU in the same pass, its gate
+//! recomputed in the backward), backward in two. Checks (PyTorch's: rank, channel count, dtypes,
 //! devices) and dispatch here; loops in `reference.rs` (the oracle) and `cpu.rs`, CUDA kernels in
 //! `norm.cu` (launch code `cuda.rs`, declared here rather than in `cuda/mod.rs`). A transposed
 //! LayerNorm input whose last dim is a middle one in storage is read in place (`middle.rs`) and
