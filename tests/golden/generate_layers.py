@@ -251,38 +251,21 @@ lstm("lstm_2_layers", 3, 5, 3, 4, 2, False)
 lstm("lstm_bidirectional_lengths", 3, 5, 3, 3, 1, True, lengths=[5, 2, 4])
 
 
-def batch_norm2d(name, x_shape, training):
-    @layer_case(name)
-    def _(rng):
-        c = x_shape[1]
-        params = {"weight": normal(rng, [c], 0.5) + f32(1.0), "bias": normal(rng, [c], 0.5)}
-        buffers = {"running_mean": normal(rng, [c], 0.5), "running_var": uniform(rng, [c], 0.25, 2.0)}
-        x = f32(normal(rng, x_shape) * uniform(rng, [1, c, 1, 1], 0.5, 2.0) + normal(rng, [1, c, 1, 1]))
-        return Layer(
-            "batch_norm2d",
-            {"channels": c},
-            lambda: nn.BatchNorm2d(c),
-            params,
-            [("x", x, "f32", True)],
-            single,
-            training=training,
-            buffers=buffers,
-        )
-
-
-def batch_norm2d_relu(name, x_shape, training):
-    """nn.Sequential(BatchNorm2d, ReLU) as W2-BN has it: kiln runs the pair as its fused op."""
+def batch_norm2d(name, x_shape, training, relu=False):
+    """BatchNorm2d; with `relu`, nn.Sequential(BatchNorm2d, ReLU) as W2-BN has it, which kiln runs as
+    its fused op (state_dict names then carry the `0.` prefix)."""
 
     @layer_case(name)
     def _(rng):
         c = x_shape[1]
-        params = {"0.weight": normal(rng, [c], 0.5) + f32(1.0), "0.bias": normal(rng, [c], 0.5)}
-        buffers = {"0.running_mean": normal(rng, [c], 0.5), "0.running_var": uniform(rng, [c], 0.25, 2.0)}
+        p = "0." if relu else ""
+        params = {p + "weight": normal(rng, [c], 0.5) + f32(1.0), p + "bias": normal(rng, [c], 0.5)}
+        buffers = {p + "running_mean": normal(rng, [c], 0.5), p + "running_var": uniform(rng, [c], 0.25, 2.0)}
         x = f32(normal(rng, x_shape) * uniform(rng, [1, c, 1, 1], 0.5, 2.0) + normal(rng, [1, c, 1, 1]))
         return Layer(
-            "batch_norm2d_relu",
+            "batch_norm2d_relu" if relu else "batch_norm2d",
             {"channels": c},
-            lambda: nn.Sequential(nn.BatchNorm2d(c), nn.ReLU()),
+            (lambda: nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())) if relu else (lambda: nn.BatchNorm2d(c)),
             params,
             [("x", x, "f32", True)],
             single,
@@ -295,8 +278,8 @@ batch_norm2d("batch_norm2d_train", [2, 3, 3, 3], True)
 batch_norm2d("batch_norm2d_eval", [2, 3, 3, 3], False)
 # Planes longer than the fused kernels' 16 partial sums, an odd channel count.
 batch_norm2d("batch_norm2d_train_wide", [3, 5, 6, 7], True)
-batch_norm2d_relu("batch_norm2d_relu_train", [3, 5, 6, 7], True)
-batch_norm2d_relu("batch_norm2d_relu_eval", [2, 4, 3, 5], False)
+batch_norm2d("batch_norm2d_relu_train", [3, 5, 6, 7], True, relu=True)
+batch_norm2d("batch_norm2d_relu_eval", [2, 4, 3, 5], False, relu=True)
 
 
 def layer_norm(name, dim, x_shape):

@@ -41,7 +41,7 @@ fn plane<T: Float>(
     idx: &mut [MaybeUninit<i64>],
 ) {
     if g.k == 2 && g.s == 2 && sw == 1 {
-        return plane_2x2(x, base, sh, g, vals, idx);
+        return plane_2x2(simd::isa(), x, base, sh, g, vals, idx);
     }
     for oy in 0..g.oh {
         let (vrow, irow) = (&mut vals[oy * g.ow..][..g.ow], &mut idx[oy * g.ow..][..g.ow]);
@@ -65,22 +65,10 @@ fn plane<T: Float>(
 }
 
 /// [`plane`] for 2x2 windows at stride 2 over contiguous rows (W2's pooling), row by row with
-/// [`row_2x2`] (on f32 with AVX-512: [`row_2x2_avx512`], 16 windows per step).
+/// [`row_2x2`], or on f32 with `isa` AVX-512 [`row_2x2_avx512`], 16 windows per step (`plane`
+/// passes the process's ISA; the tests call every usable one).
 #[inline(always)]
-fn plane_2x2<T: Float>(
-    x: &[T],
-    base: usize,
-    sh: usize,
-    g: Window,
-    vals: &mut [MaybeUninit<T>],
-    idx: &mut [MaybeUninit<i64>],
-) {
-    plane_2x2_with(simd::isa(), x, base, sh, g, vals, idx)
-}
-
-/// [`plane_2x2`] on the row kernel `isa` selects (the tests call every usable one).
-#[inline(always)]
-pub(super) fn plane_2x2_with<T: Float>(
+pub(super) fn plane_2x2<T: Float>(
     isa: Isa,
     x: &[T],
     base: usize,

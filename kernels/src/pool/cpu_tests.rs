@@ -124,7 +124,7 @@ fn pool_rows_2x2_match_the_scalar_row_on_every_isa() {
         let run = |isa: Isa| {
             let n = g.oh * ow;
             let (mut v, mut i) = (vec![std::mem::MaybeUninit::new(0f32); n], vec![std::mem::MaybeUninit::new(0i64); n]);
-            cpu::plane_2x2_with(isa, &x, 0, w, g, &mut v, &mut i);
+            cpu::plane_2x2(isa, &x, 0, w, g, &mut v, &mut i);
             // SAFETY: every element was initialised above.
             let v: Vec<u32> = v.iter().map(|e| unsafe { e.assume_init() }.to_bits()).collect();
             (v, i.iter().map(|e| unsafe { e.assume_init() }).collect::<Vec<i64>>())
