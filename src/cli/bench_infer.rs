@@ -29,6 +29,9 @@ pub struct InferArgs {
     /// Also quantize to int8 and time both, alternating.
     #[arg(long)]
     int8: bool,
+    /// With --int8: 7-bit activation grids (PyTorch's reduce_range; AVX2 then runs avx2-u7).
+    #[arg(long)]
+    reduce_range: bool,
     /// Images per forward.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
@@ -142,7 +145,7 @@ fn time_images(a: &InferArgs) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
     let mut rng = Rng::new(1);
     let n = a.batch_size * c * h * w;
     let x = Tensor::from_vec((0..n).map(|_| rng.normal() as f32).collect::<Vec<_>>(), [a.batch_size, c, h, w])?;
-    let cfg = QuantConfig { observer: ObserverKind::MinMax, per_channel: true };
+    let cfg = QuantConfig { observer: ObserverKind::MinMax, per_channel: true, reduce_range: a.reduce_range };
     let q = if a.int8 { Some(QuantizedNet::quantize(&net, [x.clone()], cfg)?) } else { None };
     let int8 = q.as_ref().map(|q| || q.run(&x).map(drop));
     let f32_forward = || no_grad(|| net.forward(&Var::constant(x.clone()))).map(drop);
@@ -169,7 +172,7 @@ fn time_sentiment(a: &InferArgs) -> CliResult<(Vec<Duration>, Vec<Duration>)> {
     let mut rng = Rng::new(1);
     let ids: Vec<i64> = (0..a.batch_size * SENTIMENT_STEPS).map(|_| 1 + rng.below(vocab - 1) as i64).collect();
     let ids = Tensor::from_vec(ids, [a.batch_size, SENTIMENT_STEPS])?;
-    let q = if a.int8 { Some(QuantizedSentiment::quantize(&net, true)?) } else { None };
+    let q = if a.int8 { Some(QuantizedSentiment::quantize(&net, true, a.reduce_range)?) } else { None };
     let int8 = q.as_ref().map(|q| || q.run(&ids).map(drop));
     let f32_forward = || no_grad(|| net.forward(&Var::constant(ids.clone()))).map(drop);
     alternate(a, f32_forward, int8)

@@ -93,6 +93,8 @@ pub enum Version {
     QScalar,
     /// The integer GEMM on AVX2, operands widened to i16 (`qgemm::QIsa::Avx2`).
     QAvx2,
+    /// The integer GEMM on AVX2 bytes for 7-bit activations, `vpmaddubsw` (`qgemm::QIsa::Avx2U7`).
+    QAvx2U7,
     /// The integer GEMM on AVX-VNNI, 256-bit `vpdpbusd`.
     QAvxVnni,
     /// The integer GEMM on AVX-512 VNNI, 512-bit `vpdpbusd`.
@@ -100,7 +102,7 @@ pub enum Version {
 }
 
 impl Version {
-    pub const ALL: [Version; 16] = [
+    pub const ALL: [Version; 17] = [
         Version::Reference,
         Version::Cpu,
         Version::Kiln,
@@ -115,6 +117,7 @@ impl Version {
         Version::Cuda,
         Version::QScalar,
         Version::QAvx2,
+        Version::QAvx2U7,
         Version::QAvxVnni,
         Version::QAvx512Vnni,
     ];
@@ -135,6 +138,7 @@ impl Version {
             Version::Cuda => "cuda",
             Version::QScalar => "scalar",
             Version::QAvx2 => "avx2",
+            Version::QAvx2U7 => "avx2-u7",
             Version::QAvxVnni => "avx-vnni",
             Version::QAvx512Vnni => "avx512-vnni",
         }

@@ -104,12 +104,19 @@ pub(crate) unsafe fn run_tasks<K: MicroKernel>(ctx: &Ctx, range: Range<usize>) {
     let mut packed_a = vec![0u32; ctx.mc.div_ceil(mr) * groups * mr];
     let mut acc = [0i32; MAX_TILE];
     let mut packed_block = usize::MAX;
+    // Per A micro-panel of the packed block: whether it holds a byte >= 128 (`SEVEN_BIT` kernels).
+    let mut wide = vec![false; ctx.mc.div_ceil(mr)];
     for t in range {
         let (block, chunk) = (t / ctx.chunks, t % ctx.chunks);
         let rows = block * ctx.mc..((block + 1) * ctx.mc).min(ctx.m);
         if packed_block != block {
             super::pack::pack_a(K::LAYOUT, mr, ctx.a, rows.clone(), ctx.k, &mut packed_a);
             packed_block = block;
+            if K::SEVEN_BIT {
+                for (flag, apanel) in wide.iter_mut().zip(packed_a.chunks(groups * mr)) {
+                    *flag = apanel.iter().fold(0, |any, &w| any | w) & 0x8080_8080 != 0;
+                }
+            }
         }
         let first = chunk * ctx.panels_per_chunk;
         for p in first..(first + ctx.panels_per_chunk).min(panels) {
@@ -119,7 +126,11 @@ pub(crate) unsafe fn run_tasks<K: MicroKernel>(ctx: &Ctx, range: Range<usize>) {
             let colsum = &ctx.weights.column_sums()[j0..j0 + cols];
             for (mp, apanel) in packed_a.chunks(groups * mr).take(rows.len().div_ceil(mr)).enumerate() {
                 let i0 = rows.start + mp * mr;
-                K::tile(groups, apanel.as_ptr(), bpanel.as_ptr(), acc.as_mut_ptr());
+                if K::SEVEN_BIT && wide[mp] {
+                    K::tile_wide(groups, apanel.as_ptr(), bpanel.as_ptr(), acc.as_mut_ptr());
+                } else {
+                    K::tile(groups, apanel.as_ptr(), bpanel.as_ptr(), acc.as_mut_ptr());
+                }
                 store_tile(
                     ctx.epilogue,
                     colsum,

@@ -110,7 +110,9 @@ fn tile_for(isa: QIsa, n: usize) -> (usize, Layout) {
         #[cfg(target_arch = "x86_64")]
         QIsa::AvxVnni => (6, Layout::Quad),
         #[cfg(target_arch = "x86_64")]
-        QIsa::Avx2 => (6, Layout::Pair),
+        // (avx2-u7's weights take the widened pairs here too: the byte kernel is the linear
+        // order's only, so far.)
+        QIsa::Avx2 | QIsa::Avx2U7 => (6, Layout::Pair),
         _ => (ScalarLanes::CH, ScalarLanes::LAYOUT),
     }
 }
@@ -172,7 +174,7 @@ pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
             (QIsa::Avx512Vnni, 8) => return avx512_8(call, words),
             (QIsa::Avx512Vnni, _) => return avx512_6(call, words),
             (QIsa::AvxVnni, _) => return avx_vnni(call, words),
-            (QIsa::Avx2, _) => return avx2(call, words),
+            (QIsa::Avx2 | QIsa::Avx2U7, _) => return avx2(call, words),
             (QIsa::Scalar, _) => {}
         }
     }

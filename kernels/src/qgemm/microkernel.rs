@@ -30,6 +30,19 @@ pub(crate) trait MicroKernel {
     /// `a` must hold `groups * MR` words, `b` `groups * NR`, `acc` `MR * NR`; the CPU must support
     /// the kernel's instructions.
     unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32);
+
+    /// Whether `tile` is exact only for A bytes below 128 (`Avx2U7`): the driver then checks each
+    /// packed A micro-panel and runs [`MicroKernel::tile_wide`] on one with a byte >= 128.
+    const SEVEN_BIT: bool = false;
+
+    /// [`MicroKernel::tile`] for any A bytes (the same contract); only `SEVEN_BIT` kernels differ.
+    ///
+    /// # Safety
+    /// As for `tile`.
+    #[inline(always)]
+    unsafe fn tile_wide(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
+        Self::tile(groups, a, b, acc)
+    }
 }
 
 /// The portable kernel on [`Layout::Quad`] words: four u8 x s8 products per word pair.
@@ -69,6 +82,8 @@ pub(crate) fn shape(isa: QIsa) -> Shape {
         QIsa::AvxVnni => of::<super::x86::AvxVnni>(),
         #[cfg(target_arch = "x86_64")]
         QIsa::Avx2 => of::<super::x86::Avx2>(),
+        #[cfg(target_arch = "x86_64")]
+        QIsa::Avx2U7 => of::<super::x86::Avx2U7>(),
         _ => of::<ScalarKernel>(),
     }
 }
@@ -93,10 +108,15 @@ pub(crate) fn task_fn(isa: QIsa) -> TaskFn {
         unsafe fn avx2(ctx: &Ctx, range: std::ops::Range<usize>) {
             driver::run_tasks::<super::x86::Avx2>(ctx, range)
         }
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2_u7(ctx: &Ctx, range: std::ops::Range<usize>) {
+            driver::run_tasks::<super::x86::Avx2U7>(ctx, range)
+        }
         match isa {
             QIsa::Avx512Vnni => return avx512_vnni,
             QIsa::AvxVnni => return avx_vnni,
             QIsa::Avx2 => return avx2,
+            QIsa::Avx2U7 => return avx2_u7,
             QIsa::Scalar => {}
         }
     }

@@ -21,6 +21,12 @@
 //! - AVX2: no byte dot product that cannot saturate (`vpmaddubsw` clamps pairs to 16 bits, and
 //!   255 x -128 x 2 does not fit), so both operands are widened to i16 when packed and `vpmaddwd`
 //!   sums pairs into 32 bits exactly;
+//! - AVX2 for 7-bit activations (`avx2-u7`, only when asked for: weights quantized for activations
+//!   in 0..=127, PyTorch's `reduce_range`): bytes as packed for VNNI, `vpmaddubsw` + `vpmaddwd` by
+//!   ones + `vpaddd`, 32 multiply-adds per three instructions against the widened path's 16 per
+//!   two. A pair of products is then at most 2 x 127 x 128 = 32,512 and cannot saturate. A packed
+//!   A micro-panel holding a byte >= 128 is detected when packed and summed as `a & 0x7f` plus
+//!   `128 (a >> 7)`, two exact byte products, so any u8 input stays exact, only slower;
 //! - scalar: the packed loop nest in plain Rust (every CPU; the fallback);
 //! - the reference (`reference.rs`): a triple loop over the unpacked operands, the oracle.
 //!
@@ -77,18 +83,23 @@ pub enum QIsa {
     AvxVnni,
     /// AVX2, operands widened to i16 and summed with `vpmaddwd`.
     Avx2,
+    /// AVX2 on bytes with `vpmaddubsw`, fast for activations below 128 (exact for any).
+    Avx2U7,
     /// Plain Rust over the packed layout.
     Scalar,
 }
 
 impl QIsa {
-    pub const ALL: [QIsa; 4] = [QIsa::Avx512Vnni, QIsa::AvxVnni, QIsa::Avx2, QIsa::Scalar];
+    /// Every version, in fallback order ([`QIsa::usable`]): `Avx2U7` comes after `Avx2` because
+    /// it is only the better one for 7-bit activations, so no fallback from above lands on it.
+    pub const ALL: [QIsa; 5] = [QIsa::Avx512Vnni, QIsa::AvxVnni, QIsa::Avx2, QIsa::Avx2U7, QIsa::Scalar];
 
     pub fn name(self) -> &'static str {
         match self {
             QIsa::Avx512Vnni => "avx512-vnni",
             QIsa::AvxVnni => "avx-vnni",
             QIsa::Avx2 => "avx2",
+            QIsa::Avx2U7 => "avx2-u7",
             QIsa::Scalar => "scalar",
         }
     }
@@ -109,7 +120,7 @@ impl QIsa {
                         && is_x86_feature_detected!("avx512vnni")
                 }
                 QIsa::AvxVnni => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
-                QIsa::Avx2 => is_x86_feature_detected!("avx2"),
+                QIsa::Avx2 | QIsa::Avx2U7 => is_x86_feature_detected!("avx2"),
                 QIsa::Scalar => true,
             }
         }
@@ -140,6 +151,16 @@ pub fn qisa() -> QIsa {
         let wanted = std::env::var("KILN_QGEMM").ok().as_deref().and_then(QIsa::parse).unwrap_or(QIsa::Avx512Vnni);
         wanted.usable()
     })
+}
+
+/// The version for a layer whose activations are quantized on 7-bit grids (`seven_bit`, PyTorch's
+/// `reduce_range`): `avx2-u7` where [`qisa`] picks `avx2`, else [`qisa`]'s choice (VNNI gains
+/// nothing from the narrower bytes).
+pub fn qisa_for(seven_bit: bool) -> QIsa {
+    match qisa() {
+        QIsa::Avx2 if seven_bit => QIsa::Avx2U7,
+        q => q,
+    }
 }
 
 /// `out = epilogue(A · B)` for `A: m x k` (u8, any strides), the weights `B: k x n` packed by

@@ -1,5 +1,6 @@
 //! The int8 multiply-add peak of a core, per integer GEMM version: a loop of independent
-//! register-only dot products (`vpdpbusd`, or AVX2's `vpmaddwd` + `vpaddd`), the ceiling a
+//! register-only dot products (`vpdpbusd`, or AVX2's `vpmaddwd` + `vpaddd`, or
+//! `vpmaddubsw` + `vpmaddwd` + `vpaddd` for `avx2-u7`), the ceiling a
 //! micro-kernel on that version can reach. Operations are counted as the lab counts them for a
 //! GEMM: a multiply-add is 2 ops, so one 512-bit `vpdpbusd` is 128. Timed by the same harness as the
 //! f32 FMA peak ([`crate::simd::peak::measure_on`]). Must not: touch memory inside the timed loop.
@@ -17,6 +18,7 @@ pub fn peak_gops_on(isa: QIsa, seconds: f64, threads: usize) -> f64 {
         QIsa::Avx512Vnni => 64,
         QIsa::AvxVnni => 32,
         QIsa::Avx2 => 16,
+        QIsa::Avx2U7 => 32,
         QIsa::Scalar => 1,
     };
     let ops_per_iter = (CHAINS * macs_per_instruction * 2) as f64;
@@ -33,6 +35,7 @@ fn dot_loop(isa: QIsa, iters: usize) -> i32 {
             QIsa::Avx512Vnni => return x86::avx512_vnni(iters),
             QIsa::AvxVnni => return x86::avx_vnni(iters),
             QIsa::Avx2 => return x86::avx2(iters),
+            QIsa::Avx2U7 => return x86::avx2_u7(iters),
             QIsa::Scalar => {}
         }
     }
@@ -84,6 +87,19 @@ mod x86 {
         for _ in 0..iters {
             for v in acc.iter_mut() {
                 *v = _mm256_add_epi32(*v, _mm256_madd_epi16(*v, b));
+            }
+        }
+        lane0(&acc)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2_u7(iters: usize) -> i32 {
+        // As above: the byte products read the accumulator.
+        let (b, ones) = (_mm256_set1_epi8(-1), _mm256_set1_epi16(1));
+        let mut acc = [_mm256_set1_epi32(1); CHAINS];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm256_add_epi32(*v, _mm256_madd_epi16(_mm256_maddubs_epi16(*v, b), ones));
             }
         }
         lane0(&acc)

@@ -52,6 +52,34 @@ fn every_version_matches_the_reference_on_random_shapes() {
 }
 
 #[test]
+fn seven_bit_activations_and_mixed_panels_match_the_reference() {
+    // `avx2-u7` runs its byte kernel on micro-panels whose bytes are all below 128 and splits the
+    // others: 7-bit rows everywhere, then one byte >= 128 planted in a few rows so that some of a
+    // block's micro-panels take each path; 127 x -128 is the largest pair the fast path sums.
+    let mut rng = Rng::new(11);
+    for &(m, k, n) in &[(1, 1, 1), (7, 9, 17), (25, 130, 33), (64, 257, 48)] {
+        let mut a: Vec<u8> = random_u8(&mut rng, m * k).into_iter().map(|v| v & 0x7f).collect();
+        let b = random_i8(&mut rng, k * n);
+        let (scale, bias) = scales(&mut rng, n);
+        let epi = Epilogue { a_zero_point: 64, scale: &scale, bias: Some(&bias), relu: false };
+        for isa in QIsa::ALL {
+            check_f32(isa, m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, 1);
+        }
+        for row in (0..m).step_by(13) {
+            a[row * k + (row * 7) % k] = 128 + (row % 128) as u8;
+        }
+        for isa in QIsa::ALL {
+            check_f32(isa, m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, 2);
+        }
+    }
+    let (m, k, n) = (13, 1027, 19);
+    let (a, b) = (vec![127u8; m * k], vec![-128i8; k * n]);
+    let scale = vec![1.0f32; n];
+    let epi = Epilogue { a_zero_point: 0, scale: &scale, bias: None, relu: false };
+    check_f32(QIsa::Avx2U7, m, k, n, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &epi, 1);
+}
+
+#[test]
 fn accumulators_are_exact_at_the_saturation_edge() {
     // 255 x -128 everywhere: vpmaddubsw would saturate its 16-bit pair sums here; every version
     // must give k x -32640 exactly. K = 4099 is not a multiple of 4 (nor of 2 past the last pair).

@@ -9,6 +9,12 @@ use rayon::prelude::*;
 
 const OP: &str = "quantize";
 
+/// Steps of an activation grid over its calibrated range: the whole byte, or 7 bits (PyTorch's
+/// `reduce_range`, which lets AVX2's `vpmaddubsw` sum byte pairs without saturating; values beyond
+/// the calibrated range still get bytes up to 255, summed exactly on a slower path).
+pub const FULL_LEVELS: u8 = 255;
+pub const SEVEN_BIT_LEVELS: u8 = 127;
+
 /// Per-tensor affine u8 quantization of activations.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActQuant {
@@ -19,19 +25,28 @@ pub struct ActQuant {
 impl ActQuant {
     /// The u8 grid over `[lo, hi]` widened to include 0; a degenerate range (all zeros) gets scale 1.
     pub fn from_range(lo: f32, hi: f32) -> Result<ActQuant> {
+        ActQuant::from_range_levels(lo, hi, FULL_LEVELS)
+    }
+
+    /// As [`ActQuant::from_range`], with `[lo, hi]` spanning `levels` steps (bytes `0..=levels`).
+    pub fn from_range_levels(lo: f32, hi: f32, levels: u8) -> Result<ActQuant> {
         if !(lo.is_finite() && hi.is_finite()) || lo > hi {
             return Err(Error::invalid(OP, format!("activation range [{lo}, {hi}] is not a finite interval")));
         }
+        if levels == 0 {
+            return Err(Error::invalid(OP, "an activation grid needs at least one step"));
+        }
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-        let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
-        let zero_point = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+        let scale = if hi > lo { (hi - lo) / levels as f32 } else { 1.0 };
+        let zero_point = (-lo / scale).round().clamp(0.0, levels as f32) as u8;
         Ok(ActQuant { scale, zero_point })
     }
 
-    /// The grid over the smallest and largest value of `x` (dynamic quantization).
-    pub fn of(x: &[f32]) -> Result<ActQuant> {
+    /// The grid of `levels` steps over the smallest and largest value of `x` (dynamic
+    /// quantization).
+    pub fn of(x: &[f32], levels: u8) -> Result<ActQuant> {
         let (lo, hi) = x.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        ActQuant::from_range(lo, hi)
+        ActQuant::from_range_levels(lo, hi, levels)
     }
 
     /// `out[i] = clamp(round(x[i] / scale) + zero_point, 0, 255)`.
@@ -109,6 +124,14 @@ mod tests {
             assert!((q.dequantize(b) - v).abs() <= q.scale / 2.0 + 1e-6, "{v} -> {b}");
         }
         assert_eq!(q.dequantize(q.zero_point), 0.0, "zero is exact");
+        // A 7-bit grid spans the same range in 0..=127, a step twice as coarse.
+        let q7 = ActQuant::from_range_levels(-1.3, 2.8, SEVEN_BIT_LEVELS).unwrap();
+        q7.quantize_into(&x, &mut u);
+        assert_eq!((u[0], u[999]), (0, 127));
+        for (&v, &b) in x.iter().zip(&u) {
+            assert!((q7.dequantize(b) - v).abs() <= q7.scale / 2.0 + 1e-6, "{v} -> {b}");
+        }
+        assert!(ActQuant::from_range_levels(0.0, 1.0, 0).is_err());
         let w: Vec<f32> = (0..60).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.01 * (1 + i / 20) as f32).collect();
         for per_channel in [true, false] {
             let wq = WeightQuant::new(&w, 3, per_channel).unwrap();

@@ -6,7 +6,8 @@
 //! (model, epoch, variant). Loading checks every stage against its tensors; the checkpoint's
 //! checksum covers them all. W3 (`QuantizedSentiment`) is stored the same way per product:
 //! `lstm.{input,recurrent}{,_reverse}` and `fc` (weight, weight_scale, bias), the f32
-//! `embedding.weight`, and `int8.kind = sentiment`. Must not: quantize.
+//! `embedding.weight`, and `int8.kind = sentiment`. Activations quantized on 7-bit grids
+//! (`reduce_range`) are marked `int8.activation_bits = 7` (absent: 8). Must not: quantize.
 
 use super::affine::{ActQuant, WeightQuant};
 use super::layers::{GemmOrder, QConv2d, QLinear, QWeights};
@@ -25,6 +26,23 @@ const OP: &str = "int8 checkpoint";
 /// Metadata key marking an int8 checkpoint.
 pub const QUANTIZED_KEY: &str = "quantized";
 const STAGES_KEY: &str = "int8.stages";
+const ACTIVATION_BITS_KEY: &str = "int8.activation_bits";
+
+/// Marks `ck` as holding 7-bit activation grids (nothing for 8-bit ones, the default).
+fn write_activation_bits(ck: &mut Checkpoint, seven_bit: bool) {
+    if seven_bit {
+        ck.metadata.insert(ACTIVATION_BITS_KEY.into(), "7".into());
+    }
+}
+
+/// Whether `ck`'s activation grids are 7-bit.
+fn seven_bit(ck: &Checkpoint) -> Result<bool> {
+    match ck.metadata.get(ACTIVATION_BITS_KEY).map(String::as_str) {
+        None | Some("8") => Ok(false),
+        Some("7") => Ok(true),
+        Some(other) => Err(invalid(format!("`{ACTIVATION_BITS_KEY}` is {other:?}, expected 7 or 8"))),
+    }
+}
 
 /// Whether a checkpoint holds an int8 network.
 pub fn is_quantized(ck: &Checkpoint) -> bool {
@@ -52,6 +70,7 @@ impl QuantizedSentiment {
             write_weights(&mut ck, &format!("lstm.recurrent{suffix}"), &dir.recurrent.weights)?;
         }
         write_weights(&mut ck, "fc", &self.fc.weights)?;
+        write_activation_bits(&mut ck, self.fc.weights.seven_bit);
         ck.metadata.insert(QUANTIZED_KEY.into(), "int8".into());
         ck.metadata.insert(KIND_KEY.into(), "sentiment".into());
         Ok(ck)
@@ -66,20 +85,23 @@ impl QuantizedSentiment {
         if table.rank() != 2 || table.dims()[1] != EMBED_DIM {
             return Err(invalid(format!("embedding.weight is {}, expected [vocab, {EMBED_DIM}]", table.shape())));
         }
-        let dynamic = |weights| QLinear { weights, input: None, relu: false };
+        let bits7 = seven_bit(ck)?;
+        let dynamic = |prefix: &str, shape| -> Result<QLinear> {
+            let weights = read_weights(ck, prefix, prefix, shape, (bits7, GemmOrder::Linear))?;
+            Ok(QLinear { weights, input: None, relu: false })
+        };
         let direction = |reverse: bool| -> Result<QLstmDirection> {
             let suffix = if reverse { "_reverse" } else { "" };
-            let (input, recurrent) = (format!("lstm.input{suffix}"), format!("lstm.recurrent{suffix}"));
             Ok(QLstmDirection {
-                input: dynamic(read_weights(ck, &input, &input, [4 * HIDDEN, EMBED_DIM], GemmOrder::Linear)?),
-                recurrent: dynamic(read_weights(ck, &recurrent, &recurrent, [4 * HIDDEN, HIDDEN], GemmOrder::Linear)?),
+                input: dynamic(&format!("lstm.input{suffix}"), [4 * HIDDEN, EMBED_DIM])?,
+                recurrent: dynamic(&format!("lstm.recurrent{suffix}"), [4 * HIDDEN, HIDDEN])?,
                 reverse,
             })
         };
         Ok(QuantizedSentiment {
             embedding: Embedding { weight: Var::constant(table.clone()), padding_idx: Some(PAD_ID as usize) },
             directions: [direction(false)?, direction(true)?],
-            fc: dynamic(read_weights(ck, "fc", "fc", [1, 2 * HIDDEN], GemmOrder::Linear)?),
+            fc: dynamic("fc", [1, 2 * HIDDEN])?,
         })
     }
 }
@@ -124,6 +146,7 @@ impl QuantizedNet {
         }
         ck.metadata.insert(QUANTIZED_KEY.into(), "int8".into());
         ck.metadata.insert(STAGES_KEY.into(), Value::Array(stages).to_string());
+        write_activation_bits(&mut ck, self.seven_bit());
         Ok(ck)
     }
 
@@ -135,7 +158,8 @@ impl QuantizedNet {
         let text = ck.metadata.get(STAGES_KEY).ok_or_else(|| invalid(format!("no `{STAGES_KEY}` metadata")))?;
         let descs: Vec<Value> =
             serde_json::from_str(text).map_err(|e| invalid(format!("`{STAGES_KEY}` is not a JSON list: {e}")))?;
-        let stages = descs.iter().enumerate().map(|(i, d)| stage(ck, i, d)).collect::<Result<Vec<_>>>()?;
+        let bits7 = seven_bit(ck)?;
+        let stages = descs.iter().enumerate().map(|(i, d)| stage(ck, i, d, bits7)).collect::<Result<Vec<_>>>()?;
         Ok(QuantizedNet { stages })
     }
 }
@@ -145,7 +169,7 @@ fn count(d: &Value, i: usize, key: &str) -> Result<usize> {
     d[key].as_u64().map(|v| v as usize).ok_or_else(|| invalid(format!("stage {i}: `{key}` is missing or not a count")))
 }
 
-fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
+fn stage(ck: &Checkpoint, i: usize, d: &Value, seven_bit: bool) -> Result<Stage> {
     let relu = d["relu"].as_bool().unwrap_or(false);
     match d["kind"].as_str() {
         Some("conv") => {
@@ -156,14 +180,15 @@ fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
             let [o, c, kh, kw] = shape[..] else {
                 return Err(invalid(format!("stage {i}: conv weight_shape {shape:?} is not [O, C, KH, KW]")));
             };
-            let weights = weights(ck, i, o, c * kh * kw, GemmOrder::Conv)?;
+            let weights = weights(ck, i, [o, c * kh * kw], (seven_bit, GemmOrder::Conv))?;
             let input = input(ck, i)?
                 .ok_or_else(|| invalid(format!("stage {i}: a conv needs its input scale and zero point")))?;
             let (stride, padding) = (count(d, i, "stride")?, count(d, i, "padding")?);
             Ok(Stage::Conv(QConv2d { weights, weight_shape: [o, c, kh, kw], stride, padding, input, relu }))
         }
         Some("linear") => {
-            let weights = weights(ck, i, count(d, i, "out")?, count(d, i, "in")?, GemmOrder::Linear)?;
+            let shape = [count(d, i, "out")?, count(d, i, "in")?];
+            let weights = weights(ck, i, shape, (seven_bit, GemmOrder::Linear))?;
             let input = input(ck, i)?;
             if input.is_none() != d["dynamic"].as_bool().unwrap_or(false) {
                 return Err(invalid(format!("stage {i}: the input scale tensors disagree with `dynamic`")));
@@ -177,8 +202,8 @@ fn stage(ck: &Checkpoint, i: usize, d: &Value) -> Result<Stage> {
     }
 }
 
-fn weights(ck: &Checkpoint, i: usize, out: usize, inputs: usize, order: GemmOrder) -> Result<QWeights> {
-    read_weights(ck, &format!("stages.{i}"), &format!("stage {i}"), [out, inputs], order)
+fn weights(ck: &Checkpoint, i: usize, shape: [usize; 2], packing: (bool, GemmOrder)) -> Result<QWeights> {
+    read_weights(ck, &format!("stages.{i}"), &format!("stage {i}"), shape, packing)
 }
 
 /// `{prefix}.weight` (I8 `[out, in]`), `{prefix}.weight_scale` and `{prefix}.bias` (F32).
@@ -195,7 +220,7 @@ pub(super) fn read_weights(
     prefix: &str,
     what: &str,
     [out, inputs]: [usize; 2],
-    order: GemmOrder,
+    (seven_bit, order): (bool, GemmOrder),
 ) -> Result<QWeights> {
     let name = |t: &str| format!("{prefix}.{t}");
     let missing = |e: crate::checkpoint::CheckpointError| invalid(format!("{what}: {e}"));
@@ -212,7 +237,7 @@ pub(super) fn read_weights(
     if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Err(invalid(format!("{what}: weight scale {bad} is not positive")));
     }
-    QWeights::from_quantized(WeightQuant { values: w.as_i8(), scales }, Some(bias), out, inputs, order)
+    QWeights::from_quantized(WeightQuant { values: w.as_i8(), scales }, Some(bias), [out, inputs], seven_bit, order)
 }
 
 fn input(ck: &Checkpoint, i: usize) -> Result<Option<ActQuant>> {

@@ -7,7 +7,7 @@
 //! int8 network chains). Must not: calibrate (the grid comes from `net.rs`) or keep anything
 //! between calls.
 
-use super::affine::{ActQuant, WeightQuant};
+use super::affine::{ActQuant, WeightQuant, FULL_LEVELS, SEVEN_BIT_LEVELS};
 use kiln_kernels::conv::ConvGeom;
 use kiln_kernels::gemm::{MatMut, MatRef};
 use kiln_kernels::qgemm::{self, ConvOutput, ConvWeights, Epilogue, Output, PackedWeights};
@@ -37,28 +37,33 @@ pub struct QWeights {
     pub in_features: usize,
     pub quant: WeightQuant,
     pub bias: Vec<f32>,
+    /// The layer's activations are quantized on 7-bit grids (`reduce_range`): its weights are
+    /// packed for [`qgemm::qisa_for`]`(true)` and a dynamic layer measures 127-step grids.
+    pub seven_bit: bool,
     packed: Packed,
 }
 
 impl QWeights {
-    /// Quantizes f32 weights `[out, in]` (per output channel or per tensor) for `order`.
+    /// Quantizes f32 weights `[out, in]` (per output channel or per tensor) for `order`, beside
+    /// activations on 7-bit grids if `seven_bit`.
     pub fn quantize(
         w: &[f32],
         bias: Option<&[f32]>,
         out_features: usize,
-        per_channel: bool,
+        (per_channel, seven_bit): (bool, bool),
         order: GemmOrder,
     ) -> Result<QWeights> {
         let quant = WeightQuant::new(w, out_features, per_channel)?;
-        QWeights::from_quantized(quant, bias.map(<[f32]>::to_vec), out_features, w.len() / out_features.max(1), order)
+        let inputs = w.len() / out_features.max(1);
+        QWeights::from_quantized(quant, bias.map(<[f32]>::to_vec), [out_features, inputs], seven_bit, order)
     }
 
     /// Rebuilds from stored s8 values and scales (a loaded int8 checkpoint).
     pub fn from_quantized(
         quant: WeightQuant,
         bias: Option<Vec<f32>>,
-        out_features: usize,
-        in_features: usize,
+        [out_features, in_features]: [usize; 2],
+        seven_bit: bool,
         order: GemmOrder,
     ) -> Result<QWeights> {
         let expected = out_features.checked_mul(in_features);
@@ -78,11 +83,12 @@ impl QWeights {
         }
         // B = Wᵀ: element (k, j) is w[j, k].
         let b = MatRef::row_major(&quant.values, in_features).t();
+        let isa = qgemm::qisa_for(seven_bit);
         let packed = match order {
-            GemmOrder::Linear => Packed::Linear(PackedWeights::pack(qgemm::qisa(), in_features, out_features, b)?),
-            GemmOrder::Conv => Packed::Conv(ConvWeights::pack(qgemm::qisa(), in_features, out_features, b)?),
+            GemmOrder::Linear => Packed::Linear(PackedWeights::pack(isa, in_features, out_features, b)?),
+            GemmOrder::Conv => Packed::Conv(ConvWeights::pack(isa, in_features, out_features, b)?),
         };
-        Ok(QWeights { out_features, in_features, quant, bias, packed })
+        Ok(QWeights { out_features, in_features, quant, bias, seven_bit, packed })
     }
 
     /// The epilogue's per-column scale: activation scale times each channel's weight scale.
@@ -117,7 +123,7 @@ impl QLinear {
         }
         let act = match self.input {
             Some(a) => a,
-            None => ActQuant::of(x)?,
+            None => ActQuant::of(x, if w.seven_bit { SEVEN_BIT_LEVELS } else { FULL_LEVELS })?,
         };
         let mut xq = vec![0u8; x.len()];
         act.quantize_into(x, &mut xq);

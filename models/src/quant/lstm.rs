@@ -38,15 +38,18 @@ fn host_f32(v: &Var) -> Result<Vec<f32>> {
     v.tensor().to_device(kiln_tensor::Device::Cpu)?.contiguous()?.to_vec::<f32>()
 }
 
-/// A dynamic int8 linear layer from f32 weights `[out, in]`.
-fn dynamic(w: &[f32], bias: Option<&[f32]>, out: usize, per_channel: bool) -> Result<QLinear> {
-    let weights = QWeights::quantize(w, bias, out, per_channel, GemmOrder::Linear)?;
+/// A dynamic int8 linear layer from f32 weights `[out, in]`; `grids` = (per-channel weight
+/// scales, 7-bit activation grids).
+fn dynamic(w: &[f32], bias: Option<&[f32]>, out: usize, grids: (bool, bool)) -> Result<QLinear> {
+    let weights = QWeights::quantize(w, bias, out, grids, GemmOrder::Linear)?;
     Ok(QLinear { weights, input: None, relu: false })
 }
 
 impl QuantizedSentiment {
-    /// Quantizes a trained W3 (its parameters read by their PyTorch names).
-    pub fn quantize(net: &SentimentNet, per_channel: bool) -> Result<QuantizedSentiment> {
+    /// Quantizes a trained W3 (its parameters read by their PyTorch names): one weight scale per
+    /// row if `per_channel`, activations measured on 7-bit grids if `seven_bit`.
+    pub fn quantize(net: &SentimentNet, per_channel: bool, seven_bit: bool) -> Result<QuantizedSentiment> {
+        let grids = (per_channel, seven_bit);
         let mut params = std::collections::BTreeMap::new();
         net.lstm.visit_parameters("", &mut |name, v| {
             params.insert(name, v.clone());
@@ -62,8 +65,8 @@ impl QuantizedSentiment {
             let (b_ih, b_hh) = (get(&format!("bias_ih_l0{suffix}"))?, get(&format!("bias_hh_l0{suffix}"))?);
             let bias: Vec<f32> = b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect();
             Ok(QLstmDirection {
-                input: dynamic(&w_ih, Some(&bias), 4 * HIDDEN, per_channel)?,
-                recurrent: dynamic(&w_hh, None, 4 * HIDDEN, per_channel)?,
+                input: dynamic(&w_ih, Some(&bias), 4 * HIDDEN, grids)?,
+                recurrent: dynamic(&w_hh, None, 4 * HIDDEN, grids)?,
                 reverse,
             })
         };
@@ -74,7 +77,7 @@ impl QuantizedSentiment {
                 padding_idx: net.embedding.padding_idx,
             },
             directions: [direction("", false)?, direction("_reverse", true)?],
-            fc: dynamic(&host_f32(&net.fc.weight)?, fc_bias.as_deref(), 1, per_channel)?,
+            fc: dynamic(&host_f32(&net.fc.weight)?, fc_bias.as_deref(), 1, grids)?,
         })
     }
 

@@ -15,7 +15,7 @@
 //! sample's activations stay in cache from the input to the classifier. Must not: train, or
 //! record gradients.
 
-use super::affine::ActQuant;
+use super::affine::{ActQuant, FULL_LEVELS, SEVEN_BIT_LEVELS};
 use super::layers::{GemmOrder, LayerOutput, QConv2d, QLinear, QWeights};
 use super::observer::{Observer, ObserverKind};
 use crate::nn::{BatchNorm2d, Conv2d, LayerRef, Linear, Module, Sequential};
@@ -30,6 +30,9 @@ pub struct QuantConfig {
     pub observer: ObserverKind,
     /// One weight scale per output channel (else one per tensor).
     pub per_channel: bool,
+    /// Activation grids of 7 bits over the calibrated ranges (PyTorch's `reduce_range`), for
+    /// AVX2's byte kernel (`qgemm::QIsa::Avx2U7`); else the whole byte.
+    pub reduce_range: bool,
 }
 
 /// One stage of an int8 network.
@@ -158,6 +161,8 @@ impl QuantizedNet {
         if seen? == 0 {
             return Err(Error::invalid(OP, "calibration needs at least one batch"));
         }
+        let levels = if cfg.reduce_range { SEVEN_BIT_LEVELS } else { FULL_LEVELS };
+        let grids = (cfg.per_channel, cfg.reduce_range);
         let mut stages = Vec::new();
         let mut i = 0;
         while i < layers.len() {
@@ -166,12 +171,12 @@ impl QuantizedNet {
                 observers[i]
                     .range()
                     .ok_or_else(|| Error::invalid(OP, "a layer saw no data"))
-                    .and_then(|(lo, hi)| ActQuant::from_range(lo, hi))
+                    .and_then(|(lo, hi)| ActQuant::from_range_levels(lo, hi, levels))
             };
             let stage = match &layers[i] {
                 Float::Conv(c, bn) => {
                     let (w, b, shape) = folded(c, *bn)?;
-                    let weights = QWeights::quantize(&w, Some(&b), shape[0], cfg.per_channel, GemmOrder::Conv)?;
+                    let weights = QWeights::quantize(&w, Some(&b), shape[0], grids, GemmOrder::Conv)?;
                     Stage::Conv(QConv2d {
                         weights,
                         weight_shape: shape,
@@ -185,7 +190,7 @@ impl QuantizedNet {
                     let out = l.weight.dims()[0];
                     let bias = l.bias.as_ref().map(|b| host_f32(b.tensor())).transpose()?;
                     let w = host_f32(l.weight.tensor())?;
-                    let weights = QWeights::quantize(&w, bias.as_deref(), out, cfg.per_channel, GemmOrder::Linear)?;
+                    let weights = QWeights::quantize(&w, bias.as_deref(), out, grids, GemmOrder::Linear)?;
                     Stage::Linear(QLinear { weights, input: Some(input()?), relu })
                 }
                 Float::ReLU => Stage::ReLU,
@@ -352,6 +357,15 @@ impl QuantizedNet {
     }
 
     /// Bytes of the int8 weights, scales and biases.
+    /// Whether the activations are on 7-bit grids (`QuantConfig::reduce_range`).
+    pub fn seven_bit(&self) -> bool {
+        self.stages.iter().any(|s| match s {
+            Stage::Conv(c) => c.weights.seven_bit,
+            Stage::Linear(l) => l.weights.seven_bit,
+            _ => false,
+        })
+    }
+
     pub fn weight_bytes(&self) -> usize {
         self.stages
             .iter()

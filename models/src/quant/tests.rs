@@ -25,7 +25,7 @@ fn relative_error(q: &[f32], f: &[f32]) -> f32 {
     q.iter().zip(f).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
 }
 
-const CFG: QuantConfig = QuantConfig { observer: ObserverKind::MinMax, per_channel: true };
+const CFG: QuantConfig = QuantConfig { observer: ObserverKind::MinMax, per_channel: true, reduce_range: false };
 
 #[test]
 fn lenet_int8_follows_the_f32_network() {
@@ -101,10 +101,49 @@ fn checkpoints_reproduce_the_network_and_refuse_damage() {
 }
 
 #[test]
+fn reduce_range_puts_calibrated_activations_on_7_bit_grids() {
+    let mut rng = Rng::new(8);
+    let net = lenet::model(&mut rng);
+    let calib: Vec<Tensor> = (0..2).map(|_| batch(&mut rng, &[16, 1, 28, 28])).collect();
+    let cfg = QuantConfig { reduce_range: true, ..CFG };
+    let q = QuantizedNet::quantize(&net, calib.clone(), cfg).unwrap();
+    assert!(q.seven_bit());
+    for stage in &q.stages {
+        if let Stage::Conv(c) = stage {
+            assert!(c.weights.seven_bit && c.input.zero_point <= 127, "{:?}", c.input);
+        }
+    }
+    // A calibration image is coded in 0..=127: its activations lie in the calibrated ranges.
+    let first = q.stages.iter().find_map(|s| if let Stage::Conv(c) = s { Some(c.input) } else { None }).unwrap();
+    let x = host(&calib[0]);
+    let mut codes = vec![0u8; x.len()];
+    first.quantize_into(&x, &mut codes);
+    assert!(codes.iter().all(|&c| c <= 127));
+    let want = f32_logits(&net, &calib[0]);
+    let got = q.run(&calib[0]).unwrap().to_vec::<f32>().unwrap();
+    assert!(relative_error(&got, &want) < 0.08, "relative error {}", relative_error(&got, &want));
+    // The checkpoint carries the 7-bit mark, and a bad mark is a clear error.
+    let ck = q.to_checkpoint(&std::collections::BTreeMap::new()).unwrap();
+    let back = QuantizedNet::from_checkpoint(&ck).unwrap();
+    assert!(back.seven_bit());
+    let again = back.run(&calib[0]).unwrap().to_vec::<f32>().unwrap();
+    assert!(got.iter().zip(&again).all(|(u, v)| u.to_bits() == v.to_bits()));
+    let mut bad = ck.clone();
+    bad.metadata.insert("int8.activation_bits".into(), "6".into());
+    let e = QuantizedNet::from_checkpoint(&bad).unwrap_err().to_string();
+    assert!(e.contains("activation_bits"), "{e}");
+    assert!(!QuantizedNet::quantize(&net, calib, CFG).unwrap().seven_bit());
+}
+
+fn host(t: &Tensor) -> Vec<f32> {
+    t.to_vec::<f32>().unwrap()
+}
+
+#[test]
 fn dynamic_linear_measures_each_batch() {
     let mut rng = Rng::new(4);
     let w: Vec<f32> = (0..30 * 20).map(|_| rng.normal() as f32 * 0.1).collect();
-    let weights = QWeights::quantize(&w, None, 30, true, GemmOrder::Linear).unwrap();
+    let weights = QWeights::quantize(&w, None, 30, (true, false), GemmOrder::Linear).unwrap();
     let layer = QLinear { weights, input: None, relu: false };
     for scale in [0.01f32, 100.0] {
         let x: Vec<f32> = (0..5 * 20).map(|_| rng.normal() as f32 * scale).collect();
@@ -160,14 +199,24 @@ fn dynamic_lstm_follows_the_f32_sentiment_network() {
     let ids = Tensor::from_vec(ids, [b, t]).unwrap();
     let want = f32_logits_of(&net, &ids);
     for per_channel in [true, false] {
-        let q = QuantizedSentiment::quantize(&net, per_channel).unwrap();
+        let q = QuantizedSentiment::quantize(&net, per_channel, false).unwrap();
         let got = q.run(&ids).unwrap().to_vec::<f32>().unwrap();
         let err = relative_error(&got, &want);
         assert!(err < 0.05, "per_channel {per_channel}: relative error {err}: {got:?} vs {want:?}");
         assert!(q.weight_bytes() * 3 < 4 * (2 * (4 * 64 * 128 + 4 * 64 * 64)), "{}", q.weight_bytes());
     }
+    // 7-bit grids (reduce_range) follow it too, and say so in their checkpoint.
+    let q7 = QuantizedSentiment::quantize(&net, true, true).unwrap();
+    let got = q7.run(&ids).unwrap().to_vec::<f32>().unwrap();
+    assert!(relative_error(&got, &want) < 0.08, "7-bit: relative error {}", relative_error(&got, &want));
+    let ck7 = q7.to_checkpoint(&std::collections::BTreeMap::new()).unwrap();
+    assert_eq!(ck7.metadata.get("int8.activation_bits").map(String::as_str), Some("7"));
+    let back7 = QuantizedSentiment::from_checkpoint(&ck7).unwrap();
+    assert!(back7.fc.weights.seven_bit);
+    let again = back7.run(&ids).unwrap().to_vec::<f32>().unwrap();
+    assert!(got.iter().zip(&again).all(|(u, v)| u.to_bits() == v.to_bits()));
     // Padding matters: the same review with more padding after it gives the same logit.
-    let q = QuantizedSentiment::quantize(&net, true).unwrap();
+    let q = QuantizedSentiment::quantize(&net, true, false).unwrap();
     let short = Tensor::from_vec(vec![5i64, 9, 2, 0, 0], [1, 5]).unwrap();
     let long = Tensor::from_vec(vec![5i64, 9, 2, 0, 0, 0, 0, 0, 0], [1, 9]).unwrap();
     let (a, c) = (q.run(&short).unwrap().to_vec::<f32>().unwrap(), q.run(&long).unwrap().to_vec::<f32>().unwrap());
