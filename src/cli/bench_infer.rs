@@ -105,7 +105,7 @@ pub fn run(a: InferArgs) -> CliResult<()> {
     let (fm, fmin) = median_min(f32_times);
     let mut line = json!({
         "model": a.model, "batch": a.batch_size, "threads": threads, "cpu": simd::machine::cpu_model(),
-        "isa": simd::isa().name(), "qisa": qgemm::qisa().name(), "f32_median_ms": fm, "f32_min_ms": fmin,
+        "isa": simd::isa().name(), "qisa": qgemm::qisa_for(a.reduce_range).name(), "f32_median_ms": fm, "f32_min_ms": fmin,
     });
     let per_s = |ms: f64| a.batch_size as f64 / (ms / 1e3);
     let unit = if a.model == "sentiment" { "reviews" } else { "images" };
@@ -118,7 +118,7 @@ pub fn run(a: InferArgs) -> CliResult<()> {
             a.rounds,
             a.steps,
             simd::isa().name(),
-            qgemm::qisa().name()
+            qgemm::qisa_for(a.reduce_range).name()
         );
         println!("f32    median {fm:9.2} ms   min {fmin:9.2} ms   {:9.0} {unit}/s", per_s(fm));
     }
