@@ -10,7 +10,7 @@
 //! Layouts (words as in `pack.rs`): the weights are packed once into panels of `CH` columns,
 //! `[panel][group][CH]` ([`ConvWeights`]); A is written per call as `[group][position]` words
 //! straight from the conv's input runs ([`Source`]: a 4-row byte interleave, or 2 rows widened to
-//! i16 for AVX2), and a panel of `LANES` positions is read in place. Tiles: AVX-512 VNNI 16 lanes x
+//! i16 for AVX2; `avx2-u7` takes the bytes and `vpmaddubsw`), and a panel of `LANES` positions is read in place. Tiles: AVX-512 VNNI 16 lanes x
 //! 16 channels (x 8 or x 6 for layers with at most 8 or 6: LeNet's first conv has 6), the 256-bit
 //! versions 16 x 6, scalar 16 x 4; kernels in `lanes_x86.rs`. Single-threaded: the conv
 //! runs samples in parallel. Must not: choose scales, or call the linear order's driver.
@@ -37,6 +37,19 @@ pub(crate) trait LaneKernel {
     /// Every group's LANES words of `a` must be readable, `b` must hold `groups * CH` words, `acc`
     /// `CH * LANES`; the CPU must support the kernel's instructions.
     unsafe fn tile(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32);
+
+    /// Whether `tile` is exact only for A bytes below 128 (`Avx2U7Lanes`): a panel holding a byte
+    /// >= 128 then runs [`LaneKernel::tile_wide`].
+    const SEVEN_BIT: bool = false;
+
+    /// [`LaneKernel::tile`] for any A bytes (the same contract); only `SEVEN_BIT` kernels differ.
+    ///
+    /// # Safety
+    /// As for `tile`.
+    #[inline(always)]
+    unsafe fn tile_wide(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
+        Self::tile(groups, a, b, acc)
+    }
 }
 
 /// The portable kernel (the fallback, and what the others are tested against besides the oracle).
@@ -110,9 +123,9 @@ fn tile_for(isa: QIsa, n: usize) -> (usize, Layout) {
         #[cfg(target_arch = "x86_64")]
         QIsa::AvxVnni => (6, Layout::Quad),
         #[cfg(target_arch = "x86_64")]
-        // (avx2-u7's weights take the widened pairs here too: the byte kernel is the linear
-        // order's only, so far.)
-        QIsa::Avx2 | QIsa::Avx2U7 => (6, Layout::Pair),
+        QIsa::Avx2U7 => (6, Layout::Quad),
+        #[cfg(target_arch = "x86_64")]
+        QIsa::Avx2 => (6, Layout::Pair),
         _ => (ScalarLanes::CH, ScalarLanes::LAYOUT),
     }
 }
@@ -148,7 +161,7 @@ pub(crate) struct LaneCall<'a> {
 pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
     #[cfg(target_arch = "x86_64")]
     {
-        use super::lanes_x86::{Avx2Lanes, Avx512Lanes, AvxVnniLanes};
+        use super::lanes_x86::{Avx2Lanes, Avx2U7Lanes, Avx512Lanes, AvxVnniLanes};
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
         unsafe fn avx512_16(call: &LaneCall, words: &mut Vec<u32>) {
             run_panels::<Avx512Lanes<16>>(call, words)
@@ -169,12 +182,17 @@ pub(crate) unsafe fn run(call: &LaneCall, words: &mut Vec<u32>) {
         unsafe fn avx2(call: &LaneCall, words: &mut Vec<u32>) {
             run_panels::<Avx2Lanes>(call, words)
         }
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2_u7(call: &LaneCall, words: &mut Vec<u32>) {
+            run_panels::<Avx2U7Lanes>(call, words)
+        }
         match (call.weights.isa(), call.weights.ch) {
             (QIsa::Avx512Vnni, 16) => return avx512_16(call, words),
             (QIsa::Avx512Vnni, 8) => return avx512_8(call, words),
             (QIsa::Avx512Vnni, _) => return avx512_6(call, words),
             (QIsa::AvxVnni, _) => return avx_vnni(call, words),
-            (QIsa::Avx2 | QIsa::Avx2U7, _) => return avx2(call, words),
+            (QIsa::Avx2, _) => return avx2(call, words),
+            (QIsa::Avx2U7, _) => return avx2_u7(call, words),
             (QIsa::Scalar, _) => {}
         }
     }
@@ -194,10 +212,18 @@ unsafe fn run_panels<K: LaneKernel>(call: &LaneCall, words: &mut Vec<u32>) {
     let mut acc = [0i32; MAX_TILE];
     for i0 in (0..m).step_by(LANES) {
         let rows = LANES.min(m - i0);
+        // (Lanes past m hold other groups' words: at worst they send a panel to the slower exact
+        // tile.)
+        let wide = K::SEVEN_BIT
+            && (0..groups).any(|g| words[g * m + i0..][..LANES].iter().fold(0, |any, &w| any | w) & 0x8080_8080 != 0);
         for j0 in (0..n).step_by(K::CH) {
             // (K = 0 leaves the panels empty: the tile is then all zeros, the outputs the bias.)
             let bpanel = &w.packed.words()[j0 * groups..(j0 + K::CH) * groups];
-            K::tile(groups, (words[i0..].as_ptr(), m), bpanel.as_ptr(), acc.as_mut_ptr());
+            if wide {
+                K::tile_wide(groups, (words[i0..].as_ptr(), m), bpanel.as_ptr(), acc.as_mut_ptr());
+            } else {
+                K::tile(groups, (words[i0..].as_ptr(), m), bpanel.as_ptr(), acc.as_mut_ptr());
+            }
             let cols = K::CH.min(n - j0);
             let order = (TileOrder::RowsAreJ, LANES);
             store_tile(call.epilogue, &w.column_sums()[j0..], &acc, order, (i0, j0), (rows, cols), call.out);

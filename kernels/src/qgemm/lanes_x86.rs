@@ -3,7 +3,9 @@
 //! - [`Avx512Lanes`]: `CH` zmm accumulators (16, or 8 / 6 for layers with few channels), one
 //!   `vpdpbusd` per channel and group, the weight word an embedded broadcast;
 //! - [`AvxVnniLanes`] / [`Avx2Lanes`]: 6 channels x 2 ymm = 12 accumulators, the VEX `vpdpbusd`, or
-//!   `vpmaddwd` + `vpaddd` on i16 pairs (exact, as in `x86.rs`).
+//!   `vpmaddwd` + `vpaddd` on i16 pairs (exact, as in `x86.rs`);
+//! - [`Avx2U7Lanes`]: the same tile on bytes, `vpmaddubsw` + `vpmaddwd` by ones + `vpaddd` for
+//!   7-bit activations, and its split-byte tile for panels holding larger bytes (as in `x86.rs`).
 //!
 //! Must not: be called on a CPU without the instructions (`lanes::run` only dispatches to a
 //! version the weights were packed for, and packing only picks usable versions).
@@ -59,7 +61,37 @@ impl LaneKernel for Avx2Lanes {
     }
 }
 
-/// The 6-channel x 16-position ymm loop both 256-bit kernels share; `madd(acc, a, b)` multiplies
+pub(crate) struct Avx2U7Lanes;
+
+impl LaneKernel for Avx2U7Lanes {
+    const CH: usize = 6;
+    const LAYOUT: Layout = Layout::Quad;
+    const SEVEN_BIT: bool = true;
+
+    #[inline(always)]
+    unsafe fn tile(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
+        let ones = _mm256_set1_epi16(1);
+        ymm_lane_tile(groups, a, b, acc, |c, av, bv| {
+            _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(av, bv), ones))
+        })
+    }
+
+    /// `a = (a & 0x7f) + 128 (a >> 7)` per byte, both byte products exact (see `x86.rs`).
+    #[inline(always)]
+    unsafe fn tile_wide(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
+        let (ones, top) = (_mm256_set1_epi16(1), _mm256_set1_epi16(128));
+        let (low_bits, one_bit) = (_mm256_set1_epi8(0x7f), _mm256_set1_epi8(1));
+        ymm_lane_tile(groups, a, b, acc, |c, av, bv| {
+            let low = _mm256_and_si256(av, low_bits);
+            let high = _mm256_and_si256(_mm256_srli_epi16::<7>(av), one_bit);
+            let sum_low = _mm256_madd_epi16(_mm256_maddubs_epi16(low, bv), ones);
+            let sum_high = _mm256_madd_epi16(_mm256_maddubs_epi16(high, bv), top);
+            _mm256_add_epi32(c, _mm256_add_epi32(sum_low, sum_high))
+        })
+    }
+}
+
+/// The 6-channel x 16-position ymm loop the 256-bit kernels share; `madd(acc, a, b)` multiplies
 /// an A vector (u8 or zero-extended pairs) by a broadcast weight word lane-wise and adds.
 #[inline(always)]
 unsafe fn ymm_lane_tile(
