@@ -30,7 +30,7 @@ pub struct InferArgs {
     #[arg(long)]
     int8: bool,
     /// With --int8: 7-bit activation grids (PyTorch's reduce_range; AVX2 then runs avx2-u7).
-    #[arg(long)]
+    #[arg(long, requires = "int8")]
     reduce_range: bool,
     /// Images per forward.
     #[arg(long, default_value_t = 256)]

@@ -10,9 +10,9 @@
 //! Layouts (words as in `pack.rs`): the weights are packed once into panels of `CH` columns,
 //! `[panel][group][CH]` ([`ConvWeights`]); A is written per call as `[group][position]` words
 //! straight from the conv's input runs ([`Source`]: a 4-row byte interleave, or 2 rows widened to
-//! i16 for AVX2; `avx2-u7` takes the bytes and `vpmaddubsw`), and a panel of `LANES` positions is read in place. Tiles: AVX-512 VNNI 16 lanes x
-//! 16 channels (x 8 or x 6 for layers with at most 8 or 6: LeNet's first conv has 6), the 256-bit
-//! versions 16 x 6, scalar 16 x 4; kernels in `lanes_x86.rs`. Single-threaded: the conv
+//! i16 for AVX2; `avx2-u7` takes the bytes), and a panel of `LANES` positions is read in place.
+//! Tiles: AVX-512 VNNI 16 lanes x 16 channels (x 8 or x 6 for layers with at most 8 or 6: LeNet's
+//! first conv has 6), the 256-bit versions 16 x 6, scalar 16 x 4; kernels in `lanes_x86.rs`. Single-threaded: the conv
 //! runs samples in parallel. Must not: choose scales, or call the linear order's driver.
 
 use super::epilogue::{store_tile, Epilogue, RawOutput, TileOrder};

@@ -12,7 +12,7 @@
 
 use super::lanes::{LaneKernel, LANES};
 use super::pack::Layout;
-use super::x86::store_ymm_tile;
+use super::x86::{madd_bytes, madd_split_bytes, store_ymm_tile};
 use std::arch::x86_64::*;
 
 pub(crate) struct Avx512Lanes<const CH: usize>;
@@ -70,24 +70,12 @@ impl LaneKernel for Avx2U7Lanes {
 
     #[inline(always)]
     unsafe fn tile(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
-        let ones = _mm256_set1_epi16(1);
-        ymm_lane_tile(groups, a, b, acc, |c, av, bv| {
-            _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(av, bv), ones))
-        })
+        ymm_lane_tile(groups, a, b, acc, |c, av, bv| madd_bytes(c, av, bv))
     }
 
-    /// `a = (a & 0x7f) + 128 (a >> 7)` per byte, both byte products exact (see `x86.rs`).
     #[inline(always)]
     unsafe fn tile_wide(groups: usize, a: (*const u32, usize), b: *const u32, acc: *mut i32) {
-        let (ones, top) = (_mm256_set1_epi16(1), _mm256_set1_epi16(128));
-        let (low_bits, one_bit) = (_mm256_set1_epi8(0x7f), _mm256_set1_epi8(1));
-        ymm_lane_tile(groups, a, b, acc, |c, av, bv| {
-            let low = _mm256_and_si256(av, low_bits);
-            let high = _mm256_and_si256(_mm256_srli_epi16::<7>(av), one_bit);
-            let sum_low = _mm256_madd_epi16(_mm256_maddubs_epi16(low, bv), ones);
-            let sum_high = _mm256_madd_epi16(_mm256_maddubs_epi16(high, bv), top);
-            _mm256_add_epi32(c, _mm256_add_epi32(sum_low, sum_high))
-        })
+        ymm_lane_tile(groups, a, b, acc, |c, av, bv| madd_split_bytes(c, av, bv))
     }
 }
 

@@ -7,7 +7,8 @@
 //!   2 x 255 x 128, far inside 32 bits);
 //! - [`Avx2U7`]: 6 x 16 tile on bytes, `vpmaddubsw` (two u8 x s8 products per 16-bit lane, which
 //!   cannot saturate for A below 128), `vpmaddwd` by ones, `vpaddd`; its `tile_wide` splits each A
-//!   byte into its low 7 bits and its top bit for panels holding larger bytes.
+//!   byte into its low 7 bits and its top bit for panels holding larger bytes ([`madd_bytes`] and
+//!   [`madd_split_bytes`], shared with the conv order's `Avx2U7Lanes`).
 //!
 //! The accumulator counts cover the dot product's latency (5 cycles on Ice Lake / Sapphire Rapids,
 //! one or two issued per cycle) with independent chains. Must not: be called on a CPU without the
@@ -81,41 +82,33 @@ impl MicroKernel for Avx2U7 {
 
     #[inline(always)]
     unsafe fn tile(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
-        let ones = _mm256_set1_epi16(1);
-        ymm_tile(groups, a, b, acc, |c, av, bv| {
-            _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(av, bv), ones))
-        })
+        ymm_tile(groups, a, b, acc, |c, av, bv| madd_bytes(c, av, bv))
     }
 
-    /// `a = (a & 0x7f) + 128 (a >> 7)` per byte: both byte products are exact (a pair of the second
-    /// is at most 2 x 1 x 128), and `vpmaddwd` by 128 scales the second while widening it. Three
-    /// rows at a time: 6 accumulators, so both split words fit beside them in the 16 registers.
     #[inline(always)]
     unsafe fn tile_wide(groups: usize, a: *const u32, b: *const u32, acc: *mut i32) {
-        let (ones, top) = (_mm256_set1_epi16(1), _mm256_set1_epi16(128));
-        for half in 0..2 {
-            let mut c = [[_mm256_setzero_si256(); 2]; 3];
-            for g in 0..groups {
-                let bp = b.add(g * 16) as *const __m256i;
-                let (b0, b1) = (_mm256_loadu_si256(bp), _mm256_loadu_si256(bp.add(1)));
-                for (r, row) in c.iter_mut().enumerate() {
-                    let w = *a.add(g * 6 + half * 3 + r);
-                    let low = _mm256_set1_epi32((w & 0x7f7f_7f7f) as i32);
-                    let high = _mm256_set1_epi32(((w >> 7) & 0x0101_0101) as i32);
-                    for (cv, bv) in row.iter_mut().zip([b0, b1]) {
-                        let sum_low = _mm256_madd_epi16(_mm256_maddubs_epi16(low, bv), ones);
-                        let sum_high = _mm256_madd_epi16(_mm256_maddubs_epi16(high, bv), top);
-                        *cv = _mm256_add_epi32(*cv, _mm256_add_epi32(sum_low, sum_high));
-                    }
-                }
-            }
-            for (r, row) in c.iter().enumerate() {
-                let out = acc.add((half * 3 + r) * 16) as *mut __m256i;
-                _mm256_storeu_si256(out, row[0]);
-                _mm256_storeu_si256(out.add(1), row[1]);
-            }
-        }
+        ymm_tile(groups, a, b, acc, |c, av, bv| madd_split_bytes(c, av, bv))
     }
+}
+
+/// `c + Σ` of each lane's four u8 x s8 products (`a` unsigned, `b` signed) by `vpmaddubsw` +
+/// `vpmaddwd` by ones: exact when every byte of `a` is below 128 (a pair is then at most
+/// 2 x 127 x 128 = 32,512, inside `vpmaddubsw`'s saturating 16 bits).
+#[inline(always)]
+pub(crate) unsafe fn madd_bytes(c: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)))
+}
+
+/// [`madd_bytes`] exact for any `a`: each byte split as `(a & 0x7f) + 128 (a >> 7)`, two byte
+/// products that cannot saturate (a pair of the second is at most 2 x 1 x 128), the second
+/// scaled by 128 while `vpmaddwd` widens it.
+#[inline(always)]
+pub(crate) unsafe fn madd_split_bytes(c: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    let low = _mm256_and_si256(a, _mm256_set1_epi8(0x7f));
+    let high = _mm256_and_si256(_mm256_srli_epi16::<7>(a), _mm256_set1_epi8(1));
+    let sum_low = _mm256_madd_epi16(_mm256_maddubs_epi16(low, b), _mm256_set1_epi16(1));
+    let sum_high = _mm256_madd_epi16(_mm256_maddubs_epi16(high, b), _mm256_set1_epi16(128));
+    _mm256_add_epi32(c, _mm256_add_epi32(sum_low, sum_high))
 }
 
 /// The 6 x 16 ymm loop both 256-bit kernels share; `madd(acc, a, b)` is one lane-wise multiply-add
