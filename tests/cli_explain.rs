@@ -160,4 +160,30 @@ fn a_lenet_gets_a_picture_per_image_and_a_sanity_table() {
     );
     assert_eq!(lines.last().unwrap()["details"]["randomisation"].as_array().unwrap().len(), 5, "LeNet has five layers");
     assert!(tmp.path().join("sanity-deletion.png").is_file() && tmp.path().join("sanity-randomisation.png").is_file());
+    // Deletion onto the blurred canvas: the same checks, another curve (the last point is the
+    // fully blurred image, not a black one).
+    let deletion = |fill: &str| {
+        let (ok, stdout, err) = run(&[
+            "explain",
+            ck_s,
+            "--sanity",
+            "--limit",
+            "10",
+            "--cascade",
+            "2",
+            "--steps",
+            "4",
+            "--fill",
+            fill,
+            "--json",
+            "--out",
+            out_s,
+        ]);
+        assert!(ok, "{err}");
+        let last = json_lines(&stdout).last().unwrap().clone();
+        last["details"]["deletion_random"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap()
+    };
+    let (black, blur) = (deletion("black"), deletion("blur"));
+    assert!(black.is_finite() && blur.is_finite() && (black - blur).abs() > 1e-6, "black {black}, blur {blur}");
+    refuse(&["explain", ck_s, "--sanity", "--fill", "grey"], "grey");
 }

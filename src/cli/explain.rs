@@ -82,9 +82,10 @@ pub struct ExplainArgs {
     /// fills every position instead.
     #[arg(long, default_value = "pad")]
     pub baseline: String,
-    /// Sanity, images: what deleted pixels become, `black` (IG's baseline) or `mean` (the training
-    /// set's mean colour, what the network's normalisation maps to zero).
-    #[arg(long, default_value = "black", value_parser = ["black", "mean"])]
+    /// Sanity, images: what deleted pixels become, `black` (IG's baseline), `mean` (the training
+    /// set's mean colour, what the network's normalisation maps to zero) or `blur` (the image
+    /// blurred by a Gaussian of 2 pixels: detail removed, no hole painted).
+    #[arg(long, default_value = "black", value_parser = ["black", "mean", "blur"])]
     pub fill: String,
     /// Sanity, images: delete squares of N x N pixels (ranked by their summed attribution)
     /// instead of single pixels.

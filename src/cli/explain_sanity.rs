@@ -13,7 +13,8 @@ use kiln::models::checkpoint::Checkpoint;
 use kiln::models::data::{load_texts, Dataset, FetchOptions, Normalize, Split, Vocab};
 use kiln::models::explain::randomise::{cascading_randomisation, Cascade, LayerRow};
 use kiln::models::explain::sanity::{
-    attribution_order, completeness, deletion_area, deletion_curve, random_order, Deletion, DeletionPoint, Grouping,
+    attribution_order, completeness, deletion_area, deletion_curve, gaussian_blur, random_order, Deletion,
+    DeletionPoint, Grouping,
 };
 use kiln::models::explain::{attribute, ExplainConfig, Method, ReviewScorer};
 use kiln::models::nn::Module;
@@ -25,6 +26,10 @@ use kiln::tensor::{DType, Device, Rng, Tensor};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
+
+/// `--fill blur`: the Gaussian's sigma in pixels, fixed before any measurement (a 32-pixel
+/// CIFAR image keeps its shapes and loses its texture).
+const BLUR_SIGMA: f64 = 2.0;
 
 /// Images (or reviews) attributed at once.
 const CHUNK: usize = 50;
@@ -92,7 +97,12 @@ fn save_chart(chart: &Chart, out: &Path, name: &str, json: bool) -> CliResult<()
 }
 
 /// What deleted pixels of images `dims` become: black, or the mean colour of the normalisation.
-fn deletion_fill(fill: &str, norm: &Normalize, dims: &[usize]) -> CliResult<Tensor> {
+fn deletion_fill(fill: &str, norm: &Normalize, x: &Tensor) -> CliResult<Tensor> {
+    let dims = x.dims();
+    if fill == "blur" {
+        let blurred = gaussian_blur(&x.to_vec_f64()?, dims, BLUR_SIGMA)?;
+        return Ok(Tensor::from_vec(blurred, dims)?.to_dtype(x.dtype())?);
+    }
     let (n, c, hw) = (dims[0], dims[1], dims[2] * dims[3]);
     let mean: Vec<f32> = match (fill, norm) {
         ("mean", Normalize::MeanStd { mean, .. }) if mean.len() == c => mean.clone(),
@@ -101,7 +111,7 @@ fn deletion_fill(fill: &str, norm: &Normalize, dims: &[usize]) -> CliResult<Tens
         _ => vec![0.0; c],
     };
     let v: Vec<f32> = (0..n).flat_map(|_| mean.iter().flat_map(|&m| std::iter::repeat_n(m, hw))).collect();
-    Ok(Tensor::from_vec(v, dims)?)
+    Ok(Tensor::from_vec(v, dims)?.to_dtype(x.dtype())?)
 }
 
 /// Sums a chunk's deletion curve (means over `m` samples) into `acc` as totals.
@@ -153,7 +163,7 @@ pub fn images(
         ig_seconds += clock.elapsed().as_secs_f64();
         relative.extend(attr.relative_delta().unwrap_or_default());
         let valid = vec![squares.positions; picked.len()];
-        let fill = deletion_fill(&a.fill, norm, x.dims())?.to_device(device)?;
+        let fill = deletion_fill(&a.fill, norm, &x.to_device(Device::Cpu)?)?.to_device(device)?;
         let d = Deletion {
             inputs: &x,
             baseline: &fill,

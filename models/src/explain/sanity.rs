@@ -3,7 +3,8 @@
 //! (Samek et al. 2017; Petsiuk et al.'s RISE): replace the positions an attribution ranks highest
 //! by the baseline, a growing fraction at a time, and watch the target's probability and the
 //! accuracy fall; a random order is the yardstick. Positions are what a person sees (a pixel, all
-//! its channels; a token, all its embedding), described by a [`Grouping`]. Model randomisation is
+//! its channels; a token, all its embedding), described by a [`Grouping`]; what a deleted pixel
+//! becomes may be a colour or the image blurred ([`gaussian_blur`]). Model randomisation is
 //! `randomise.rs`. This file only measures; verdicts and printing are the caller's.
 
 use super::attribute::{score_rows, Attribution};
@@ -207,6 +208,52 @@ pub fn deletion_curve(
         });
     }
     Ok(curve)
+}
+
+/// Every `H x W` plane of `images` (`[N, C, H, W]` row-major) blurred by a Gaussian of `sigma`
+/// pixels: separable, the kernel cut at 3 sigma and renormalised where it leaves the image. This
+/// is what a deleted pixel becomes when deletion removes detail instead of painting a colour
+/// (the blurred canvas of Petsiuk et al. 2018): a scattered deleted pixel then looks like its
+/// neighbourhood rather than like a hole.
+pub fn gaussian_blur(images: &[f64], dims: &[usize], sigma: f64) -> Result<Vec<f64>> {
+    let &[n, c, h, w] = dims else {
+        return Err(Error::invalid("blur", format!("images of shape {dims:?} are not [N, C, H, W]")));
+    };
+    if !(sigma.is_finite() && sigma > 0.0) {
+        return Err(Error::invalid("blur", format!("sigma {sigma} is not a positive number of pixels")));
+    }
+    let planes = n.checked_mul(c).and_then(|p| p.checked_mul(h * w));
+    if planes != Some(images.len()) {
+        return Err(Error::invalid("blur", format!("{} values for images of shape {dims:?}", images.len())));
+    }
+    let radius = (3.0 * sigma).ceil() as isize;
+    let taps: Vec<f64> = (-radius..=radius).map(|d| (-((d * d) as f64) / (2.0 * sigma * sigma)).exp()).collect();
+    // One pass along a line of `len` values `stride` apart, starting at `at`.
+    let pass = |src: &[f64], dst: &mut [f64], at: usize, len: usize, stride: usize| {
+        for i in 0..len as isize {
+            let (mut sum, mut weight) = (0.0, 0.0);
+            for (t, &k) in taps.iter().enumerate() {
+                let j = i + t as isize - radius;
+                if (0..len as isize).contains(&j) {
+                    sum += k * src[at + j as usize * stride];
+                    weight += k;
+                }
+            }
+            dst[at + i as usize * stride] = sum / weight;
+        }
+    };
+    let mut rows = vec![0.0; images.len()];
+    let mut out = vec![0.0; images.len()];
+    for plane in 0..n * c {
+        let base = plane * h * w;
+        for y in 0..h {
+            pass(images, &mut rows, base + y * w, w, 1);
+        }
+        for x in 0..w {
+            pass(&rows, &mut out, base + x, h, w);
+        }
+    }
+    Ok(out)
 }
 
 /// The area under the target-probability curve of a deletion (lower: the order found what mattered).

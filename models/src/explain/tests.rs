@@ -279,3 +279,28 @@ fn a_long_review_is_scored_the_same_with_and_without_a_graph() {
         assert!(delta[i].abs() <= 1e-2 * gap.abs().max(1e-2), "review {i}: delta {} of {gap}", delta[i]);
     }
 }
+
+#[test]
+fn the_blurred_canvas_keeps_flat_images_and_spreads_a_point_symmetrically() {
+    use super::sanity::gaussian_blur;
+    let flat = vec![0.25; 2 * 3 * 5 * 7];
+    let out = gaussian_blur(&flat, &[2, 3, 5, 7], 1.5).unwrap();
+    assert!(out.iter().all(|v| (v - 0.25).abs() < 1e-12), "renormalised at the edges");
+    // A point in the middle of a 31 x 31 plane (far from the edges for sigma 2): symmetric, mass
+    // kept, peak lowered.
+    let mut point = vec![0.0; 31 * 31];
+    point[15 * 31 + 15] = 1.0;
+    let out = gaussian_blur(&point, &[1, 1, 31, 31], 2.0).unwrap();
+    assert!((out.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert!(out[15 * 31 + 15] < 0.05 && out[15 * 31 + 15] > out[15 * 31 + 16]);
+    for (a, b) in [((15, 13), (15, 17)), ((13, 15), (17, 15)), ((12, 12), (18, 18))] {
+        assert!((out[a.0 * 31 + a.1] - out[b.0 * 31 + b.1]).abs() < 1e-15);
+    }
+    // Channels and images are blurred apart: nothing leaks into the next plane.
+    let mut two = vec![0.0; 2 * 9];
+    two[4] = 1.0;
+    assert!(gaussian_blur(&two, &[2, 1, 3, 3], 3.0).unwrap()[9..].iter().all(|&v| v == 0.0));
+    assert!(gaussian_blur(&flat, &[2, 3, 5, 7], 0.0).unwrap_err().to_string().contains("sigma 0"));
+    assert!(gaussian_blur(&flat, &[2, 3, 35], 1.0).unwrap_err().to_string().contains("[N, C, H, W]"));
+    assert!(gaussian_blur(&flat[1..], &[2, 3, 5, 7], 1.0).unwrap_err().to_string().contains("209 values"));
+}
