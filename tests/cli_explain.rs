@@ -152,13 +152,16 @@ fn a_lenet_gets_a_picture_per_image_and_a_sanity_table() {
     assert!(ok, "{err}");
     let lines = json_lines(&stdout);
     let names: Vec<&str> = lines.iter().filter_map(|l| l["check"].as_str()).collect();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
     assert!(
         names[0].starts_with("IG completeness")
             && names[2].starts_with("deletion")
             && names[3].starts_with("randomisation")
     );
     assert_eq!(lines.last().unwrap()["details"]["randomisation"].as_array().unwrap().len(), 5, "LeNet has five layers");
+    assert!(names[5].starts_with("randomisation floor"), "{names:?}");
+    let floor = lines.last().unwrap()["details"]["random_floor"]["gradient"].as_f64().unwrap();
+    assert!(floor.is_finite() && floor < 1.0, "{floor}");
     assert!(tmp.path().join("sanity-deletion.png").is_file() && tmp.path().join("sanity-randomisation.png").is_file());
     // Deletion onto the blurred canvas: the same checks, another curve (the last point is the
     // fully blurred image, not a black one).

@@ -11,7 +11,7 @@ use super::explain::{describe, image_batch, review_baseline, ExplainArgs};
 use super::CliResult;
 use kiln::models::checkpoint::Checkpoint;
 use kiln::models::data::{load_texts, Dataset, FetchOptions, Normalize, Split, Vocab};
-use kiln::models::explain::randomise::{cascading_randomisation, Cascade, LayerRow};
+use kiln::models::explain::randomise::{cascading_randomisation, random_floor, Cascade, LayerRow};
 use kiln::models::explain::sanity::{
     attribution_order, completeness, deletion_area, deletion_curve, gaussian_blur, random_order, Deletion,
     DeletionPoint, Grouping,
@@ -202,6 +202,9 @@ pub fn images(
     let cascade = Cascade { inputs: &x, baseline: &zeros, target: &target, grouping: g, ig: ig.clone() };
     let clock = Instant::now();
     let rows = cascading_randomisation(&clf, &fresh, &cascade)?;
+    // A second draw of the initialisation: how alike two random models' maps are.
+    let (other, _, _) = image_architecture(ck, &a.checkpoint, &mut Rng::new(a.seed.wrapping_add(2)))?;
+    let floor = random_floor(&clf, &fresh, &other, &cascade)?;
     let cascade_seconds = clock.elapsed().as_secs_f64();
     let last = rows.last().cloned().unwrap_or(LayerRow { layer: "-".into(), gradient: f64::NAN, ig: f64::NAN });
     checks.push(check(
@@ -217,6 +220,13 @@ pub fn images(
         format!("{:.3}", last.ig),
         "<= 0.2",
         Some(last.ig <= 0.2),
+    ));
+    checks.push(check(
+        "randomisation floor: two random models, |gradient| / |IG|",
+        floor.gradient,
+        format!("{:.3} / {:.3}", floor.gradient, floor.ig),
+        "-",
+        None,
     ));
     checks.push(check(
         &format!("cost: IG ({}) on {} images", describe(&ig), test.n),
@@ -263,6 +273,7 @@ pub fn images(
         for r in &rows {
             println!("  {:<12} {:>10.3} {:>8.3}", format!("..{}", r.layer), r.gradient, r.ig);
         }
+        println!("  {:<12} {:>10.3} {:>8.3}", "random/random", floor.gradient, floor.ig);
         let fmt = |c: &[DeletionPoint]| {
             c.iter().step_by(4).map(|p| format!("{:.3}", p.target_probability)).collect::<Vec<_>>().join(" ")
         };
@@ -272,7 +283,8 @@ pub fn images(
     let del = |c: &[DeletionPoint]| {
         c.iter().map(|p| json!([p.fraction, p.target_probability, p.accuracy])).collect::<Vec<_>>()
     };
-    let details = json!({"randomisation": layers, "deletion_ig": del(&by_ig), "deletion_random": del(&by_chance), "cascade_seconds": cascade_seconds});
+    let floor = json!({"gradient": floor.gradient, "ig": floor.ig});
+    let details = json!({"randomisation": layers, "random_floor": floor, "deletion_ig": del(&by_ig), "deletion_random": del(&by_chance), "cascade_seconds": cascade_seconds});
     print_checks(&checks, a.json, details);
     Ok(())
 }

@@ -5,6 +5,11 @@
 //! resemblance once the weights it reads are random. The fresh weights come from a second copy of
 //! the architecture built with another seed (the initialisation it was trained from, redrawn). The
 //! trained weights are put back afterwards, also when a step fails.
+//!
+//! Beside the cascade, [`random_floor`]: how alike the maps of two random models are. Where the
+//! architecture alone shapes the maps (an unpadded convolution sees centre pixels through more
+//! paths than border ones, for any weights) that floor is high, and the cascade cannot fall below
+//! it whatever the attribution does.
 
 use super::attribute::{attribute, ExplainConfig, Method};
 use super::rank::spearman;
@@ -13,6 +18,7 @@ use super::scorer::Scorer;
 use crate::nn::{parameters, Module};
 use kiln_autograd::Var;
 use kiln_tensor::{Error, Result, Tensor};
+use std::collections::HashMap;
 
 /// After randomising `layer` and every layer above it: the mean rank correlation over the samples
 /// of |gradient| and of |integrated gradients| maps with the trained model's.
@@ -82,11 +88,9 @@ fn mean_correlation(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     a.iter().zip(b).map(|(x, y)| spearman(x, y)).sum::<f64>() / a.len().max(1) as f64
 }
 
-/// The cascade on `f`'s model, its fresh weights taken from `fresh` (same architecture): one row
-/// per layer, from the top.
-pub fn cascading_randomisation(f: &dyn Scorer, fresh: &dyn Module, c: &Cascade) -> Result<Vec<LayerRow>> {
-    let trained = layers(f.module());
-    let fresh: std::collections::HashMap<String, Var> = parameters(fresh).into_iter().collect();
+/// `fresh`'s parameters by name, checked against every trained one.
+fn fresh_parameters(trained: &[(String, Vec<(String, Var)>)], fresh: &dyn Module) -> Result<HashMap<String, Var>> {
+    let fresh: HashMap<String, Var> = parameters(fresh).into_iter().collect();
     for (name, v) in trained.iter().flat_map(|(_, p)| p) {
         match fresh.get(name) {
             Some(w) if w.dims() == v.dims() => {}
@@ -98,20 +102,39 @@ pub fn cascading_randomisation(f: &dyn Scorer, fresh: &dyn Module, c: &Cascade) 
             }
         }
     }
-    let (grad0, ig0) = maps(f, c)?;
+    Ok(fresh)
+}
+
+/// A copy of every trained weight, put back when the guard drops.
+fn save(trained: &[(String, Vec<(String, Var)>)]) -> Result<Restore> {
     let mut saved = Vec::new();
-    for (_, params) in &trained {
+    for (_, params) in trained {
         for (_, v) in params {
             saved.push((v.clone(), v.tensor().deep_copy()?));
         }
     }
-    let _restore = Restore(saved);
+    Ok(Restore(saved))
+}
+
+/// Gives the layer's parameters the fresh weights.
+fn randomise(params: &[(String, Var)], fresh: &HashMap<String, Var>) -> Result<()> {
+    for (name, v) in params {
+        let w = fresh[name].tensor().to_device(v.device())?;
+        v.tensor().assign(&w)?;
+    }
+    Ok(())
+}
+
+/// The cascade on `f`'s model, its fresh weights taken from `fresh` (same architecture): one row
+/// per layer, from the top.
+pub fn cascading_randomisation(f: &dyn Scorer, fresh: &dyn Module, c: &Cascade) -> Result<Vec<LayerRow>> {
+    let trained = layers(f.module());
+    let fresh = fresh_parameters(&trained, fresh)?;
+    let (grad0, ig0) = maps(f, c)?;
+    let _restore = save(&trained)?;
     let mut rows = Vec::new();
     for (layer, params) in trained.iter().rev() {
-        for (name, v) in params {
-            let w = fresh[name].tensor().to_device(v.device())?;
-            v.tensor().assign(&w)?;
-        }
+        randomise(params, &fresh)?;
         let (grad, ig) = maps(f, c)?;
         rows.push(LayerRow {
             layer: layer.clone(),
@@ -120,4 +143,25 @@ pub fn cascading_randomisation(f: &dyn Scorer, fresh: &dyn Module, c: &Cascade) 
         });
     }
     Ok(rows)
+}
+
+/// The rank correlations of the maps of `f`'s architecture with the weights of `a` against those
+/// with the weights of `b` (two random draws), on the cascade's inputs and targets: the floor of
+/// the cascade's last row. The row's layer is `random vs random`.
+pub fn random_floor(f: &dyn Scorer, a: &dyn Module, b: &dyn Module, c: &Cascade) -> Result<LayerRow> {
+    let trained = layers(f.module());
+    let (a, b) = (fresh_parameters(&trained, a)?, fresh_parameters(&trained, b)?);
+    let _restore = save(&trained)?;
+    let mut drawn = Vec::new();
+    for fresh in [&a, &b] {
+        for (_, params) in &trained {
+            randomise(params, fresh)?;
+        }
+        drawn.push(maps(f, c)?);
+    }
+    Ok(LayerRow {
+        layer: "random vs random".into(),
+        gradient: mean_correlation(&drawn[0].0, &drawn[1].0),
+        ig: mean_correlation(&drawn[0].1, &drawn[1].1),
+    })
 }

@@ -4,7 +4,7 @@
 //! PAD embedding, the sanity checks on models whose answer is known, and clear errors.
 
 use super::attribute::{attribute, ExplainConfig, Method};
-use super::randomise::{cascading_randomisation, Cascade};
+use super::randomise::{cascading_randomisation, random_floor, Cascade};
 use super::sanity::{attribution_order, deletion_area, deletion_curve, random_order, Deletion, Grouping};
 use super::scorer::{ReviewScorer, Scorer};
 use super::Rule;
@@ -247,6 +247,15 @@ fn sanity_checks_see_what_a_model_depends_on() {
     assert_eq!(before, after, "the trained weights are restored");
     let small = Sequential::new().push(Flatten).push(Linear::new(6, 3, true, &mut Rng::new(1)));
     assert!(cascading_randomisation(&f, &small, &c).unwrap_err().to_string().contains("no parameter"));
+    // Two random draws against each other: a model compared with itself correlates fully, two
+    // draws less; the trained weights come back here too.
+    let same = random_floor(&f, &mlp(9), &mlp(9), &c).unwrap();
+    assert!((same.gradient - 1.0).abs() < 1e-12 && (same.ig - 1.0).abs() < 1e-12, "{same:?}");
+    let floor = random_floor(&f, &mlp(9), &mlp(10), &c).unwrap();
+    assert!(floor.gradient < 0.999 && floor.layer == "random vs random", "{floor:?}");
+    let after: Vec<Vec<f64>> = parameters(&trained).iter().map(|(_, v)| v.tensor().to_vec_f64().unwrap()).collect();
+    assert_eq!(before, after, "the trained weights are restored");
+    assert!(random_floor(&f, &mlp(9), &small, &c).unwrap_err().to_string().contains("no parameter"));
 }
 
 #[test]
