@@ -96,7 +96,8 @@ fn save_chart(chart: &Chart, out: &Path, name: &str, json: bool) -> CliResult<()
     Ok(())
 }
 
-/// What deleted pixels of images `dims` become: black, or the mean colour of the normalisation.
+/// What deleted pixels of the images `x` become: black, the mean colour of the normalisation, or
+/// (`blur`) the image blurred by a Gaussian of [`BLUR_SIGMA`] pixels; in `x`'s dtype, on the host.
 fn deletion_fill(fill: &str, norm: &Normalize, x: &Tensor) -> CliResult<Tensor> {
     let dims = x.dims();
     if fill == "blur" {
